@@ -1,0 +1,40 @@
+# memberflow: two commands on a fresh machine, `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint template-check pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when a requirements file or pyproject changes.
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt shared/requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/memberflow demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+template-check: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m memberflow_local.template
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
+
+test: lint template-check pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""Journey step: the one Lambda every journey state machine's Task states call."""
+
+from aws_lambda_powertools import Logger
+
+from memberflow.clock import now
+from memberflow.journeys import engine
+from memberflow.journeys.channels import ChannelAdapters
+from memberflow.runtime import app_context
+
+logger = Logger()
+
+
+def _channels(context) -> ChannelAdapters:
+    settings = context.settings
+    return ChannelAdapters(
+        email_sender=settings.email_sender,
+        event_bus=settings.journey_event_bus,
+        webhook_url=settings.outbound_webhook_url,
+        webhook_secret=context.webhook_secrets().memberflow
+        if settings.outbound_webhook_url
+        else "",
+        region=settings.region,
+    )
+
+
+@logger.inject_lambda_context
+def handler(event, _lambda_context):
+    context = app_context()
+    action = event["action"]
+    cohort_id = event["cohort_id"]
+    if action == "plan":
+        return engine.plan(cohort_id)
+    if action == "step":
+        runner = engine.StepRunner(channels=_channels(context), now=now())
+        return runner.run(cohort_id, int(event["step_index"]), int(event["shard"]))
+    if action == "advance":
+        return engine.advance(cohort_id, event["cursor"], event["shard_results"])
+    if action == "finalize":
+        return engine.finalize(cohort_id, now())
+    raise ValueError(f"unknown action {action!r}")

@@ -1,0 +1,1 @@
+"""The embedded local stack: moto in-process, built from template.yaml. Never deployed."""

@@ -1,0 +1,66 @@
+"""The ``memberflow`` command: the local stack for people and tests."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _quiet_logs() -> None:
+    # Handlers log JSON through Powertools; on a terminal warnings are enough.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args) -> int:
+    from memberflow_local.server import serve
+    from memberflow_local.stack import LocalStack
+
+    _quiet_logs()
+    stack = LocalStack(programme_file=args.programme).start()
+    server = serve(stack, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(
+        f"memberflow local stack on http://{host}:{port}  (clock {stack.clock.now().isoformat()})",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        stack.stop()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from memberflow_local.demo import run_demo
+
+    _quiet_logs()
+    return run_demo(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memberflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the embedded local stack behind HTTP")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=3000)
+    p_serve.add_argument("--programme", help="programme configuration file (JSON)")
+    p_serve.set_defaults(func=cmd_serve)
+    p_demo = sub.add_parser("demo", help="run the main job on the embedded local stack")
+    p_demo.add_argument("--members", type=int, default=2000)
+    p_demo.add_argument("--days", type=int, default=180)
+    p_demo.add_argument("--seed", type=int, default=7)
+    p_demo.add_argument("--out", default="out")
+    p_demo.add_argument("--programme", help="programme configuration file (JSON)")
+    p_demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

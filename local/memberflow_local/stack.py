@@ -1,0 +1,504 @@
+"""The embedded local stack: every resource of template.yaml, on moto, in-process.
+
+Nothing is declared twice: tables, functions, routes, schedules and state machines
+are created through the AWS APIs (moto) from what template.yaml says. Lambda
+invocations from the ASL engine are dispatched in-process to the handler the
+template names (seam: ``LambdaSimpleBackend.invoke``).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import traceback
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from memberflow.webhooks.secrets import (
+    DEV_MEMBERFLOW_SECRET,
+    DEV_SHOPIFY_SECRET,
+    DEV_WOOCOMMERCE_SECRET,
+)
+from memberflow_local import schedule as schedules
+from memberflow_local.clock import VirtualClock, patch_moto
+from memberflow_local.template import Resolver, Template, substitute_definition
+
+log = logging.getLogger("memberflow.local")
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+# Development defaults for the webhook secrets (docs/local-stack.md); override with
+# the environment variables of the same names.
+DEV_SECRETS = {
+    "SHOPIFY_WEBHOOK_SECRET": DEV_SHOPIFY_SECRET,
+    "WOOCOMMERCE_WEBHOOK_SECRET": DEV_WOOCOMMERCE_SECRET,
+    "MEMBERFLOW_WEBHOOK_SECRET": DEV_MEMBERFLOW_SECRET,
+}
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class LocalStack:
+    """moto + the virtual clock + the real handlers, built from template.yaml."""
+
+    def __init__(
+        self,
+        *,
+        start: datetime = DEFAULT_START,
+        stack_name: str = "memberflow-local",
+        programme_file: str | None = None,
+        template: Template | None = None,
+        environ: dict[str, str] | None = None,
+    ):
+        self.template = template or Template()
+        self.stack_name = stack_name
+        self.clock = VirtualClock(start)
+        self.programme_file = programme_file
+        self.environ = environ if environ is not None else os.environ
+        self.physical: dict[str, dict[str, str]] = {}
+        self.functions = self.template.functions
+        self.routes = self.template.routes
+        self._handlers: dict[str, Any] = {}
+        self._handler_lock = threading.Lock()
+        self._mock = None
+        self._jobs_fired: dict[str, datetime] = {}
+        self.invocations: dict[str, int] = {}
+
+    # ================================================================ lifecycle
+    def start(self) -> LocalStack:
+        from moto import mock_aws
+
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }.items():
+            os.environ[key] = value
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+                "core": {"reset_boto3_session": True},
+            }
+        )
+        self._mock.start()
+        self._install_lambda_seam()
+        patch_moto(self.clock)
+        self.clock.install()
+        self.clock.set_job_source(self._due_jobs)
+        self._create_resources()
+        from memberflow import runtime
+
+        runtime.reset()
+        return self
+
+    def stop(self) -> None:
+        from memberflow import clock as memberflow_clock
+        from memberflow import runtime
+
+        try:
+            self.clock.wait_idle(timeout=30)
+        finally:
+            memberflow_clock.install(None)
+            runtime.reset()
+            if self._mock is not None:
+                self._mock.stop()
+                self._mock = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ================================================================ resources
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=REGION)
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
+
+    def _name(self, logical_id: str) -> str:
+        return f"{self.stack_name}-{logical_id}"
+
+    def _create_resources(self) -> None:
+        t = self.template
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        resolver = Resolver(t, self.physical, pseudo)
+        # Names first (functions and machines refer to each other through them).
+        for logical_id in t.tables:
+            name = self._name(logical_id)
+            self.physical[logical_id] = {"Ref": name, "Arn": self._arn("dynamodb", f"table/{name}")}
+        for logical_id in t.functions:
+            name = self._name(logical_id)
+            arn = self._arn("lambda", f"function:{name}")
+            self.physical[logical_id] = {"Ref": name, "Arn": arn}
+        for logical_id, spec in t.state_machines.items():
+            name = resolver.resolve(spec.name)
+            arn = self._arn("states", f"stateMachine:{name}")
+            self.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
+        for logical_id, resource in t.of_type("AWS::Events::EventBus").items():
+            name = resolver.resolve(resource["Properties"]["Name"])
+            self.physical[logical_id] = {
+                "Ref": name,
+                "Name": name,
+                "Arn": self._arn("events", f"event-bus/{name}"),
+            }
+        for logical_id in t.of_type("AWS::Serverless::Api"):
+            self.physical[logical_id] = {"Ref": "local"}
+        for logical_id in t.of_type("AWS::Serverless::LayerVersion"):
+            self.physical[logical_id] = {"Ref": self._arn("lambda", f"layer:{logical_id}:1")}
+
+        self._create_tables()
+        role = self.client("iam").create_role(
+            RoleName=f"{self.stack_name}-role", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        self._create_functions(resolver, role)
+        self._create_secrets(resolver)
+        self._create_channels(resolver)
+        for logical_id, spec in t.state_machines.items():
+            values = {k: str(resolver.resolve(v)) for k, v in spec.substitutions.items()}
+            definition = substitute_definition(spec.definition_path.read_text(), values)
+            self.client("stepfunctions").create_state_machine(
+                name=self.physical[logical_id]["Name"],
+                definition=definition,
+                roleArn=role,
+                type=spec.type,
+            )
+        self._create_api()
+        self._create_schedules(role)
+
+    def _create_tables(self) -> None:
+        dynamodb = self.client("dynamodb")
+        for logical_id, props in self.template.tables.items():
+            request = {
+                "TableName": self.physical[logical_id]["Ref"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "KeySchema": props["KeySchema"],
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            dynamodb.create_table(**request)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(
+                    TableName=request["TableName"], TimeToLiveSpecification=ttl
+                )
+
+    def _create_functions(self, resolver: Resolver, role: str) -> None:
+        lam = self.client("lambda")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("README", "code runs in-process from template.yaml's CodeUri")
+        shared_env: dict[str, str] = {}
+        for logical_id, spec in self.functions.items():
+            env = {k: str(resolver.resolve(v)) for k, v in spec.environment.items()}
+            for key, value in env.items():
+                if shared_env.get(key, value) != value:
+                    raise ValueError(
+                        f"{logical_id}: {key} differs between functions; the local stack shares one environment"
+                    )
+                shared_env[key] = value
+            lam.create_function(
+                FunctionName=self.physical[logical_id]["Ref"],
+                Runtime=spec.runtime,
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": buffer.getvalue()},
+                Timeout=spec.timeout,
+                MemorySize=spec.memory,
+                Environment={"Variables": env},
+            )
+        if self.programme_file:
+            shared_env["MEMBERFLOW_PROGRAMME_FILE"] = str(self.programme_file)
+        os.environ.update(shared_env)
+        self.function_environment = shared_env
+
+    def _create_secrets(self, resolver: Resolver) -> None:
+        values = {k: self.environ.get(k) or default for k, default in DEV_SECRETS.items()}
+        self.webhook_secrets = values
+        self.client("secretsmanager").create_secret(
+            Name=resolver.ref("WebhookSecretName"),
+            SecretString=json.dumps(
+                {
+                    "shopify": values["SHOPIFY_WEBHOOK_SECRET"],
+                    "woocommerce": values["WOOCOMMERCE_WEBHOOK_SECRET"],
+                    "memberflow": values["MEMBERFLOW_WEBHOOK_SECRET"],
+                }
+            ),
+        )
+
+    def _create_channels(self, resolver: Resolver) -> None:
+        self.client("ses").verify_email_identity(EmailAddress=resolver.ref("EmailSender"))
+        for logical_id in self.template.of_type("AWS::Events::EventBus"):
+            self.client("events").create_event_bus(Name=self.physical[logical_id]["Name"])
+
+    def _create_api(self) -> None:
+        apigw = self.client("apigateway")
+        api_id = apigw.create_rest_api(name=self.stack_name)["id"]
+        resources = {r["path"]: r["id"] for r in apigw.get_resources(restApiId=api_id)["items"]}
+        for route in self.routes:
+            parent = "/"
+            for part in route.path.strip("/").split("/"):
+                path = parent.rstrip("/") + "/" + part
+                if path not in resources:
+                    resources[path] = apigw.create_resource(
+                        restApiId=api_id, parentId=resources[parent], pathPart=part
+                    )["id"]
+                parent = path
+            apigw.put_method(
+                restApiId=api_id,
+                resourceId=resources[route.path],
+                httpMethod=route.method,
+                authorizationType="AWS_IAM" if route.authorised else "NONE",
+            )
+        self.api_id = api_id
+
+    def _create_schedules(self, role: str) -> None:
+        scheduler = self.client("scheduler")
+        self.schedules = self.template.schedules
+        for entry in self.schedules:
+            scheduler.create_schedule(
+                Name=entry.name,
+                ScheduleExpression=entry.expression,
+                ScheduleExpressionTimezone=entry.timezone,
+                FlexibleTimeWindow={"Mode": "OFF"},
+                Target={
+                    "Arn": self.physical[entry.function]["Arn"],
+                    "RoleArn": role,
+                    "Input": "{}",
+                },
+            )
+
+    # ================================================================ scheduled jobs
+    def _due_jobs(self, after: datetime, until: datetime):
+        jobs = []
+        for entry in self.schedules:
+            for fire_at in schedules.occurrences(entry.expression, after, until):
+                if self._jobs_fired.get(entry.name) and fire_at <= self._jobs_fired[entry.name]:
+                    continue
+                jobs.append((fire_at, self._job(entry, fire_at)))
+                break
+        jobs.sort(key=lambda job: job[0])
+        return jobs
+
+    def _job(self, entry, fire_at: datetime):
+        def run() -> None:
+            self._jobs_fired[entry.name] = fire_at
+            self.invoke(
+                entry.function, {"schedule": entry.name, "scheduled_time": fire_at.isoformat()}
+            )
+
+        return run
+
+    def advance(self, *, days: float = 0, hours: float = 0) -> datetime:
+        return self.clock.advance(timedelta(days=days, hours=hours))
+
+    # ================================================================ Lambda
+    def _install_lambda_seam(self) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        stack = self
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+            # seam: LambdaSimpleBackend.invoke -> the real handler, in-process
+            logical_id = stack._logical_function(function_name)
+            try:
+                payload = json.loads(body) if body else {}
+                result = stack.invoke(logical_id, payload)
+                return json.dumps(result, default=str).encode()
+            except Exception as error:  # noqa: BLE001 - reported as a Lambda function error
+                response_headers["x-amz-function-error"] = "Unhandled"
+                log.warning("%s failed: %s", logical_id, traceback.format_exc(limit=3))
+                return json.dumps(
+                    {"errorType": type(error).__name__, "errorMessage": str(error)}
+                ).encode()
+
+        LambdaSimpleBackend.invoke = invoke
+
+    def _logical_function(self, name_or_arn: str) -> str:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        for logical_id, physical in self.physical.items():
+            if physical.get("Ref") == name and logical_id in self.functions:
+                return logical_id
+        raise KeyError(f"no function {name_or_arn} in template.yaml")
+
+    def handler(self, logical_id: str):
+        """Import the handler template.yaml names for ``logical_id`` (CodeUri + Handler)."""
+        with self._handler_lock:
+            if logical_id not in self._handlers:
+                spec = self.functions[logical_id]
+                module_name, function_name = spec.handler.rsplit(".", 1)
+                path = spec.code_uri / (module_name.replace(".", "/") + ".py")
+                unique = f"memberflow_function_{logical_id}"
+                module_spec = importlib.util.spec_from_file_location(unique, path)
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[unique] = module
+                module_spec.loader.exec_module(module)
+                self._handlers[logical_id] = getattr(module, function_name)
+            return self._handlers[logical_id]
+
+    def invoke(self, logical_id: str, event: dict) -> Any:
+        spec = self.functions[logical_id]
+        context = LambdaContext(
+            function_name=self.physical[logical_id]["Ref"],
+            memory_limit_in_mb=spec.memory,
+            invoked_function_arn=self.physical[logical_id]["Arn"],
+            aws_request_id=str(uuid.uuid4()),
+            timeout_seconds=spec.timeout,
+        )
+        self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
+        return self.handler(logical_id)(event, context)
+
+    # ================================================================ HTTP
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str | dict | None = None,
+        headers: dict[str, str] | None = None,
+        query: str = "",
+    ) -> HttpResponse:
+        """Serve one request the way API Gateway (REST, proxy integration) would."""
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        if isinstance(body, str):
+            body = body.encode()
+        headers = dict(headers or {})
+        if "?" in path:
+            path, query = path.split("?", 1)
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match and route.method == method.upper():
+                event = proxy_event(
+                    method.upper(), route.path, path, match.groupdict(), query, headers, body
+                )
+                result = self.invoke(route.function, event)
+                raw = result.get("body") or ""
+                payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+                out_headers = dict(result.get("headers") or {})
+                for key, values in (result.get("multiValueHeaders") or {}).items():
+                    out_headers[key] = ", ".join(values)
+                return HttpResponse(result.get("statusCode", 200), out_headers, payload)
+        known = [r for r in self.routes if r.pattern.match(path)]
+        status = 405 if known else 404
+        reason = "method not allowed" if known else "no such route"
+        return HttpResponse(
+            status,
+            {"Content-Type": "application/json"},
+            json.dumps({"error": {"status": status, "field": "path", "reason": reason}}).encode(),
+        )
+
+    # ================================================================ local-only views
+    def outbox(self) -> list[dict]:
+        from memberflow.store import Message
+
+        items = [
+            {
+                "member_id": m.member_id,
+                "journey": m.journey,
+                "cohort_id": m.cohort_id,
+                "step": m.step,
+                "channel": m.channel,
+                "template": m.template,
+                "locale": m.locale,
+                "sent_at": m.sent_at.isoformat(),
+                "provider_message_id": m.provider_message_id,
+            }
+            for m in Message.scan()  # local only: the outbox view of a test stack
+        ]
+        return sorted(items, key=lambda m: (m["sent_at"], m["member_id"], m["step"]))
+
+
+def proxy_event(
+    method: str,
+    resource: str,
+    path: str,
+    path_parameters: dict[str, str],
+    query: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> dict:
+    """An API Gateway REST proxy event, as Lambda receives it."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in pairs:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    encoded = False
+    text = None
+    if body is not None:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": single or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("User-Agent", "")},
+            "accountId": ACCOUNT,
+            "apiId": "local",
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }

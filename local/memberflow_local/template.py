@@ -1,0 +1,257 @@
+"""Read template.yaml: the one declaration the local stack builds itself from.
+
+Also the offline checks `make test` runs: the SAM transform (aws-sam-translator) on
+a copy whose local paths are swapped for S3 URIs, as `sam package` would do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:]+)\}")
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # /members/{member_id}
+    function: str  # logical id
+    authorised: bool
+
+    @property
+    def pattern(self) -> re.Pattern:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+
+@dataclass
+class Schedule:
+    function: str
+    name: str
+    expression: str
+    timezone: str = "UTC"
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    environment: dict[str, Any]
+    timeout: int
+    memory: int
+    runtime: str
+    architectures: list[str]
+    events: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StateMachineSpec:
+    logical_id: str
+    name: Any
+    definition_path: Path
+    substitutions: dict[str, Any]
+    type: str = "STANDARD"
+
+
+class Template:
+    def __init__(self, path: Path = TEMPLATE_PATH):
+        self.path = path
+        self.doc = json.loads(json.dumps(cfn_yaml.load(str(path)), default=str))
+        self.resources: dict[str, dict] = self.doc["Resources"]
+        self.parameters: dict[str, Any] = {
+            name: spec.get("Default", "") for name, spec in self.doc.get("Parameters", {}).items()
+        }
+        self.globals = self.doc.get("Globals", {}).get("Function", {})
+
+    def of_type(self, resource_type: str) -> dict[str, dict]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
+
+    @property
+    def tables(self) -> dict[str, dict]:
+        return {k: v["Properties"] for k, v in self.of_type("AWS::DynamoDB::Table").items()}
+
+    @property
+    def functions(self) -> dict[str, FunctionSpec]:
+        out = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            env = dict(self.globals.get("Environment", {}).get("Variables", {}))
+            env.update(props.get("Environment", {}).get("Variables", {}))
+            out[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_uri=(self.path.parent / props["CodeUri"]).resolve(),
+                handler=props.get("Handler", self.globals.get("Handler", "")),
+                environment=env,
+                timeout=props.get("Timeout", self.globals.get("Timeout", 3)),
+                memory=props.get("MemorySize", self.globals.get("MemorySize", 128)),
+                runtime=props.get("Runtime", self.globals.get("Runtime", "")),
+                architectures=props.get("Architectures", self.globals.get("Architectures", [])),
+                events=props.get("Events", {}),
+            )
+        return out
+
+    @property
+    def routes(self) -> list[Route]:
+        api_auth = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::Api").items():
+            api_auth[logical_id] = resource["Properties"].get("Auth", {}).get("DefaultAuthorizer")
+        routes = []
+        for logical_id, spec in self.functions.items():
+            for event in spec.events.values():
+                if event["Type"] != "Api":
+                    continue
+                props = event["Properties"]
+                api = props.get("RestApiId", {}).get("Ref")
+                authorizer = props.get("Auth", {}).get("Authorizer", api_auth.get(api))
+                routes.append(
+                    Route(
+                        method=props["Method"].upper(),
+                        path=props["Path"],
+                        function=logical_id,
+                        authorised=authorizer not in (None, "NONE"),
+                    )
+                )
+        return routes
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        out = []
+        for logical_id, spec in self.functions.items():
+            for name, event in spec.events.items():
+                if event["Type"] in ("ScheduleV2", "Schedule"):
+                    props = event["Properties"]
+                    out.append(
+                        Schedule(
+                            function=logical_id,
+                            name=f"{logical_id}{name}",
+                            expression=props["ScheduleExpression"],
+                            timezone=props.get("ScheduleExpressionTimezone", "UTC"),
+                        )
+                    )
+        return out
+
+    @property
+    def state_machines(self) -> dict[str, StateMachineSpec]:
+        out = {}
+        for logical_id, resource in self.of_type("AWS::Serverless::StateMachine").items():
+            props = resource["Properties"]
+            out[logical_id] = StateMachineSpec(
+                logical_id=logical_id,
+                name=props.get("Name", logical_id),
+                definition_path=(self.path.parent / props["DefinitionUri"]).resolve(),
+                substitutions=props.get("DefinitionSubstitutions", {}),
+                type=props.get("Type", "STANDARD"),
+            )
+        return out
+
+
+def substitute_definition(text: str, values: dict[str, str]) -> str:
+    """Resolve ``${Name}`` as SAM's DefinitionSubstitutions do.
+
+    A regex, not ``string.Template``: ASL's ``$$.Execution`` must stay untouched.
+    Raises KeyError naming any ``${...}`` left without a value.
+    """
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"no value for ${{{name}}} in DefinitionSubstitutions")
+        return values[name]
+
+    return _SUBSTITUTION.sub(replace, text)
+
+
+class Resolver:
+    """Resolves the intrinsic functions the template uses, against local names."""
+
+    def __init__(
+        self, template: Template, physical: dict[str, dict[str, str]], pseudo: dict[str, str]
+    ):
+        self.template = template
+        self.physical = physical  # logical id -> {"Ref": ..., "Arn": ..., "Name": ...}
+        self.pseudo = pseudo
+
+    def ref(self, name: str) -> str:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.template.parameters:
+            return str(self.template.parameters[name])
+        if name in self.physical:
+            return self.physical[name]["Ref"]
+        raise KeyError(f"!Ref {name}: not declared in template.yaml")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.physical[logical][attribute]
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                extra = {k: self.resolve(v) for k, v in extra.items()}
+
+                def sub(match: re.Match) -> str:
+                    name = match.group(1)
+                    if name in extra:
+                        return str(extra[name])
+                    if "." in name:
+                        logical, attribute = name.split(".", 1)
+                        return self.physical[logical][attribute]
+                    return self.ref(name)
+
+                return _SUBSTITUTION.sub(sub, text)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+
+def check_transform(path: Path = TEMPLATE_PATH) -> dict:
+    """Run the SAM transform offline; raise if the template does not transform."""
+    import os
+    from unittest.mock import Mock
+
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    doc = yaml_parse(path.read_text())
+    packaged = copy.deepcopy(doc)
+    for logical_id, resource in packaged["Resources"].items():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                local = path.parent / props[key]
+                if not local.exists():
+                    raise FileNotFoundError(f"{logical_id}.{key}: {local} does not exist")
+                props[key] = f"s3://memberflow-package/{logical_id}/{props[key]}"
+    loader = Mock()
+    loader.load.return_value = {}
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(packaged, {}, loader)
+
+
+def main() -> None:
+    out = check_transform()
+    kinds: dict[str, int] = {}
+    for resource in out["Resources"].values():
+        kinds[resource["Type"]] = kinds.get(resource["Type"], 0) + 1
+    print(f"template.yaml transforms: {len(out['Resources'])} resources")
+    for kind, count in sorted(kinds.items()):
+        print(f"  {count:3d} {kind}")
+
+
+if __name__ == "__main__":
+    main()

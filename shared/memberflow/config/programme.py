@@ -1,0 +1,181 @@
+"""Load and validate the programme configuration document.
+
+Every business number (stage thresholds, tiers, points, journeys, send windows) lives
+in this document; code reads it through :class:`Programme`. The JSON Schema catches
+shape errors; :func:`_check_rules` catches the rules a schema cannot express. Either
+way the error names the field (a JSON path) and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+
+JOURNEYS = ("welcome", "activation", "dormancy_recall", "winback")
+
+
+class ConfigError(ValueError):
+    """The programme configuration is invalid; ``field`` is a JSON path."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"programme configuration: {field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+@cache
+def _schema() -> dict:
+    return json.loads(
+        resources.files("memberflow.config").joinpath("programme.schema.json").read_text()
+    )
+
+
+def default_document() -> dict:
+    return json.loads(
+        resources.files("memberflow.config").joinpath("programme.default.json").read_text()
+    )
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    out = "$"
+    for part in error.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _check_rules(doc: dict) -> None:
+    try:
+        ZoneInfo(doc["programme"]["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("$.programme.timezone", "must be an IANA time zone name") from None
+    if doc["programme"]["locale"] not in doc["programme"]["locales"]:
+        raise ConfigError("$.programme.locale", "must be one of programme.locales")
+    ladder = doc["tiers"]["ladder"]
+    if ladder[0]["threshold"] != 0:
+        raise ConfigError("$.tiers.ladder[0].threshold", "the base tier must start at 0")
+    for i in range(1, len(ladder)):
+        if ladder[i]["threshold"] <= ladder[i - 1]["threshold"]:
+            raise ConfigError(f"$.tiers.ladder[{i}].threshold", "thresholds must increase")
+    names = [t["name"] for t in ladder]
+    if len(set(names)) != len(names):
+        raise ConfigError("$.tiers.ladder", "tier names must be unique")
+    window = doc["messaging"]["send_window"]
+    if window["start"] >= window["end"]:
+        raise ConfigError("$.messaging.send_window.end", "must be later than start")
+    for name, journey in doc["journeys"].items():
+        ids = [s["id"] for s in journey["steps"]]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"$.journeys.{name}.steps", "step ids must be unique")
+        for i, step in enumerate(journey["steps"]):
+            for template in [step["template"], *step.get("variants", [])]:
+                if template not in doc["templates"]:
+                    raise ConfigError(
+                        f"$.journeys.{name}.steps[{i}].template",
+                        f"template '{template}' is not defined in templates",
+                    )
+                for locale in doc["programme"]["locales"]:
+                    if locale not in doc["templates"][template]:
+                        raise ConfigError(
+                            f"$.templates.{template}", f"has no text for locale '{locale}'"
+                        )
+
+
+@dataclass(frozen=True)
+class Programme:
+    """A validated programme configuration (read-only)."""
+
+    doc: dict
+
+    @property
+    def version(self) -> str:
+        return self.doc["version"]
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash: two documents with the same version but different rules differ here."""
+        raw = json.dumps(self.doc, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(raw).hexdigest()[:12]
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.doc["programme"]["timezone"])
+
+    def section(self, name: str) -> Any:
+        return self.doc[name]
+
+    @property
+    def stages(self) -> dict:
+        return self.doc["stages"]
+
+    @property
+    def points(self) -> dict:
+        return self.doc["points"]
+
+    @property
+    def tiers(self) -> dict:
+        return self.doc["tiers"]
+
+    @property
+    def messaging(self) -> dict:
+        return self.doc["messaging"]
+
+    @property
+    def rfm(self) -> dict:
+        return self.doc["rfm"]
+
+    @property
+    def templates(self) -> dict:
+        return self.doc["templates"]
+
+    def journey(self, name: str) -> dict:
+        if name not in self.doc["journeys"]:
+            raise KeyError(f"unknown journey '{name}'")
+        return self.doc["journeys"][name]
+
+    @property
+    def base_tier(self) -> str:
+        return self.doc["tiers"]["ladder"][0]["name"]
+
+    def tier(self, name: str) -> dict:
+        for tier in self.doc["tiers"]["ladder"]:
+            if tier["name"] == name:
+                return tier
+        return self.doc["tiers"]["ladder"][0]
+
+
+def validate_document(doc: Any) -> Programme:
+    """Validate a parsed document; raise :class:`ConfigError` naming the field."""
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_path(best), f"{best.message} (rule: {best.validator})")
+    _check_rules(doc)
+    return Programme(doc=doc)
+
+
+def load_programme(source: str | Path | None = None) -> Programme:
+    """Load the document from a file path, a JSON string, or the bundled defaults."""
+    if source is None or source == "":
+        return validate_document(default_document())
+    text = str(source)
+    if text.lstrip().startswith("{"):
+        raw = text
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError("$", f"configuration file '{path}' does not exist")
+        raw = path.read_text()
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("$", f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return validate_document(doc)

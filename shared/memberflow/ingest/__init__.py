@@ -1,0 +1,1 @@
+"""Applying verified platform events to the member store (the webhook path's logic)."""

@@ -1,0 +1,1 @@
+"""The journey engine: cohorts, steps over shards, per-member rules, channels."""

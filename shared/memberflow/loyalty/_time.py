@@ -1,0 +1,27 @@
+"""Calendar helpers shared by the loyalty rules."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, datetime, tzinfo
+
+
+def require_aware(moment: datetime, name: str = "datetime") -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {moment!r}")
+    return moment
+
+
+def add_months(moment: datetime, months: int, tz: tzinfo = UTC) -> datetime:
+    """``moment`` plus ``months`` calendar months on the wall clock of ``tz``, in UTC.
+
+    The day of month is clamped to the target month (Jan 31 + 1 month = Feb 28, or 29 in
+    a leap year); the local time of day is kept.
+    """
+    require_aware(moment)
+    local = moment.astimezone(tz)
+    index = local.year * 12 + (local.month - 1) + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day, fold=0).astimezone(UTC)

@@ -1,0 +1,1 @@
+"""Members: identity resolution, profile upserts, the JSON view the API returns."""

@@ -1,0 +1,206 @@
+"""Member lookups and profile upserts (the logic the webhook and API handlers call)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from memberflow.config import Programme
+from memberflow.members.identity import (
+    email_hash,
+    identity_key,
+    new_member_id,
+    normalise_email,
+    suppression_key,
+)
+from memberflow.store import ExternalIdentity, Member
+from memberflow.store.models import StageChange
+
+
+def get_member(member_id: str) -> Member | None:
+    try:
+        return Member.get(member_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def find_by_email(email: str) -> Member | None:
+    hashed = email_hash(email)
+    if not hashed:
+        return None
+    for hit in Member.email_index.query(hashed, limit=1):
+        return get_member(hit.member_id)
+    return None
+
+
+def find_by_identity(platform: str, shop: str | None, customer_id: str) -> Member | None:
+    try:
+        link = ExternalIdentity.get(identity_key(platform, shop, customer_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return get_member(link.member_id)
+
+
+def is_suppressed(email: str | None) -> bool:
+    hashed = email_hash(email)
+    if not hashed:
+        return False
+    try:
+        ExternalIdentity.get(suppression_key(hashed))
+        return True
+    except DoesNotExist:
+        return False
+
+
+def new_member(
+    *,
+    programme: Programme,
+    now: datetime,
+    stage: str,
+    reason: str,
+    email: str | None = None,
+    member_id: str | None = None,
+) -> Member:
+    normal = normalise_email(email)
+    return Member(
+        member_id=member_id or new_member_id(),
+        email=normal,
+        email_hash=email_hash(normal),
+        stage=stage,
+        stage_changed_at=now,
+        stage_reason=reason,
+        stage_history=[StageChange(at=now, from_stage=None, to_stage=stage, reason=reason)],
+        tier=programme.base_tier,
+        created_at=now,
+        points_balance=0,
+    )
+
+
+def link_or_create(
+    *,
+    platform: str,
+    shop: str | None,
+    customer_id: str | None,
+    email: str | None,
+    programme: Programme,
+    now: datetime,
+    stage: str,
+    reason: str,
+) -> tuple[Member, bool]:
+    """Find the member behind an external customer, or create it with its identity link.
+
+    Identity first, then email (one person in two shops is one member). The member and
+    its identity are written in one transaction, conditional on neither existing, so
+    two concurrent deliveries for a new customer create one member.
+    """
+    if customer_id:
+        seed = identity_key(platform, shop, customer_id)
+    else:
+        seed = f"email#{email_hash(email)}" if email else None
+    for attempt in range(3):
+        if customer_id:
+            member = find_by_identity(platform, shop, customer_id)
+            if member is not None:
+                return member, False
+        member = find_by_email(email) if email else None
+        if member is not None:
+            if customer_id:
+                _link(member.member_id, platform, shop, customer_id, now)
+            return member, False
+        member = new_member(
+            programme=programme,
+            now=now,
+            stage=stage,
+            reason=reason,
+            email=email,
+            member_id=new_member_id(seed, attempt),
+        )
+        try:
+            with TransactWrite(connection=Connection(region=Member.Meta.region)) as transaction:
+                transaction.save(member, condition=Member.member_id.does_not_exist())
+                if customer_id:
+                    transaction.save(
+                        ExternalIdentity(
+                            identity_key=identity_key(platform, shop, customer_id),
+                            member_id=member.member_id,
+                            platform=platform,
+                            shop=shop,
+                            customer_id=customer_id,
+                            created_at=now,
+                        ),
+                        condition=ExternalIdentity.identity_key.does_not_exist(),
+                    )
+            return member, True
+        except TransactWriteError:
+            continue  # a concurrent delivery created it first: read it back
+    raise RuntimeError("could not resolve member identity after 3 attempts")
+
+
+def _link(member_id: str, platform: str, shop: str | None, customer_id: str, now: datetime) -> None:
+    from pynamodb.exceptions import PutError
+
+    try:
+        ExternalIdentity(
+            identity_key=identity_key(platform, shop, customer_id),
+            member_id=member_id,
+            platform=platform,
+            shop=shop,
+            customer_id=customer_id,
+            created_at=now,
+        ).save(condition=ExternalIdentity.identity_key.does_not_exist())
+    except PutError:
+        pass  # already linked
+
+
+def change_stage(member: Member, stage: str, reason: str, now: datetime) -> bool:
+    """Record a stage change with its time and reason. Returns False when unchanged."""
+    if member.stage == stage:
+        return False
+    member.stage_history = [
+        *(member.stage_history or []),
+        StageChange(at=now, from_stage=member.stage, to_stage=stage, reason=reason),
+    ][-50:]
+    member.stage = stage
+    member.stage_changed_at = now
+    member.stage_reason = reason
+    return True
+
+
+def member_view(member: Member) -> dict[str, Any]:
+    """The member as the API returns it."""
+    consent = member.consent
+    return {
+        "member_id": member.member_id,
+        "email": member.email,
+        "phone": member.phone,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "locale": member.locale,
+        "timezone": member.timezone,
+        "stage": member.stage,
+        "stage_reason": member.stage_reason,
+        "stage_changed_at": _iso(member.stage_changed_at),
+        "tier": member.tier,
+        "points_balance": int(member.points_balance or 0),
+        "lifetime_spend": format(member.lifetime_spend or 0, "f"),
+        "order_count": int(member.order_count or 0),
+        "last_order_at": _iso(member.last_order_at),
+        "joined_at": _iso(member.joined_at),
+        "consent": {
+            "email": bool(consent and consent.email),
+            "sms": bool(consent and consent.sms),
+        },
+        "rfm": member.rfm,
+        "erased": bool(member.erased),
+        "created_at": _iso(member.created_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    from memberflow.clock import iso
+
+    return iso(value) if value else None

@@ -1,0 +1,141 @@
+"""Start-up: validate settings and programme configuration once, bind the store.
+
+Handlers call :func:`app_context` on their first invocation (never at import). The
+result is cached for the life of the Lambda execution environment; the local stack
+calls :func:`reset` when it changes the environment or the configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from threading import Lock
+
+from memberflow.config import ConfigError, Programme, load_programme
+from memberflow.store.models import MODELS_BY_TABLE_VARIABLE, bind_tables
+
+JOURNEY_ARN_VARIABLES = {
+    "welcome": "WELCOME_JOURNEY_ARN",
+    "activation": "ACTIVATION_JOURNEY_ARN",
+    "dormancy_recall": "DORMANCY_RECALL_JOURNEY_ARN",
+    "winback": "WINBACK_JOURNEY_ARN",
+}
+
+
+class SettingsError(ValueError):
+    def __init__(self, variable: str, rule: str):
+        super().__init__(f"setting {variable}: {rule}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings, read from the environment the template declares."""
+
+    tables: dict[str, str]
+    programme_parameter: str = ""
+    programme_file: str = ""
+    webhook_secret_name: str = "memberflow/webhook-secrets"
+    email_sender: str = "members@example.com"
+    outbound_webhook_url: str = ""
+    journey_event_bus: str = ""
+    journey_arns: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        tables = {}
+        for variable in MODELS_BY_TABLE_VARIABLE:
+            value = environ.get(variable, "")
+            if not value:
+                raise SettingsError(variable, "is required (the table's name)")
+            tables[variable] = value
+        for variable in ("ORDERS_TABLE", "IDEMPOTENCY_TABLE"):
+            if environ.get(variable):
+                tables[variable] = environ[variable]
+        sender = environ.get("EMAIL_SENDER", "members@example.com")
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", sender):
+            raise SettingsError("EMAIL_SENDER", "must be an email address")
+        url = environ.get("OUTBOUND_WEBHOOK_URL", "")
+        if url and not url.startswith(("https://", "http://")):
+            raise SettingsError("OUTBOUND_WEBHOOK_URL", "must be an http(s) URL")
+        arns = {j: environ[v] for j, v in JOURNEY_ARN_VARIABLES.items() if environ.get(v)}
+        return cls(
+            tables=tables,
+            programme_parameter=environ.get("PROGRAMME_CONFIG_PARAMETER", ""),
+            programme_file=environ.get("MEMBERFLOW_PROGRAMME_FILE", ""),
+            webhook_secret_name=environ.get("WEBHOOK_SECRET_NAME", "memberflow/webhook-secrets"),
+            email_sender=sender,
+            outbound_webhook_url=url,
+            journey_event_bus=environ.get("JOURNEY_EVENT_BUS", ""),
+            journey_arns=arns,
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
+        )
+
+
+def _load_programme(settings: Settings) -> Programme:
+    if settings.programme_parameter:
+        # Powertools Parameters: cached, and the same code path in AWS and on moto.
+        from aws_lambda_powertools.utilities import parameters
+
+        text = parameters.get_parameter(settings.programme_parameter, max_age=300)
+        return load_programme(text)
+    return load_programme(settings.programme_file or None)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    programme: Programme
+
+    def webhook_secrets(self):
+        """Signing secrets from Secrets Manager (Powertools Parameters, cached 5 minutes)."""
+        from aws_lambda_powertools.utilities import parameters
+
+        from memberflow.webhooks import WebhookSecrets
+
+        value = parameters.get_secret(
+            self.settings.webhook_secret_name, transform="json", max_age=300
+        )
+        missing = [k for k in ("shopify", "woocommerce", "memberflow") if not value.get(k)]
+        if missing:
+            raise SettingsError(self.settings.webhook_secret_name, f"secret lacks keys {missing}")
+        return WebhookSecrets(value["shopify"], value["woocommerce"], value["memberflow"])
+
+    @cached_property
+    def stepfunctions(self):
+        import boto3
+
+        return boto3.client("stepfunctions", region_name=self.settings.region)
+
+
+_lock = Lock()
+_cached: tuple[tuple, AppContext] | None = None
+
+
+def app_context(environ: Mapping[str, str] | None = None) -> AppContext:
+    """Validated settings + programme, built once per environment snapshot."""
+    global _cached
+    environ = os.environ if environ is None else environ
+    key = tuple(sorted((k, v) for k, v in environ.items() if k.isupper()))
+    with _lock:
+        if _cached is not None and _cached[0] == key:
+            return _cached[1]
+        settings = Settings.from_environ(environ)
+        programme = _load_programme(settings)
+        bind_tables(settings.tables, settings.region)
+        context = AppContext(settings=settings, programme=programme)
+        _cached = (key, context)
+        return context
+
+
+def reset() -> None:
+    global _cached
+    with _lock:
+        _cached = None
+
+
+__all__ = ["AppContext", "ConfigError", "Settings", "SettingsError", "app_context", "reset"]

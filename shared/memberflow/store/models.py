@@ -1,0 +1,262 @@
+"""PynamoDB models of the member store.
+
+Table names are not known at import: :func:`bind_tables` sets them from the validated
+settings at start-up (``memberflow.runtime``), the local stack binds its own.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from memberflow.store.attributes import DecimalAttribute
+
+UNBOUND = "unbound-call-memberflow.store.bind_tables"
+
+
+class StageChange(MapAttribute):
+    at = UTCDateTimeAttribute()
+    from_stage = UnicodeAttribute(null=True)
+    to_stage = UnicodeAttribute()
+    reason = UnicodeAttribute()
+
+
+class Consent(MapAttribute):
+    email = BooleanAttribute(default=False)
+    sms = BooleanAttribute(default=False)
+    email_updated_at = UTCDateTimeAttribute(null=True)
+    sms_updated_at = UTCDateTimeAttribute(null=True)
+
+
+class EmailIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email_hash = UnicodeAttribute(hash_key=True)
+
+
+class ReviewDateIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_review_date"
+        projection = KeysOnlyProjection()
+
+    review_key = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute(range_key=True)
+
+
+class Member(Model):
+    """A member of the programme: profile (personal data), stage, tier, points."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    member_id = UnicodeAttribute(hash_key=True)
+    # Personal data: the only attributes erasure has to clear.
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    email_hash = UnicodeAttribute(null=True)
+    email_index = EmailIndex()
+    # Preferences
+    locale = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    consent = Consent(default=Consent)
+    # Lifecycle
+    stage = UnicodeAttribute()
+    stage_changed_at = UTCDateTimeAttribute()
+    stage_reason = UnicodeAttribute()
+    stage_history = ListAttribute(of=StageChange, default=list)
+    joined_at = UTCDateTimeAttribute(null=True)
+    activated_at = UTCDateTimeAttribute(null=True)
+    active_since = UTCDateTimeAttribute(null=True)
+    won_back = BooleanAttribute(default=False)
+    interactions_in_first_window = NumberAttribute(default=0)
+    # Purchases (paid, not reversed)
+    order_count = NumberAttribute(default=0)
+    order_times = ListAttribute(of=UTCDateTimeAttribute, default=list)
+    last_order_at = UTCDateTimeAttribute(null=True)
+    lifetime_spend = DecimalAttribute(default=0)
+    # Loyalty
+    tier = UnicodeAttribute()
+    tier_reviewed_at = UTCDateTimeAttribute(null=True)
+    points_balance = NumberAttribute(default=0)
+    double_points_until = UTCDateTimeAttribute(null=True)
+    double_points_multiplier = DecimalAttribute(null=True)
+    rfm = UnicodeAttribute(null=True)
+    # Sparse, sharded review-date index: present only while a change is pending.
+    review_key = UnicodeAttribute(null=True)
+    review_at = UTCDateTimeAttribute(null=True)
+    review_index = ReviewDateIndex()
+    # Bookkeeping
+    created_at = UTCDateTimeAttribute()
+    source_updated_at = UTCDateTimeAttribute(null=True)
+    is_stub = BooleanAttribute(default=False)
+    erased = BooleanAttribute(default=False)
+
+
+class MemberIdentityIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_member"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    identity_key = UnicodeAttribute(range_key=True)
+
+
+class ExternalIdentity(Model):
+    """(platform, shop, customer id) -> member. Also holds erasure suppression records."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    identity_key = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    shop = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    member_index = MemberIdentityIndex()
+
+
+class CohortShardIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_cohort_shard"
+        projection = AllProjection()
+
+    cohort_shard = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute(range_key=True)
+
+
+class Enrolment(Model):
+    """One member in one journey cohort: arm, progress, outcome."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    member_id = UnicodeAttribute(hash_key=True)
+    enrolment_key = UnicodeAttribute(range_key=True)  # <journey>#<cohort_id>
+    cohort_shard = UnicodeAttribute()  # COHORT#<cohort_id>#<shard>
+    cohort_index = CohortShardIndex()
+    journey = UnicodeAttribute()
+    cohort_id = UnicodeAttribute()
+    config_version = UnicodeAttribute()
+    arm = UnicodeAttribute()  # treatment | control
+    variant = UnicodeAttribute(null=True)
+    entered_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()  # open | converted | completed | exited | failed
+    outcome_reason = UnicodeAttribute(null=True)
+    steps_reached = ListAttribute(of=UnicodeAttribute, default=list)
+    messages_sent = NumberAttribute(default=0)
+    closed_at = UTCDateTimeAttribute(null=True)
+    converted_at = UTCDateTimeAttribute(null=True)
+    conversion_order_id = UnicodeAttribute(null=True)
+    conversion_revenue = DecimalAttribute(null=True)
+    attributed_step = UnicodeAttribute(null=True)
+
+
+class Cohort(Model):
+    """A set of members entering a journey together; one Step Functions execution."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    cohort_id = UnicodeAttribute(hash_key=True)
+    journey = UnicodeAttribute()
+    config_version = UnicodeAttribute()
+    config = UnicodeAttribute()  # the journey's configuration (JSON) pinned at start
+    shards = NumberAttribute()
+    size = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    execution_arn = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="running")
+    finished_at = UTCDateTimeAttribute(null=True)
+    totals = UnicodeAttribute(null=True)  # JSON of outcome counts by arm
+
+
+class Message(Model):
+    """A message a channel adapter sent: the send log, the cap's window, the outbox."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    member_id = UnicodeAttribute(hash_key=True)
+    message_key = UnicodeAttribute(
+        range_key=True
+    )  # <journey>#<cohort_id>#<step>: one send per step
+    journey = UnicodeAttribute()
+    cohort_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    template = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    purpose = UnicodeAttribute(default="marketing")  # only marketing counts toward the cap
+    sent_at = UTCDateTimeAttribute()
+    provider_message_id = UnicodeAttribute(null=True)
+    coupon_code = UnicodeAttribute(null=True)
+
+
+class LedgerEntry(Model):
+    """One points movement, keyed by its source so it can be applied only once."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    member_id = UnicodeAttribute(hash_key=True)
+    entry_key = UnicodeAttribute(range_key=True)  # <kind>#<source>, e.g. bonus#join
+    kind = UnicodeAttribute()  # earn | bonus | reversal | redemption | expiry
+    points = NumberAttribute()  # signed
+    created_at = UTCDateTimeAttribute()
+    source = UnicodeAttribute()
+    expires_at = UTCDateTimeAttribute(null=True)  # credits: when the lot expires
+    remaining = NumberAttribute(null=True)  # credits: what is left of the lot
+
+
+class Coupon(Model):
+    """A unique coupon issued to one member by one journey step."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    code = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute()
+    journey = UnicodeAttribute()
+    cohort_id = UnicodeAttribute()
+    step = UnicodeAttribute()
+    percent_off = DecimalAttribute()
+    issued_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    redeemed_order_id = UnicodeAttribute(null=True)
+
+
+# Each model and the environment variable (declared in template.yaml Globals) that
+# names its table.
+MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
+    "MEMBERS_TABLE": Member,
+    "IDENTITIES_TABLE": ExternalIdentity,
+    "ENROLMENTS_TABLE": Enrolment,
+    "COHORTS_TABLE": Cohort,
+    "MESSAGES_TABLE": Message,
+    "LEDGER_TABLE": LedgerEntry,
+    "COUPONS_TABLE": Coupon,
+}
+
+
+def bind_tables(table_names: dict[str, str], region: str | None = None) -> None:
+    """Point every model at its table: ``table_names`` maps MEMBERS_TABLE etc. to names."""
+    for variable, model in MODELS_BY_TABLE_VARIABLE.items():
+        if variable in table_names:
+            model.Meta.table_name = table_names[variable]
+            if region:
+                model.Meta.region = region
+            # PynamoDB caches a connection bound to the old name/region.
+            model._connection = None

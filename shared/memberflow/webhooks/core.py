@@ -1,0 +1,179 @@
+"""verify_and_parse: raw delivery in, verified and normalised :class:`Delivery` out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from memberflow.webhooks import _util as u
+from memberflow.webhooks import native, shopify, woocommerce
+from memberflow.webhooks.errors import WebhookError
+from memberflow.webhooks.events import Event
+from memberflow.webhooks.secrets import WebhookSecrets
+from memberflow.webhooks.signing import hmac_sha256_base64
+
+MAX_BODY_BYTES = 256 * 1024
+PLATFORMS = ("shopify", "woocommerce", "events")
+CONTENT_TYPE = "Content-Type"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One verified delivery.
+
+    ``delivery_id`` is the dedupe key, unique across platforms:
+    ``shopify:{shop}:{topic}:{event id}``, ``woocommerce:{source}:{topic}:{delivery id}``,
+    ``events:{webhook-id}``. ``ignored`` deliveries are genuine but carry nothing to
+    record (unknown topic, WooCommerce ping, untracked order status): answer 2xx.
+    """
+
+    platform: str
+    shop: str
+    topic: str
+    delivery_id: str
+    events: list[Event] = field(default_factory=list)
+    ignored: bool = False
+    reason: str | None = None
+
+
+def _ignored(platform: str, shop: str, topic: str, delivery_id: str, reason: str) -> Delivery:
+    return Delivery(platform, shop, topic, delivery_id, [], True, reason)
+
+
+def _check_content_type(headers: u.Headers) -> None:
+    value = headers.get(CONTENT_TYPE)
+    if value is None:
+        raise WebhookError(415, f"header:{CONTENT_TYPE}", "must be application/json")
+    media, *params = (part.strip().lower() for part in value.split(";"))
+    if media != "application/json":
+        raise WebhookError(415, f"header:{CONTENT_TYPE}", "must be application/json")
+    for param in params:
+        name, _, val = param.partition("=")
+        if name.strip() == "charset" and val.strip().strip('"') not in ("utf-8", "utf8"):
+            raise WebhookError(415, f"header:{CONTENT_TYPE}", "charset must be utf-8")
+
+
+def _check_hmac(headers: u.Headers, name: str, secret: str, body: bytes) -> None:
+    """base64(HMAC-SHA256) in ``name``, compared in constant time on the raw digests."""
+    given = headers.require(name, status=401)
+    try:
+        given_digest = base64.b64decode(given, validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookError(401, f"header:{name}", "invalid signature") from None
+    expected = base64.b64decode(hmac_sha256_base64(secret, body))
+    if not hmac.compare_digest(expected, given_digest):
+        raise WebhookError(401, f"header:{name}", "invalid signature")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError(400, "body", f"not valid UTF-8 (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise WebhookError(400, "body", "byte order mark not allowed")
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        # exc.msg is the parser's rule ("Expecting ',' delimiter"), never the document
+        raise WebhookError(400, "body", f"invalid JSON: {exc.msg} at char {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:  # NaN/Infinity, huge ints, deep nesting
+        kind = "too deeply nested" if isinstance(exc, RecursionError) else "unsupported value"
+        raise WebhookError(400, "body", f"invalid JSON: {kind}") from None
+
+
+def _object(body: bytes) -> dict:
+    doc = _parse_json(body)
+    if not isinstance(doc, dict):
+        raise WebhookError(400, "body", "must be a JSON object")
+    return doc
+
+
+def verify_and_parse(
+    platform: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: WebhookSecrets,
+    now: datetime,
+) -> Delivery:
+    """Verify a delivery and turn it into normalised events.
+
+    Checks, in order: platform (404), size (413, ``body``), content type (415), the
+    signature over the raw bytes (401), then UTF-8 (400), JSON (400) and the JSON Schema
+    of the fields memberflow uses (400 naming the path, e.g. ``body.line_items[0].price``).
+    Raises :class:`WebhookError`; anything returned is genuine and well-formed.
+    """
+    if platform not in PLATFORMS:
+        raise WebhookError(404, "platform", "unknown platform")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise WebhookError(400, "body", "must be bytes")
+    body = bytes(body)
+    if len(body) > MAX_BODY_BYTES:
+        raise WebhookError(413, "body", f"larger than {MAX_BODY_BYTES} bytes")
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    hdrs = u.Headers(headers)
+
+    if platform == "woocommerce":
+        ping = woocommerce.PING.fullmatch(body)
+        media = (hdrs.get(CONTENT_TYPE) or "").split(";")[0].strip().lower()
+        if ping and media in ("", "application/x-www-form-urlencoded"):
+            # unsigned by design (WC_Webhook::deliver_ping); it carries nothing to store
+            return _ignored(
+                "woocommerce",
+                hdrs.get(woocommerce.SOURCE_HEADER) or "",
+                "ping",
+                f"woocommerce:ping:{int(ping.group(1))}",
+                "ping",
+            )
+
+    _check_content_type(hdrs)
+
+    if platform == "shopify":
+        _check_hmac(hdrs, shopify.HMAC_HEADER, secrets.shopify, body)
+        ctx = shopify.read_headers(hdrs, now)
+        did = shopify.delivery_id(ctx)
+        parser = shopify.TOPICS.get(ctx.topic)
+        if parser is None:
+            return _ignored("shopify", ctx.shop, ctx.topic, did, f"unknown topic {ctx.topic!r}")
+        try:
+            events = parser(ctx, _object(body))
+        except u.Ignored as why:
+            return _ignored("shopify", ctx.shop, ctx.topic, did, why.reason)
+        return Delivery("shopify", ctx.shop, ctx.topic, did, events)
+
+    if platform == "woocommerce":
+        _check_hmac(hdrs, woocommerce.SIGNATURE_HEADER, secrets.woocommerce, body)
+        wctx = woocommerce.read_headers(hdrs)
+        did = woocommerce.delivery_id(wctx)
+        wparser = woocommerce.TOPICS.get(wctx.topic)
+        if wparser is None:
+            return _ignored(
+                "woocommerce", wctx.shop, wctx.topic, did, f"unknown topic {wctx.topic!r}"
+            )
+        try:
+            events = wparser(wctx, _object(body))
+        except u.Ignored as why:
+            return _ignored("woocommerce", wctx.shop, wctx.topic, did, why.reason)
+        return Delivery("woocommerce", wctx.shop, wctx.topic, did, events)
+
+    msg_id = native.verify(hdrs, body, secrets.memberflow_key, now)
+    did = f"events:{msg_id}"
+    doc = _object(body)
+    try:
+        kind, shop, events = native.parse(doc)
+    except u.Ignored as why:
+        shop = doc["data"].get("shop") if isinstance(doc["data"].get("shop"), str) else ""
+        return _ignored("events", shop, doc["type"], did, why.reason)
+    return Delivery("events", shop, kind, did, events)

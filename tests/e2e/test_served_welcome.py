@@ -1,0 +1,53 @@
+"""`memberflow serve`: the routes of template.yaml and /_local/* over real HTTP."""
+
+from pathlib import Path
+
+from memberflow.webhooks.secrets import DEV_SHOPIFY_SECRET
+from memberflow.webhooks.signing import shopify_headers
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOP = "memberflow-demo.myshopify.com"
+
+
+def test_clock_routes(served):
+    status, body = served.request("GET", "/_local/clock")
+    assert status == 200 and body["now"].endswith("Z")
+    status, error = served.request(
+        "POST", "/_local/clock/advance", b'{"weeks": 1}', {"Content-Type": "application/json"}
+    )
+    assert status == 400 and error["error"]["field"] == "body"
+    assert served.request("GET", "/no/such/route")[0] == 404
+
+
+def test_signed_sign_up_welcome_and_two_day_advance_over_http(served):
+    body = (ROOT / "events/payloads/shopify/customers_create.json").read_bytes()
+    forged = shopify_headers("not-the-secret", "customers/create", SHOP, body, "e2e-0")
+    status, error = served.request("POST", "/webhooks/shopify", body, forged)
+    assert status == 401 and error["error"]["field"] == "header:X-Shopify-Hmac-Sha256"
+    assert served.request("GET", "/members?email=ada@example.com")[1]["members"] == []
+
+    headers = shopify_headers(DEV_SHOPIFY_SECRET, "customers/create", SHOP, body, "e2e-1")
+    status, applied = served.request("POST", "/webhooks/shopify", body, headers)
+    assert status == 200, applied
+    member_id = applied["member_ids"][0]
+    status, member = served.request("GET", f"/members/{member_id}")
+    assert status == 200
+    assert {"member_id", "email", "stage", "tier", "points_balance", "created_at"} <= set(member)
+    assert member["points_balance"] == 100 and member["stage"] == "new"
+    status, found = served.request("GET", "/members?email=ada%40example.com")
+    assert [m["member_id"] for m in found["members"]] == [member_id]
+
+    outbox = served.request("GET", "/_local/outbox")[1]["messages"]
+    mine = [m for m in outbox if m["member_id"] == member_id]
+    # The demo member is in the welcome journey's treatment arm (deterministic assignment).
+    assert [(m["journey"], m["step"], m["channel"], m["template"]) for m in mine] == [
+        ("welcome", "welcome", "email", "welcome")
+    ]
+    for key in ("member_id", "journey", "step", "channel", "template", "sent_at"):
+        assert key in mine[0]
+    status, now = served.request(
+        "POST", "/_local/clock/advance", b'{"days": 2}', {"Content-Type": "application/json"}
+    )
+    assert status == 200
+    outbox = served.request("GET", "/_local/outbox")[1]["messages"]
+    assert [m["step"] for m in outbox if m["member_id"] == member_id] == ["welcome", "onboarding"]
