@@ -33,8 +33,9 @@ pytest: $(STAMP)
 
 test: lint template-check pytest
 
+# make bench [ONLY="sweep journeys"]
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ONLY)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

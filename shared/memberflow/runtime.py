@@ -53,7 +53,7 @@ class Settings:
             if not value:
                 raise SettingsError(variable, "is required (the table's name)")
             tables[variable] = value
-        for variable in ("ORDERS_TABLE", "IDEMPOTENCY_TABLE"):
+        for variable in ("IDEMPOTENCY_TABLE",):
             if environ.get(variable):
                 tables[variable] = environ[variable]
         sender = environ.get("EMAIL_SENDER", "members@example.com")

@@ -8,6 +8,7 @@ from memberflow.store.models import (
     LedgerEntry,
     Member,
     Message,
+    Order,
     bind_tables,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "Message",
+    "Order",
     "bind_tables",
 ]

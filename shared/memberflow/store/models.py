@@ -238,6 +238,40 @@ class Coupon(Model):
     redeemed_order_id = UnicodeAttribute(null=True)
 
 
+class MemberOrdersIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_member"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    placed_at = UnicodeAttribute(range_key=True)  # ISO-8601 UTC
+
+
+class Order(Model):
+    """A platform order as memberflow counts it (paid, refunded, cancelled)."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    order_key = UnicodeAttribute(hash_key=True)  # <platform>#<shop>#<order id>
+    member_id = UnicodeAttribute()
+    placed_at = UnicodeAttribute()
+    member_index = MemberOrdersIndex()
+    platform = UnicodeAttribute()
+    shop = UnicodeAttribute(null=True)
+    order_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | paid | cancelled | refunded
+    total = DecimalAttribute(default=0)
+    refunded = DecimalAttribute(default=0)
+    currency = UnicodeAttribute(null=True)
+    points_earned = NumberAttribute(default=0)
+    points_reversed = NumberAttribute(default=0)
+    coupon_codes = ListAttribute(of=UnicodeAttribute, default=list)
+    refund_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    paid_at = UTCDateTimeAttribute(null=True)
+    source_updated_at = UTCDateTimeAttribute(null=True)
+
+
 # Each model and the environment variable (declared in template.yaml Globals) that
 # names its table.
 MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
@@ -248,6 +282,7 @@ MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
     "MESSAGES_TABLE": Message,
     "LEDGER_TABLE": LedgerEntry,
     "COUPONS_TABLE": Coupon,
+    "ORDERS_TABLE": Order,
 }
 
 

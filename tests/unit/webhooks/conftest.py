@@ -51,14 +51,20 @@ class Sender:
 
     def woo_request(self, topic: str, body: Any, delivery_id: str = "d-1", secret=None):
         raw = self.encode(body)
-        return woocommerce_headers(secret or self.secrets.woocommerce, topic, SOURCE, raw, delivery_id), raw
+        return woocommerce_headers(
+            secret or self.secrets.woocommerce, topic, SOURCE, raw, delivery_id
+        ), raw
 
-    def events_request(self, body: Any, msg_id: str = "msg_1", at: datetime | None = None, secret=None):
+    def events_request(
+        self, body: Any, msg_id: str = "msg_1", at: datetime | None = None, secret=None
+    ):
         raw = self.encode(body)
         return standard_headers(secret or self.secrets.memberflow, msg_id, raw, at or NOW), raw
 
     # -- deliveries
-    def call(self, platform: str, headers: dict, body: bytes, now: datetime | None = None) -> Delivery:
+    def call(
+        self, platform: str, headers: dict, body: bytes, now: datetime | None = None
+    ) -> Delivery:
         return verify_and_parse(platform, headers, body, self.secrets, now or NOW)
 
     def shopify(self, topic: str, body: Any, **kw) -> Delivery:

@@ -59,14 +59,23 @@ def test_body_of_exactly_the_limit_is_not_413(wh):
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "text/plain", "application/x-www-form-urlencoded", "application/jsonx",
-     "application/json; charset=latin-1", "multipart/form-data; boundary=x"],
+    [
+        None,
+        "",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ],
 )
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce", "events"])
 def test_content_type_must_be_json(wh, platform, value):
     headers, body = {
         "shopify": lambda: wh.shopify_request("orders/paid", wh.raw("shopify", "orders_paid.json")),
-        "woocommerce": lambda: wh.woo_request("order.updated", wh.raw("woocommerce", "order.updated_processing.json")),
+        "woocommerce": lambda: wh.woo_request(
+            "order.updated", wh.raw("woocommerce", "order.updated_processing.json")
+        ),
         "events": lambda: wh.events_request(wh.raw("memberflow", "order.paid.json")),
     }[platform]()
     del headers["Content-Type"]
@@ -76,8 +85,15 @@ def test_content_type_must_be_json(wh, platform, value):
     assert (error.status, error.field) == (415, "header:Content-Type")
 
 
-@pytest.mark.parametrize("value", ["application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
-                                   'application/json; charset="utf-8"', "application/json ; foo=bar"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "application/json ; foo=bar",
+    ],
+)
 def test_json_content_type_variants_are_accepted(wh, value):
     headers, body = wh.shopify_request("orders/paid", wh.raw("shopify", "orders_paid.json"))
     headers["Content-Type"] = value
@@ -105,18 +121,27 @@ def test_a_ping_shaped_json_delivery_is_not_a_ping(wh):
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b'{"id": "\xff"}', "not valid UTF-8"), (b"\xef\xbb\xbf{}", "byte order mark"),
-     (b'{"id": 1, "email": "ada@example.com"', "invalid JSON"), (b"", "invalid JSON"),
-     (b'{"total_price": NaN}', "invalid JSON"), (b'{"a": Infinity}', "invalid JSON"),
-     (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"), (b'{"id": 1' + b"0" * 5000 + b"}", "invalid JSON"),
-     (b"[1, 2]", "must be a JSON object"), (b'"ada@example.com"', "must be a JSON object"),
-     (b"null", "must be a JSON object")],
+    [
+        (b'{"id": "\xff"}', "not valid UTF-8"),
+        (b"\xef\xbb\xbf{}", "byte order mark"),
+        (b'{"id": 1, "email": "ada@example.com"', "invalid JSON"),
+        (b"", "invalid JSON"),
+        (b'{"total_price": NaN}', "invalid JSON"),
+        (b'{"a": Infinity}', "invalid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
+        (b'{"id": 1' + b"0" * 5000 + b"}", "invalid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"ada@example.com"', "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+    ],
 )
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce", "events"])
 def test_bad_bodies_are_400(wh, platform, body, reason):
-    send = {"shopify": lambda: wh.shopify("orders/paid", body),
-            "woocommerce": lambda: wh.woo("order.updated", body),
-            "events": lambda: wh.events(body)}[platform]
+    send = {
+        "shopify": lambda: wh.shopify("orders/paid", body),
+        "woocommerce": lambda: wh.woo("order.updated", body),
+        "events": lambda: wh.events(body),
+    }[platform]
     error = refused(send)
     assert (error.status, error.field) == (400, "body")
     assert error.reason.startswith(reason)
@@ -169,14 +194,29 @@ def test_shopify_schema_violations_name_the_field(wh, name, path, value, field):
 
 
 WOO_CASES = [
-    ("order.updated_processing.json", ("line_items", 0, "price"), -44.775, "body.line_items[0].price"),
+    (
+        "order.updated_processing.json",
+        ("line_items", 0, "price"),
+        -44.775,
+        "body.line_items[0].price",
+    ),
     ("order.updated_processing.json", ("line_items", 0, "total"), "-1", "body.line_items[0].total"),
     ("order.updated_processing.json", ("total",), "-111.90", "body.total"),
     ("order.updated_processing.json", ("total",), "1,234.00", "body.total"),
     ("order.updated_processing.json", ("status",), KeyError, "body.status"),
     ("order.updated_processing.json", ("customer_id",), -1, "body.customer_id"),
-    ("order.updated_processing.json", ("date_paid_gmt",), "2025-06-31T00:00:00", "body.date_paid_gmt"),
-    ("order.updated_processing.json", ("coupon_lines", 0), {"discount": "1"}, "body.coupon_lines[0].code"),
+    (
+        "order.updated_processing.json",
+        ("date_paid_gmt",),
+        "2025-06-31T00:00:00",
+        "body.date_paid_gmt",
+    ),
+    (
+        "order.updated_processing.json",
+        ("coupon_lines", 0),
+        {"discount": "1"},
+        "body.coupon_lines[0].code",
+    ),
     ("customer.updated.json", ("billing",), "ada@example.com", "body.billing"),
     ("customer.updated.json", ("date_modified_gmt",), 20250602, "body.date_modified_gmt"),
 ]
@@ -196,7 +236,12 @@ EVENT_CASES = [
     ("order.paid.json", ("data", "currency"), "usd", "body.data.currency"),
     ("order.paid.json", ("data", "paid_at"), "2025-06-06 16:45", "body.data.paid_at"),
     ("order.paid.json", ("data", "coupon_codes", 0), 5, "body.data.coupon_codes[0]"),
-    ("order.paid.json", ("data", "customer", "customer_id"), KeyError, "body.data.customer.customer_id"),
+    (
+        "order.paid.json",
+        ("data", "customer", "customer_id"),
+        KeyError,
+        "body.data.customer.customer_id",
+    ),
     ("order.refunded.json", ("data", "refund_id"), KeyError, "body.data.refund_id"),
     ("member.upserted.json", ("data", "shop"), KeyError, "body.data.shop"),
     ("member.upserted.json", ("data", "customer_id"), 7000000001, "body.data.customer_id"),
@@ -238,8 +283,13 @@ def test_schema_reasons_are_readable(wh):
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("X-Shopify-Topic", None), ("X-Shopify-Topic", "orders paid"), ("X-Shopify-Shop-Domain", None),
-     ("X-Shopify-Shop-Domain", "evil shop/"), ("X-Shopify-Event-Id", None)],
+    [
+        ("X-Shopify-Topic", None),
+        ("X-Shopify-Topic", "orders paid"),
+        ("X-Shopify-Shop-Domain", None),
+        ("X-Shopify-Shop-Domain", "evil shop/"),
+        ("X-Shopify-Event-Id", None),
+    ],
 )
 def test_shopify_identity_headers(wh, header, value):
     headers, body = wh.shopify_request("orders/paid", wh.raw("shopify", "orders_paid.json"))
@@ -253,11 +303,18 @@ def test_shopify_identity_headers(wh, header, value):
 
 @pytest.mark.parametrize(
     ("header", "value"),
-    [("X-WC-Webhook-Topic", None), ("X-WC-Webhook-Source", None), ("X-WC-Webhook-Source", "shop"),
-     ("X-WC-Webhook-Delivery-ID", None), ("X-WC-Webhook-Delivery-ID", "a b")],
+    [
+        ("X-WC-Webhook-Topic", None),
+        ("X-WC-Webhook-Source", None),
+        ("X-WC-Webhook-Source", "shop"),
+        ("X-WC-Webhook-Delivery-ID", None),
+        ("X-WC-Webhook-Delivery-ID", "a b"),
+    ],
 )
 def test_woocommerce_identity_headers(wh, header, value):
-    headers, body = wh.woo_request("order.updated", wh.raw("woocommerce", "order.updated_processing.json"))
+    headers, body = wh.woo_request(
+        "order.updated", wh.raw("woocommerce", "order.updated_processing.json")
+    )
     headers.pop(header)
     if value is not None:
         headers[header] = value

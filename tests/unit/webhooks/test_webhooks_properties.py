@@ -15,7 +15,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memberflow.webhooks import MAX_BODY_BYTES, Delivery, WebhookError, WebhookSecrets, verify_and_parse
+from memberflow.webhooks import (
+    MAX_BODY_BYTES,
+    Delivery,
+    WebhookError,
+    WebhookSecrets,
+    verify_and_parse,
+)
 from memberflow.webhooks import events as ev
 from memberflow.webhooks.signing import shopify_headers, standard_headers, woocommerce_headers
 
@@ -32,28 +38,53 @@ SETTINGS = settings(
 
 SAMPLES = {
     "shopify": {
-        p.stem.replace("_", "/", 1): p.read_bytes() for p in sorted((PAYLOADS / "shopify").glob("*.json"))
+        p.stem.replace("_", "/", 1): p.read_bytes()
+        for p in sorted((PAYLOADS / "shopify").glob("*.json"))
     },
-    "woocommerce": {p.stem: p.read_bytes() for p in sorted((PAYLOADS / "woocommerce").glob("*.json"))},
+    "woocommerce": {
+        p.stem: p.read_bytes() for p in sorted((PAYLOADS / "woocommerce").glob("*.json"))
+    },
     "events": {p.stem: p.read_bytes() for p in sorted((PAYLOADS / "memberflow").glob("*.json"))},
 }
 HEADER_NAMES = {
-    "shopify": ["X-Shopify-Topic", "X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain", "X-Shopify-Event-Id",
-                "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "Content-Type"],
-    "woocommerce": ["X-WC-Webhook-Topic", "X-WC-Webhook-Signature", "X-WC-Webhook-Source",
-                    "X-WC-Webhook-Delivery-ID", "Content-Type"],
+    "shopify": [
+        "X-Shopify-Topic",
+        "X-Shopify-Hmac-Sha256",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Event-Id",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Triggered-At",
+        "Content-Type",
+    ],
+    "woocommerce": [
+        "X-WC-Webhook-Topic",
+        "X-WC-Webhook-Signature",
+        "X-WC-Webhook-Source",
+        "X-WC-Webhook-Delivery-ID",
+        "Content-Type",
+    ],
     "events": ["webhook-id", "webhook-timestamp", "webhook-signature", "Content-Type"],
 }
 
+MSG_IDS = (
+    st.just("msg_1") | st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True) | st.text(max_size=12)
+)
 json_scalars = (
-    st.none() | st.booleans() | st.integers(-(10**20), 10**20)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
     | st.decimals(allow_nan=False, allow_infinity=False).map(str)
-    | st.sampled_from(["", "0", "-1.00", "1e3", "2025-06-02T10:15:00Z", "2025-02-30T00:00:00", "x" * 300])
+    | st.sampled_from(
+        ["", "0", "-1.00", "1e3", "2025-06-02T10:15:00Z", "2025-02-30T00:00:00", "x" * 300]
+    )
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -88,9 +119,22 @@ def bodies(draw, platform: str) -> tuple[str, bytes]:
     sample = SAMPLES[platform][topic]
     if platform == "woocommerce":
         topic = topic.split("_")[0]
-    kind = draw(st.sampled_from(
-        ["sample", "mutated", "mutated", "mutated", "truncated", "flipped", "binary", "json", "oversized", "ping"]
-    ))
+    kind = draw(
+        st.sampled_from(
+            [
+                "sample",
+                "mutated",
+                "mutated",
+                "mutated",
+                "truncated",
+                "flipped",
+                "binary",
+                "json",
+                "oversized",
+                "ping",
+            ]
+        )
+    )
     if kind == "sample":
         body = sample
     elif kind == "mutated":
@@ -125,20 +169,28 @@ def requests(draw, platform: str) -> tuple[dict, bytes]:
         try:
             if platform == "shopify":
                 secret = SECRETS.shopify if mode == "signed" else "wrong"
-                headers = shopify_headers(secret, topic, "memberflow-demo.myshopify.com", body, "e-1")
+                headers = shopify_headers(
+                    secret, topic, "memberflow-demo.myshopify.com", body, "e-1"
+                )
             elif platform == "woocommerce":
                 secret = SECRETS.woocommerce if mode == "signed" else "wrong"
-                headers = woocommerce_headers(secret, topic, "https://shop.example.com/", body, "d-1")
+                headers = woocommerce_headers(
+                    secret, topic, "https://shop.example.com/", body, "d-1"
+                )
             else:
                 secret = SECRETS.memberflow if mode == "signed" else "whsec_d3Jvbmc="
                 skew = timedelta(seconds=draw(st.integers(-330, 330)))
-                headers = standard_headers(secret, draw(st.text(min_size=1, max_size=12)), body, NOW + skew)
+                headers = standard_headers(secret, draw(MSG_IDS), body, NOW + skew)
         except UnicodeEncodeError:  # a random id the signer cannot encode: send it unsigned
             headers = {}
     if draw(st.booleans()):
-        overrides = draw(st.dictionaries(
-            st.sampled_from(HEADER_NAMES[platform]) | st.text(max_size=10), st.text(max_size=40), max_size=3
-        ))
+        overrides = draw(
+            st.dictionaries(
+                st.sampled_from(HEADER_NAMES[platform]) | st.text(max_size=10),
+                st.text(max_size=40),
+                max_size=3,
+            )
+        )
         headers.update(overrides)
     if draw(st.integers(0, 3)) == 0:
         headers = {k.lower(): v for k, v in headers.items()}
@@ -151,8 +203,19 @@ def check_delivery(delivery: Delivery, platform: str) -> None:
     if delivery.ignored:
         assert delivery.events == [] and delivery.reason
     for event in delivery.events:
-        assert isinstance(event, (ev.CustomerUpserted, ev.ConsentChanged, ev.OrderPaid, ev.OrderPending,
-                                  ev.OrderCancelled, ev.OrderRefunded, ev.Interaction, ev.PrivacyRequest))
+        assert isinstance(
+            event,
+            (
+                ev.CustomerUpserted,
+                ev.ConsentChanged,
+                ev.OrderPaid,
+                ev.OrderPending,
+                ev.OrderCancelled,
+                ev.OrderRefunded,
+                ev.Interaction,
+                ev.PrivacyRequest,
+            ),
+        )
         for f in fields(event):
             value = getattr(event, f.name)
             if isinstance(value, Decimal):
@@ -208,6 +271,8 @@ def test_money_is_exact(amount):
     doc = json.loads(SAMPLES["shopify"]["orders/paid"])
     doc["current_total_price"] = str(amount)
     body = json.dumps(doc).encode()
-    headers = shopify_headers(SECRETS.shopify, "orders/paid", "memberflow-demo.myshopify.com", body, "e")
+    headers = shopify_headers(
+        SECRETS.shopify, "orders/paid", "memberflow-demo.myshopify.com", body, "e"
+    )
     [paid] = verify_and_parse("shopify", headers, body, SECRETS, NOW).events
     assert paid.total == amount and str(paid.total) == str(amount)

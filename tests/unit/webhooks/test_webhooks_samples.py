@@ -64,7 +64,11 @@ def woo_topic(name: str) -> str:
 
 
 def test_the_tables_cover_every_sample_file():
-    for platform, table in (("shopify", SHOPIFY), ("woocommerce", WOOCOMMERCE), ("memberflow", MEMBERFLOW)):
+    for platform, table in (
+        ("shopify", SHOPIFY),
+        ("woocommerce", WOOCOMMERCE),
+        ("memberflow", MEMBERFLOW),
+    ):
         assert {p.name for p in (PAYLOADS / platform).glob("*.json")} == set(table)
 
 
@@ -78,7 +82,11 @@ def test_shopify_sample(wh, name):
     [event] = delivery.events
     assert type(event) is SHOPIFY[name]
     assert (event.platform, event.shop) == ("shopify", wh.shop)
-    if hasattr(event, "customer_id") and name != "refunds_create.json" and name != "shop_redact.json":
+    if (
+        hasattr(event, "customer_id")
+        and name != "refunds_create.json"
+        and name != "shop_redact.json"
+    ):
         assert event.customer_id == CID
 
 
@@ -119,7 +127,12 @@ def test_shopify_orders_paid_fields(wh):
     assert paid.updated_at == datetime(2025, 6, 3, 9, 20, 7, tzinfo=UTC)
     stub = paid.customer
     assert isinstance(stub, CustomerUpserted)
-    assert (stub.customer_id, stub.email, stub.first_name, stub.locale) == (CID, EMAIL, "Ada", "en-GB")
+    assert (stub.customer_id, stub.email, stub.first_name, stub.locale) == (
+        CID,
+        EMAIL,
+        "Ada",
+        "en-GB",
+    )
     assert stub.profile_completed
 
 
@@ -155,11 +168,19 @@ def test_shopify_orders_cancelled(wh):
 def test_shopify_refund_sums_successful_refund_transactions(wh):
     doc = wh.doc("shopify", "refunds_create.json")
     [refund] = wh.shopify("refunds/create", doc).events
-    assert (refund.order_id, refund.refund_id, refund.amount) == ("5500000001", "9100000001", Decimal("44.78"))
+    assert (refund.order_id, refund.refund_id, refund.amount) == (
+        "5500000001",
+        "9100000001",
+        Decimal("44.78"),
+    )
     assert (refund.customer_id, refund.email, refund.currency) == (None, None, "USD")
     tx = doc["transactions"][0]
-    doc["transactions"] = [tx, dict(tx, amount="5.22"), dict(tx, status="failure", amount="999.00"),
-                           dict(tx, kind="sale", amount="999.00")]
+    doc["transactions"] = [
+        tx,
+        dict(tx, amount="5.22"),
+        dict(tx, status="failure", amount="999.00"),
+        dict(tx, kind="sale", amount="999.00"),
+    ]
     assert wh.shopify("refunds/create", doc).events[0].amount == Decimal("50.00")
 
 
@@ -190,27 +211,52 @@ def test_shopify_email_is_normalised(wh):
 
 @pytest.mark.parametrize(
     ("state", "granted"),
-    [("subscribed", True), ("unsubscribed", False), ("not_subscribed", False), ("pending", False),
-     ("redacted", False), ("invalid", False)],
+    [
+        ("subscribed", True),
+        ("unsubscribed", False),
+        ("not_subscribed", False),
+        ("pending", False),
+        ("redacted", False),
+        ("invalid", False),
+    ],
 )
 def test_shopify_email_consent_states(wh, state, granted):
     doc = wh.doc("shopify", "customers_email_marketing_consent_update.json")
     doc["email_marketing_consent"]["state"] = state
     [consent] = wh.shopify("customers/email_marketing_consent_update", doc).events
-    assert (consent.channel, consent.granted, consent.state, consent.email) == ("email", granted, state, EMAIL)
+    assert (consent.channel, consent.granted, consent.state, consent.email) == (
+        "email",
+        granted,
+        state,
+        EMAIL,
+    )
     assert consent.updated_at == datetime(2025, 6, 2, 14, 16, 5, tzinfo=UTC)
 
 
 def test_shopify_sms_consent(wh):
     topic = "customers/marketing_consent_update"
-    [consent] = wh.shopify(topic, wh.raw("shopify", "customers_marketing_consent_update.json")).events
-    assert (consent.channel, consent.granted, consent.customer_id, consent.email) == ("sms", True, CID, None)
+    [consent] = wh.shopify(
+        topic, wh.raw("shopify", "customers_marketing_consent_update.json")
+    ).events
+    assert (consent.channel, consent.granted, consent.customer_id, consent.email) == (
+        "sms",
+        True,
+        CID,
+        None,
+    )
 
 
 def test_shopify_consent_without_state_is_ignored(wh):
     # Shopify's "send test notification" payload: every field null
-    body = {"customer_id": 706405506930370084, "email_address": None,
-            "email_marketing_consent": {"state": None, "opt_in_level": None, "consent_updated_at": None}}
+    body = {
+        "customer_id": 706405506930370084,
+        "email_address": None,
+        "email_marketing_consent": {
+            "state": None,
+            "opt_in_level": None,
+            "consent_updated_at": None,
+        },
+    }
     delivery = wh.shopify("customers/email_marketing_consent_update", body)
     assert delivery.ignored and delivery.events == [] and delivery.reason == "no consent state"
 
@@ -225,12 +271,28 @@ def test_shopify_consent_without_time_uses_triggered_at_header(wh):
 
 
 def test_shopify_privacy_requests(wh):
-    [data] = wh.shopify("customers/data_request", wh.raw("shopify", "customers_data_request.json")).events
-    assert (data.kind, data.customer_id, data.email, data.request_id) == ("data_request", CID, EMAIL, "4400000001")
-    [redact] = wh.shopify("customers/redact", wh.raw("shopify", "customers_redact.json"), event_id="e-9").events
+    [data] = wh.shopify(
+        "customers/data_request", wh.raw("shopify", "customers_data_request.json")
+    ).events
+    assert (data.kind, data.customer_id, data.email, data.request_id) == (
+        "data_request",
+        CID,
+        EMAIL,
+        "4400000001",
+    )
+    [redact] = wh.shopify(
+        "customers/redact", wh.raw("shopify", "customers_redact.json"), event_id="e-9"
+    ).events
     assert (redact.kind, redact.customer_id, redact.request_id) == ("redact", CID, "e-9")
-    [shop] = wh.shopify("shop/redact", wh.raw("shopify", "shop_redact.json"), event_id="e-10").events
-    assert (shop.kind, shop.customer_id, shop.email, shop.request_id) == ("shop_redact", None, None, "e-10")
+    [shop] = wh.shopify(
+        "shop/redact", wh.raw("shopify", "shop_redact.json"), event_id="e-10"
+    ).events
+    assert (shop.kind, shop.customer_id, shop.email, shop.request_id) == (
+        "shop_redact",
+        None,
+        None,
+        "e-10",
+    )
 
 
 def test_shopify_webhook_id_is_the_fallback_dedupe_id(wh):
@@ -238,7 +300,10 @@ def test_shopify_webhook_id_is_the_fallback_dedupe_id(wh):
     del headers["X-Shopify-Event-Id"]
     headers["X-Shopify-Webhook-Id"] = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
     delivery = wh.call("shopify", headers, raw)
-    assert delivery.delivery_id == f"shopify:{wh.shop}:orders/paid:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    assert (
+        delivery.delivery_id
+        == f"shopify:{wh.shop}:orders/paid:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    )
 
 
 def test_shopify_unknown_topic_is_ignored_without_parsing(wh):
@@ -254,7 +319,11 @@ def test_shopify_unknown_topic_is_ignored_without_parsing(wh):
 def test_woocommerce_processing_order_fields(wh):
     [paid] = wh.woo("order.updated", wh.raw("woocommerce", "order.updated_processing.json")).events
     assert isinstance(paid.total, Decimal) and paid.total == Decimal("111.90")
-    assert (paid.order_id, paid.currency, paid.coupon_codes) == ("5500000101", "EUR", ("welcome10",))
+    assert (paid.order_id, paid.currency, paid.coupon_codes) == (
+        "5500000101",
+        "EUR",
+        ("welcome10",),
+    )
     assert paid.paid_at == datetime(2025, 6, 3, 9, 20, 5, tzinfo=UTC)  # date_paid_gmt is UTC
     assert paid.updated_at == datetime(2025, 6, 3, 9, 20, 5, tzinfo=UTC)  # date_modified_gmt
     assert paid.customer is not None and paid.customer.customer_id == CID
@@ -268,7 +337,11 @@ def test_woocommerce_order_created_processing_is_paid(wh):
 
 def test_woocommerce_full_refund(wh):
     [refund] = wh.woo("order.updated", wh.raw("woocommerce", "order.updated_refunded.json")).events
-    assert (refund.refund_id, refund.amount, refund.currency) == ("5500000101:full", Decimal("111.90"), "EUR")
+    assert (refund.refund_id, refund.amount, refund.currency) == (
+        "5500000101:full",
+        Decimal("111.90"),
+        "EUR",
+    )
     assert refund.refunded_at == datetime(2025, 6, 10, 16, 0, tzinfo=UTC)
 
 
@@ -298,7 +371,11 @@ def test_woocommerce_customer_falls_back_to_date_created(wh):
 
 def test_woocommerce_ping_is_accepted_unsigned(wh):
     body = (PAYLOADS / "woocommerce" / "ping.txt").read_bytes()
-    for headers in ({"Content-Type": "application/x-www-form-urlencoded"}, {}, {"user-agent": "WooCommerce/9.9"}):
+    for headers in (
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {},
+        {"user-agent": "WooCommerce/9.9"},
+    ):
         delivery = wh.call("woocommerce", headers, body)
         assert delivery.ignored and delivery.reason == "ping" and delivery.topic == "ping"
         assert delivery.delivery_id == "woocommerce:ping:1" and delivery.events == []
@@ -322,11 +399,20 @@ def test_events_order_paid_fields(wh):
 
 def test_events_defaults(wh):
     doc = wh.doc("memberflow", "interaction.json")
-    doc["data"] = {"member_id": "m-42", "kind": "app_open", "at": "2025-06-05T19:30:00+02:00",
-                   "interaction_id": "open-1"}
+    doc["data"] = {
+        "member_id": "m-42",
+        "kind": "app_open",
+        "at": "2025-06-05T19:30:00+02:00",
+        "interaction_id": "open-1",
+    }
     delivery = wh.events(doc)
     [event] = delivery.events
-    assert (event.platform, event.shop, event.customer_id, event.member_id) == ("events", "", None, "m-42")
+    assert (event.platform, event.shop, event.customer_id, event.member_id) == (
+        "events",
+        "",
+        None,
+        "m-42",
+    )
     assert event.at == datetime(2025, 6, 5, 17, 30, tzinfo=UTC)
     assert delivery.shop == ""
     consent = wh.doc("memberflow", "consent.changed.json")
@@ -335,6 +421,8 @@ def test_events_defaults(wh):
 
 
 def test_events_unknown_type_is_ignored(wh):
-    delivery = wh.events({"type": "order.shipped", "timestamp": "2025-06-05T17:30:00Z", "data": {"shop": "s"}})
+    delivery = wh.events(
+        {"type": "order.shipped", "timestamp": "2025-06-05T17:30:00Z", "data": {"shop": "s"}}
+    )
     assert delivery.ignored and delivery.topic == "order.shipped" and delivery.shop == "s"
     assert delivery.reason == "unknown type 'order.shipped'"

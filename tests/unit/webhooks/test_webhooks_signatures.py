@@ -27,7 +27,9 @@ OTHER = "whsec_" + base64.b64encode(b"someone-else's-key").decode()
 
 def signed(wh, platform, secret=None):
     if platform == "shopify":
-        return wh.shopify_request("orders/paid", wh.raw("shopify", "orders_paid.json"), secret=secret)
+        return wh.shopify_request(
+            "orders/paid", wh.raw("shopify", "orders_paid.json"), secret=secret
+        )
     if platform == "woocommerce":
         raw = wh.raw("woocommerce", "order.updated_processing.json")
         return wh.woo_request("order.updated", raw, secret=secret)
@@ -89,7 +91,10 @@ def test_missing_signature_header_is_401(wh, platform):
     del headers[next(k for k in headers if k.lower() == SIGNATURE_HEADER[platform].lower())]
     error = refused(wh, platform, headers, body)
     assert (error.status, error.field, error.reason) == (
-        401, f"header:{SIGNATURE_HEADER[platform]}", "missing header")
+        401,
+        f"header:{SIGNATURE_HEADER[platform]}",
+        "missing header",
+    )
 
 
 @PLATFORMS
@@ -113,9 +118,15 @@ def test_a_signature_of_another_platform_is_401(wh, platform):
 
 @pytest.mark.parametrize(
     ("offset", "ok"),
-    [(timedelta(0), True), (timedelta(minutes=-4, seconds=-59), True), (timedelta(minutes=4, seconds=59), True),
-     (timedelta(minutes=-5, seconds=-1), False), (timedelta(minutes=5, seconds=1), False),
-     (timedelta(days=-1), False), (timedelta(hours=3), False)],
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=-4, seconds=-59), True),
+        (timedelta(minutes=4, seconds=59), True),
+        (timedelta(minutes=-5, seconds=-1), False),
+        (timedelta(minutes=5, seconds=1), False),
+        (timedelta(days=-1), False),
+        (timedelta(hours=3), False),
+    ],
 )
 def test_standard_timestamp_tolerance(wh, offset, ok):
     headers, body = wh.events_request(wh.raw("memberflow", "interaction.json"), at=wh.now + offset)
@@ -207,8 +218,13 @@ def test_dev_secrets():
 
 @pytest.mark.parametrize(
     "args",
-    [("", "w", DEV_MEMBERFLOW_SECRET), ("s", "", DEV_MEMBERFLOW_SECRET), ("s", "w", ""),
-     ("s", "w", "whsec_"), ("s", "w", "whsec_not base64!")],
+    [
+        ("", "w", DEV_MEMBERFLOW_SECRET),
+        ("s", "", DEV_MEMBERFLOW_SECRET),
+        ("s", "w", ""),
+        ("s", "w", "whsec_"),
+        ("s", "w", "whsec_not base64!"),
+    ],
 )
 def test_bad_secrets_are_refused_at_configuration(args):
     with pytest.raises(ValueError):
