@@ -1,12 +1,33 @@
 """Journey API: operators and CRMs enrol member ids into a journey as a cohort."""
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+import json
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+from memberflow.journeys.entry import EntryError, JourneyEntry
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
+
+
+@app.post("/journeys/<journey>/enrollments")
+def enrol(journey: str):
+    try:
+        body = json.loads(app.current_event.body or "")
+    except (json.JSONDecodeError, TypeError):
+        return _json(400, EntryError(400, "body", "must be a JSON object").body())
+    status, payload = JourneyEntry(app_context()).enrol_from_api(journey, body)
+    # Ids and counts only: never member data in logs.
+    logger.info("enrol", extra={"journey": journey, "status": status})
+    return _json(status, payload)
 
 
 @logger.inject_lambda_context

@@ -5,6 +5,7 @@ from aws_lambda_powertools import Logger
 from memberflow.clock import now
 from memberflow.journeys import engine
 from memberflow.journeys.channels import ChannelAdapters
+from memberflow.metrics import count, metrics
 from memberflow.runtime import app_context
 
 logger = Logger()
@@ -23,6 +24,7 @@ def _channels(context) -> ChannelAdapters:
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, _lambda_context):
     context = app_context()
@@ -32,9 +34,18 @@ def handler(event, _lambda_context):
         return engine.plan(cohort_id)
     if action == "step":
         runner = engine.StepRunner(channels=_channels(context), now=now())
-        return runner.run(cohort_id, int(event["step_index"]), int(event["shard"]))
+        result = runner.run(cohort_id, int(event["step_index"]), int(event["shard"]))
+        counts = result.get("counts", {})
+        for metric, key in (
+            ("MessagesSent", "sent"),
+            ("MessagesCapped", "capped"),
+            ("Conversions", "converted"),
+            ("MembersExited", "exited"),
+        ):
+            count(metric, counts.get(key, 0))
+        return result
     if action == "advance":
         return engine.advance(cohort_id, event["cursor"], event["shard_results"])
     if action == "finalize":
-        return engine.finalize(cohort_id, now())
+        return engine.finalize(cohort_id, now(), event.get("failed_shards") or [])
     raise ValueError(f"unknown action {action!r}")

@@ -2,6 +2,8 @@
 
 from aws_lambda_powertools import Logger
 
+from memberflow.clock import now
+from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.runtime import app_context
 
 logger = Logger()
@@ -9,5 +11,8 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event, _lambda_context):
-    app_context()
-    return {"scored": 0}
+    context = app_context()
+    segments = int((event or {}).get("segments", 4))
+    result = recompute_rfm(programme=context.programme, now=now(), segments=segments)
+    logger.info("rfm", extra=result)
+    return result

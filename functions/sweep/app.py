@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger
 
 from memberflow.clock import now
+from memberflow.loyalty.sweep import DEFAULT_LOOKBACK_DAYS, run_sweep
 from memberflow.runtime import app_context
 
 logger = Logger()
@@ -10,6 +11,8 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def handler(event, _lambda_context):
-    app_context()
-    logger.info("sweep", extra={"at": now().isoformat()})
-    return {"swept": 0}
+    context = app_context()
+    lookback = int((event or {}).get("lookback_days", DEFAULT_LOOKBACK_DAYS))
+    result = run_sweep(programme=context.programme, now=now(), lookback_days=lookback)
+    logger.info("sweep", extra=result)  # counts only, no personal data
+    return result

@@ -43,6 +43,19 @@ def cmd_demo(args) -> int:
     return run_demo(args)
 
 
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from memberflow_local.remote import get_json
+    from memberflow_local.report import summary_table, write_report
+
+    kpis = get_json(args.api_url, "/reports/kpis")
+    path = write_report(kpis, Path(args.out))
+    print(summary_table(kpis))
+    print(f"wrote {Path(args.out) / 'kpis.json'} and {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memberflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,7 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--seed", type=int, default=7)
     p_demo.add_argument("--out", default="out")
     p_demo.add_argument("--programme", help="programme configuration file (JSON)")
+    p_demo.add_argument("--effect", type=float, help="planted message effect (default 0.2)")
     p_demo.set_defaults(func=cmd_demo)
+    p_report = sub.add_parser("report", help="the programme report from a running stack")
+    p_report.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:3000",
+        help="stack base URL (default: a local `memberflow serve`); "
+        "https URLs are signed with SigV4 from your AWS credentials",
+    )
+    p_report.add_argument("--out", default="out")
+    p_report.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     return args.func(args)
 

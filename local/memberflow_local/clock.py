@@ -5,6 +5,7 @@
 * Step Functions Wait states park on this clock instead of sleeping
   (seam: ``WaitFunction._wait_interval``), so ``advance(days=14)`` runs two weeks of
   journeys in seconds.
+* Retry backoff does not sleep (seam: ``retrier_decl.time.sleep``).
 * Execution threads are counted (seam: ``ExecutionWorker.start`` / ``_execution_logic``)
   so :meth:`wait_idle` knows when every execution is either finished or parked.
 
@@ -159,6 +160,14 @@ def patch_moto(virtual: VirtualClock) -> None:
             self._memberflow_clock = _active
             _active.execution_started()
         original_start(self)
+
+    # seam: the Retry backoff sleeps in real time (retrier_decl's time.sleep); locally a
+    # retry happens at once, so a transient failure costs no wall time.
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    retrier_decl.time = SimpleNamespace(sleep=lambda _seconds: None)
 
     wait_function.WaitFunction._wait_interval = _wait_interval
     execution_worker.ExecutionWorker._execution_logic = _execution_logic

@@ -1,58 +1,77 @@
 """``memberflow demo``: the main job on the embedded local stack.
 
-Scripted scenario (until the programme simulation lands): a Shopify sign-up arrives
-as a signed webhook, the member appears with welcome points, the welcome journey
-sends at once, two virtual days later the onboarding message follows, and a forged
-delivery is refused.
+Simulates a loyalty programme for months (``memberflow_local.simulation``), then reads
+the report through the same API a deployed stack serves (``GET /reports/kpis``) and
+writes ``kpis.json`` and ``report.html``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from memberflow.webhooks.signing import shopify_headers
+from memberflow_local.report import summary_table, write_report
+from memberflow_local.simulation import Simulation, SimulationConfig
 from memberflow_local.stack import LocalStack
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def simulate(
+    config: SimulationConfig, *, programme_file: str | None = None, progress: bool = True
+) -> tuple[dict, dict, dict]:
+    """Run a simulation; returns (kpis, truth, run facts)."""
+    started = time.perf_counter()
+    with LocalStack(programme_file=programme_file) as stack:
+        simulation = Simulation(stack, config)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=config.days, unit="day", desc="simulating", leave=True)
+
+            def tick(_day, now):
+                bar.set_postfix_str(f"{now:%Y-%m-%d}", refresh=False)
+                bar.update(1)
+
+        simulation.run(progress=tick if bar else None)
+        if bar is not None:
+            bar.close()
+        response = stack.http("GET", "/reports/kpis")
+        if response.status != 200:
+            raise RuntimeError(
+                f"GET /reports/kpis answered {response.status}: {response.body[:300]!r}"
+            )
+        kpis = response.json()
+        truth = simulation.true_uplift()
+        wall = time.perf_counter() - started
+        run = {
+            "config": config.as_dict(),
+            "wall_seconds": round(wall, 1),
+            "member_days_per_second": round(config.members * config.days / wall, 1),
+            "requests": simulation.requests,
+            "rejected_requests": len(simulation.errors),
+            "first_rejections": simulation.errors[:5],
+            "lambda_invocations": dict(stack.invocations),
+        }
+    return kpis, truth, run
 
 
 def run_demo(args) -> int:
-    started = time.perf_counter()
-    with LocalStack(programme_file=args.programme) as stack:
-        print(
-            f"local stack up: {len(stack.template.tables)} tables, {len(stack.functions)} functions, "
-            f"{len(stack.template.state_machines)} state machines, {len(stack.routes)} routes "
-            f"(clock {stack.clock.now():%Y-%m-%d %H:%M} UTC)"
-        )
-        body = (ROOT / "events/payloads/shopify/customers_create.json").read_bytes()
-        secret = stack.webhook_secrets["SHOPIFY_WEBHOOK_SECRET"]
-        shop = "memberflow-demo.myshopify.com"
-        headers = shopify_headers(secret, "customers/create", shop, body, "demo-event-1")
-        response = stack.http("POST", "/webhooks/shopify", body=body, headers=headers)
-        print(f"POST /webhooks/shopify customers/create -> {response.status}")
-        member_id = response.json()["member_ids"][0]
-        stack.clock.wait_idle()
-        member = stack.http("GET", f"/members/{member_id}").json()
-        print(
-            f"member {member_id}: stage={member['stage']} tier={member['tier']} "
-            f"points={member['points_balance']}"
-        )
-        _print_outbox(stack)
-        stack.advance(days=2)
-        print(f"advanced 2 days -> {stack.clock.now():%Y-%m-%d %H:%M} UTC")
-        _print_outbox(stack)
-        forged = dict(headers, **{"X-Shopify-Hmac-Sha256": "Zm9yZ2Vk"})
-        refused = stack.http("POST", "/webhooks/shopify", body=body, headers=forged)
-        print(f"forged delivery -> {refused.status} {json.dumps(refused.json())}")
-    print(f"done in {time.perf_counter() - started:.1f}s")
-    return 0
-
-
-def _print_outbox(stack: LocalStack) -> None:
-    for message in stack.outbox():
-        print(
-            f"  outbox: {message['sent_at'][:16]} {message['journey']}/{message['step']} "
-            f"{message['channel']} template={message['template']} ({message['locale']})"
-        )
+    config = SimulationConfig(members=args.members, days=args.days, seed=args.seed)
+    if getattr(args, "effect", None) is not None:
+        config.message_effect = args.effect
+    print(
+        f"memberflow demo: {config.members:,} members, {config.days} days, seed {config.seed}, "
+        f"planted message effect {config.message_effect:.0%} within {config.effect_days} days"
+    )
+    kpis, truth, run = simulate(config, programme_file=args.programme)
+    out = Path(args.out)
+    path = write_report(kpis, out, truth=truth, run=run)
+    print()
+    print(summary_table(kpis, truth))
+    print()
+    print(f"wrote {out / 'kpis.json'} and {path}")
+    print(
+        f"wall time {run['wall_seconds']}s · {run['member_days_per_second']:,} member·days/s · "
+        f"{run['requests']:,} webhook/API requests ({run['rejected_requests']} rejected)"
+    )
+    return 0 if not run["rejected_requests"] else 1

@@ -29,6 +29,7 @@ from memberflow.webhooks.secrets import (
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
 )
+from memberflow_local import dynamodb
 from memberflow_local import schedule as schedules
 from memberflow_local.clock import VirtualClock, patch_moto
 from memberflow_local.template import Resolver, Template, substitute_definition
@@ -108,6 +109,8 @@ class LocalStack:
             "AWS_REGION": REGION,
         }.items():
             os.environ[key] = value
+        # Metrics are for CloudWatch; locally the report reads the store instead.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         self._mock = mock_aws(
             config={
                 "stepfunctions": {"execute_state_machine": True},
@@ -116,6 +119,7 @@ class LocalStack:
             }
         )
         self._mock.start()
+        dynamodb.install()
         self._install_lambda_seam()
         patch_moto(self.clock)
         self.clock.install()
@@ -134,6 +138,12 @@ class LocalStack:
             self.clock.wait_idle(timeout=30)
         finally:
             memberflow_clock.install(None)
+            # The functions' environment belongs to this stack: the next one starts clean.
+            for key, value in getattr(self, "_saved_environ", {}).items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
             runtime.reset()
             if self._mock is not None:
                 self._mock.stop()
@@ -254,6 +264,10 @@ class LocalStack:
             )
         if self.programme_file:
             shared_env["MEMBERFLOW_PROGRAMME_FILE"] = str(self.programme_file)
+        self._saved_environ = {key: os.environ.get(key) for key in shared_env}
+        self._saved_environ.setdefault(
+            "MEMBERFLOW_PROGRAMME_FILE", os.environ.get("MEMBERFLOW_PROGRAMME_FILE")
+        )
         os.environ.update(shared_env)
         self.function_environment = shared_env
 
@@ -343,7 +357,7 @@ class LocalStack:
 
         stack = self
 
-        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+        def invoke(self, function_name, qualifier, body, headers, response_headers):
             # seam: LambdaSimpleBackend.invoke -> the real handler, in-process
             logical_id = stack._logical_function(function_name)
             try:
@@ -435,8 +449,11 @@ class LocalStack:
         )
 
     # ================================================================ local-only views
-    def outbox(self) -> list[dict]:
+    def outbox(self, since: datetime | None = None) -> list[dict]:
+        """What the channel adapters sent (the Messages table), oldest first."""
         from memberflow.store import Message
+
+        condition = Message.sent_at >= since if since is not None else None
 
         items = [
             {
@@ -449,8 +466,10 @@ class LocalStack:
                 "locale": m.locale,
                 "sent_at": m.sent_at.isoformat(),
                 "provider_message_id": m.provider_message_id,
+                "coupon_code": m.coupon_code,
             }
-            for m in Message.scan()  # local only: the outbox view of a test stack
+            # Local only: the outbox view of a test stack (a Scan is fine here).
+            for m in Message.scan(filter_condition=condition)
         ]
         return sorted(items, key=lambda m: (m["sent_at"], m["member_id"], m["step"]))
 

@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-from memberflow.webhooks.secrets import DEV_SHOPIFY_SECRET
 from memberflow.webhooks.signing import shopify_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = "memberflow-demo.myshopify.com"
 
 
-def test_clock_routes(served):
+def test_clock_routes(served, local_only):
     status, body = served.request("GET", "/_local/clock")
     assert status == 200 and body["now"].endswith("Z")
     status, error = served.request(
@@ -19,14 +18,21 @@ def test_clock_routes(served):
     assert served.request("GET", "/no/such/route")[0] == 404
 
 
-def test_signed_sign_up_welcome_and_two_day_advance_over_http(served):
+def test_forged_delivery_is_refused_and_creates_nothing(served):
+    body = (ROOT / "events/payloads/shopify/customers_create.json").read_bytes()
+    forged = shopify_headers("not-the-secret", "customers/create", SHOP, body, "e2e-0")
+    status, error = served.request("POST", "/webhooks/shopify", body, forged)
+    assert status == 401 and error["error"]["field"] == "header:X-Shopify-Hmac-Sha256"
+
+
+def test_signed_sign_up_welcome_and_two_day_advance_over_http(served, local_only):
     body = (ROOT / "events/payloads/shopify/customers_create.json").read_bytes()
     forged = shopify_headers("not-the-secret", "customers/create", SHOP, body, "e2e-0")
     status, error = served.request("POST", "/webhooks/shopify", body, forged)
     assert status == 401 and error["error"]["field"] == "header:X-Shopify-Hmac-Sha256"
     assert served.request("GET", "/members?email=ada@example.com")[1]["members"] == []
 
-    headers = shopify_headers(DEV_SHOPIFY_SECRET, "customers/create", SHOP, body, "e2e-1")
+    headers = shopify_headers(served.shopify_secret, "customers/create", SHOP, body, "e2e-1")
     status, applied = served.request("POST", "/webhooks/shopify", body, headers)
     assert status == 200, applied
     member_id = applied["member_ids"][0]

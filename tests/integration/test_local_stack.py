@@ -32,6 +32,13 @@ def test_moto_seams_the_local_stack_relies_on_are_still_there():
         "wait_seconds",
     ]
     assert callable(ExecutionWorker._execution_logic) and callable(ExecutionWorker.start)
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    assert "time.sleep(interval_seconds)" in inspect.getsource(retrier_decl.RetrierDecl)
+    from moto.dynamodb import models
+
+    source = inspect.getsource(models.DynamoDBBackend.transact_write_items)
+    assert "copy.deepcopy(" in source and "self.tables[table_name] = original_table_state" in source
     import moto
 
     assert moto.__version__ == "5.2.5", "moto is pinned: re-check the seams before moving it"
@@ -65,7 +72,7 @@ def test_every_handler_named_in_the_template_imports_and_runs(stack):
         ).status
         == 401
     )
-    assert "swept" in stack.invoke("SweepFunction", {})
+    assert stack.invoke("SweepFunction", {})["members_read"] == 0
     with pytest.raises(LookupError, match="cohort missing does not exist"):
         stack.invoke("JourneyStepFunction", {"action": "plan", "cohort_id": "missing"})
 
@@ -103,6 +110,67 @@ def test_scheduled_jobs_fire_as_the_clock_passes_them(stack):
     before = stack.invocations.get("SweepFunction", 0)
     stack.advance(days=3)  # from 08:00 on day 0: 02:00 on days 1, 2 and 3
     assert stack.invocations["SweepFunction"] - before == 3
+
+
+def test_a_cancelled_transaction_changes_nothing_and_conditional_writes_are_atomic(stack):
+    import threading
+
+    client = stack.client("dynamodb")
+    table = stack.physical["CouponsTable"]["Ref"]
+    client.put_item(TableName=table, Item={"code": {"S": "A"}, "n": {"N": "1"}})
+    try:
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"code": {"S": "A"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"code": {"S": "B"}},
+                        "ConditionExpression": "attribute_not_exists(code)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"code": {"S": "A2"}},
+                        "ConditionExpression": "attribute_exists(code)",
+                    }
+                },
+            ]
+        )
+    except client.exceptions.TransactionCanceledException:
+        pass
+    else:
+        raise AssertionError("the transaction should have been cancelled")
+    items = {i["code"]["S"]: i for i in client.scan(TableName=table)["Items"]}
+    assert set(items) == {"A"} and items["A"]["n"]["N"] == "1"
+
+    winners = []
+
+    def claim(worker):
+        try:
+            client.put_item(
+                TableName=table,
+                Item={"code": {"S": "ONCE"}, "w": {"N": str(worker)}},
+                ConditionExpression="attribute_not_exists(code)",
+            )
+            winners.append(worker)
+        except client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
 
 
 def test_virtual_clock_refuses_to_go_backwards():

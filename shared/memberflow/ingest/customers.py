@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pynamodb.exceptions import UpdateError
+
 from memberflow.config import Programme
-from memberflow.journeys.entry import JourneyEntry
+from memberflow.ingest.resolve import erased_identity
 from memberflow.loyalty import points
+from memberflow.loyalty import service as loyalty
 from memberflow.members.identity import email_hash, normalise_email
 from memberflow.members.service import change_stage, link_or_create
 from memberflow.store import Member
 from memberflow.store.ledger import post_movement
 from memberflow.webhooks.events import CustomerUpserted
+
+PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
 
 
 def _grant_bonus(member: Member, kind: str, programme: Programme, now: datetime) -> None:
@@ -24,17 +29,76 @@ def _grant_bonus(member: Member, kind: str, programme: Programme, now: datetime)
             points=amount,
             now=now,
             expires_at=points.expires_at(now, programme),
+            programme=programme,
         )
 
 
+def _update_profile(member: Member, event: CustomerUpserted) -> None:
+    """Newer profile wins: conditional on the stored source ``updated_at``, so a
+    concurrent or older delivery can neither overwrite it nor be half-applied."""
+    # version: the loyalty engine's optimistic lock; bumping it makes a concurrent
+    # loyalty write re-read the member rather than commit a stale stage or profile.
+    actions = [Member.source_updated_at.set(event.updated_at), Member.version.add(1)]
+    email = normalise_email(event.email)
+    if email and email != member.email:
+        actions += [Member.email.set(email), Member.email_hash.set(email_hash(email))]
+    for name in PROFILE_FIELDS:
+        value = getattr(event, name)
+        if value and value != getattr(member, name):
+            actions.append(getattr(Member, name).set(value))
+    condition = Member.member_id.exists() & (
+        Member.source_updated_at.does_not_exist() | (Member.source_updated_at <= event.updated_at)
+    )
+    try:
+        member.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+
+
+def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:
+    """Mark the sign-up once (a stub becomes a member: prospect -> new, or active when
+    it has bought already)."""
+    stage = member.stage
+    probe = Member(member_id=member.member_id, stage=stage, stage_history=member.stage_history)
+    if stage == "prospect":
+        change_stage(probe, "active" if member.order_count else "new", "signup", now)
+    actions = [
+        Member.joined_at.set(event.created_at or now),
+        Member.is_stub.set(False),
+        Member.version.add(1),
+    ]
+    if probe.stage != stage:
+        actions += [
+            Member.stage.set(probe.stage),
+            Member.stage_changed_at.set(probe.stage_changed_at),
+            Member.stage_reason.set(probe.stage_reason),
+            Member.stage_history.set(probe.stage_history),
+        ]
+        condition = Member.joined_at.does_not_exist() & (Member.stage == stage)
+    else:
+        condition = Member.joined_at.does_not_exist()
+    try:
+        member.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+
+
 def apply_customer(
-    event: CustomerUpserted, *, programme: Programme, now: datetime, journeys: JourneyEntry
-) -> tuple[Member, bool]:
+    event: CustomerUpserted, *, programme: Programme, now: datetime, journeys
+) -> tuple[Member | None, bool]:
     """Create or update the member behind a platform customer.
 
     A newer profile never loses to an older delivery (``updated_at`` guard). A sign-up
-    earns the join bonuses (ledger, exactly once) and enters the welcome journey.
+    earns the join bonuses (ledger, exactly once) and enters the welcome journey
+    (idempotent on its cohort id). The join bonus and the welcome come before the
+    member is marked joined, so a delivery that fails half-way is finished by its retry.
+    ``journeys`` is a callable returning a :class:`memberflow.journeys.entry.JourneyEntry`
+    (built only when a welcome starts). Returns ``(None, False)`` for an erased identity.
     """
+    if erased_identity(event.platform, event.shop, event.customer_id):
+        return None, False
     member, created = link_or_create(
         platform=event.platform,
         shop=event.shop,
@@ -45,28 +109,17 @@ def apply_customer(
         stage="new",
         reason="signup",
     )
-    joined = created or member.joined_at is None
-    if member.source_updated_at is None or event.updated_at >= member.source_updated_at:
-        if event.email and normalise_email(event.email) != member.email:
-            member.email = normalise_email(event.email)
-            member.email_hash = email_hash(event.email)
-        for field in ("phone", "first_name", "last_name", "locale", "timezone"):
-            value = getattr(event, field)
-            if value:
-                setattr(member, field, value)
-        member.source_updated_at = event.updated_at
-    if joined:
-        member.joined_at = event.created_at or now
-        member.is_stub = False
-        if member.stage == "prospect":
-            change_stage(member, "active" if member.order_count else "new", "signup", now)
-    member.save()
-    if joined:
+    if member.erased:
+        return None, False
+    _update_profile(member, event)
+    if member.joined_at is None:
         _grant_bonus(member, "join", programme, now)
+        journeys().start_welcome(member.member_id)
+        _join(member, event, now)
     if member.phone:
         _grant_bonus(member, "phone_bound", programme, now)
     if event.profile_completed:
         _grant_bonus(member, "profile_completed", programme, now)
-    if joined:
-        journeys.start_welcome(member.member_id)
+    # The review date (activation hand-off, points expiry) once the sign-up is recorded.
+    loyalty.refresh_review(member.member_id, programme=programme, now=now)
     return member, created

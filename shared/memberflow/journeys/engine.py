@@ -25,7 +25,7 @@ from memberflow.journeys.channels import ChannelAdapters, Outgoing, Undeliverabl
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.members.service import change_stage, get_member
-from memberflow.store import Cohort, Coupon, Enrolment, Member, Message
+from memberflow.store import Cohort, Coupon, Enrolment, LedgerEntry, Member, Message
 
 log = logging.getLogger("memberflow.journeys")
 
@@ -62,6 +62,7 @@ class EnrolResult:
     enrolled: list[str]
     skipped: dict[str, str]
     started: bool
+    execution_arn: str | None = None
 
 
 def enrolment_key(journey: str, cohort_id: str) -> str:
@@ -71,10 +72,29 @@ def enrolment_key(journey: str, cohort_id: str) -> str:
 def _recently_enrolled(
     member_id: str, journey: str, reentry_days: int | None, now: datetime
 ) -> bool:
+    """Re-entry rule: ``None`` = never again; N = not again within N days of the last entry."""
     for previous in Enrolment.query(member_id, Enrolment.enrolment_key.startswith(f"{journey}#")):
         if reentry_days is None or previous.entered_at > now - timedelta(days=reentry_days):
             return True
     return False
+
+
+def _new_cohort(programme: Programme, journey: str, cohort_id: str, size: int, now: datetime):
+    shards = max(1, min(programme.messaging["cohort_shards"], math.ceil(size / MEMBERS_PER_SHARD)))
+    cohort = Cohort(
+        cohort_id=cohort_id,
+        journey=journey,
+        config_version=programme.version,
+        config=json.dumps(pinned_config(programme, journey)),
+        shards=shards,
+        size=0,
+        created_at=now,
+    )
+    try:
+        cohort.save(condition=Cohort.cohort_id.does_not_exist())
+        return cohort
+    except PutError:
+        return Cohort.get(cohort_id, consistent_read=True)  # a concurrent or earlier run
 
 
 def enrol_cohort(
@@ -87,34 +107,39 @@ def enrol_cohort(
     stepfunctions,
     now: datetime,
 ) -> EnrolResult:
-    """Enrol members as one cohort and start its execution (idempotent on cohort id)."""
+    """Enrol members as one cohort and start its execution (idempotent on cohort id).
+
+    A re-run (the sweep again, an API retry with the same cohort key) finds the cohort,
+    the enrolments and the execution already there: nothing is enrolled or started
+    twice. Members added to a cohort whose execution has started are refused
+    (``cohort_started``): they would miss its first steps.
+    """
     config = programme.journey(journey)
     if not config["enabled"]:
         return EnrolResult(cohort_id, [], dict.fromkeys(member_ids, "journey_disabled"), False)
-    shards = max(
-        1, min(programme.messaging["cohort_shards"], math.ceil(len(member_ids) / MEMBERS_PER_SHARD))
-    )
     try:
         cohort = Cohort.get(cohort_id, consistent_read=True)
+        if cohort.journey != journey:
+            raise ValueError(f"cohort {cohort_id} belongs to journey {cohort.journey}")
     except DoesNotExist:
-        cohort = Cohort(
-            cohort_id=cohort_id,
-            journey=journey,
-            config_version=programme.version,
-            config=json.dumps(pinned_config(programme, journey)),
-            shards=shards,
-            size=0,
-            created_at=now,
-        )
-        try:
-            cohort.save(condition=Cohort.cohort_id.does_not_exist())
-        except PutError:
-            cohort = Cohort.get(cohort_id, consistent_read=True)
+        cohort = _new_cohort(programme, journey, cohort_id, len(member_ids), now)
     pinned = json.loads(cohort.config)
-    experiment_key = pinned["config"].get("experiment_key", pinned["version"])
+    journey_config = pinned["config"]
+    experiment_key = journey_config.get("experiment_key", pinned["version"])
+    entered_at = cohort.created_at  # every member of a cohort enters at the same moment
     enrolled, skipped = [], {}
     key = enrolment_key(journey, cohort_id)
+    variants = max(len(s.get("variants", [])) for s in journey_config["steps"])
     for member_id in dict.fromkeys(member_ids):
+        try:
+            Enrolment.get(member_id, key)
+            enrolled.append(member_id)  # already in this cohort (a re-run)
+            continue
+        except DoesNotExist:
+            pass
+        if cohort.execution_arn:
+            skipped[member_id] = "cohort_started"
+            continue
         member = get_member(member_id)
         if member is None:
             skipped[member_id] = "unknown_member"
@@ -122,50 +147,47 @@ def enrol_cohort(
         if member.erased:
             skipped[member_id] = "erased"
             continue
-        try:
-            Enrolment.get(member_id, key)
-            enrolled.append(member_id)  # already in this cohort (a re-run)
-            continue
-        except DoesNotExist:
-            pass
-        if _recently_enrolled(member_id, journey, config["reentry_days"], now):
+        if _recently_enrolled(member_id, journey, journey_config["reentry_days"], now):
             skipped[member_id] = "reentry_window"
             continue
-        variants = pinned["config"]["steps"][0].get("variants")
         enrolment = Enrolment(
             member_id=member_id,
             enrolment_key=key,
-            cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, cohort.shards)}",
+            cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, int(cohort.shards))}",
             journey=journey,
             cohort_id=cohort_id,
             config_version=cohort.config_version,
-            arm=assign_arm(member_id, journey, experiment_key, pinned["config"]["holdout_percent"]),
-            variant=str(assign_variant(member_id, journey, experiment_key, len(variants)))
+            goal=journey_config["goal"],
+            arm=assign_arm(member_id, journey, experiment_key, journey_config["holdout_percent"]),
+            variant=str(assign_variant(member_id, journey, experiment_key, variants))
             if variants
             else None,
-            entered_at=now,
+            entered_at=entered_at,
             status="open",
         )
         try:
             enrolment.save(condition=Enrolment.enrolment_key.does_not_exist())
         except PutError:
-            pass
+            pass  # a concurrent run enrolled the member first
         enrolled.append(member_id)
-    if enrolled:
+    if not enrolled:
+        return EnrolResult(cohort_id, [], skipped, False)
+    if not cohort.execution_arn:
         cohort.update(actions=[Cohort.size.set(len(enrolled))])
-    started = False
-    if enrolled:
-        try:
-            response = stepfunctions.start_execution(
-                stateMachineArn=state_machine_arn,
-                name=cohort_id,
-                input=json.dumps({"cohort_id": cohort_id, "journey": journey}),
-            )
-            cohort.update(actions=[Cohort.execution_arn.set(response["executionArn"])])
-            started = True
-        except stepfunctions.exceptions.ExecutionAlreadyExists:
-            started = False  # the sweep re-ran: the cohort is already under way
-    return EnrolResult(cohort_id, enrolled, skipped, started)
+    try:
+        response = stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=cohort_id,
+            # ids only: never member data (history is kept 90 days; erasure must be complete)
+            input=json.dumps({"cohort_id": cohort_id, "journey": journey}),
+        )
+        arn = response["executionArn"]
+        started = not cohort.execution_arn
+        if not cohort.execution_arn:
+            cohort.update(actions=[Cohort.execution_arn.set(arn)])
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        started, arn = False, cohort.execution_arn  # the sweep re-ran: already under way
+    return EnrolResult(cohort_id, enrolled, skipped, started, arn)
 
 
 # ------------------------------------------------------------------ plan / advance
@@ -173,12 +195,16 @@ class UnknownCohort(LookupError):
     pass
 
 
-def _load(cohort_id: str) -> tuple[Cohort, dict]:
+def load_cohort(cohort_id: str) -> tuple[Cohort, dict]:
     try:
         cohort = Cohort.get(cohort_id, consistent_read=True)
     except DoesNotExist:
         raise UnknownCohort(f"cohort {cohort_id} does not exist") from None
     return cohort, json.loads(cohort.config)
+
+
+_load = load_cohort
+SHARD_REPEATS = 3  # a failed shard's step is re-run this many times before moving on
 
 
 def plan(cohort_id: str) -> dict:
@@ -191,17 +217,26 @@ def plan(cohort_id: str) -> dict:
         "step": steps[0]["id"],
         "wait_seconds": int(steps[0]["wait_days"] * DAY),
         "shards": list(range(int(cohort.shards))),
+        "repeats": 0,
+        "failed_shards": [],
         "done": False,
     }
 
 
 def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
+    """Same step again (members waiting for their send window or a retry), or the next."""
     _cohort, pinned = _load(cohort_id)
     steps = pinned["config"]["steps"]
-    deferred = [r for r in shard_results if r.get("deferred")]
-    if deferred:
-        wait = min(int(r["retry_in_seconds"]) for r in deferred)
-        return {**cursor, "wait_seconds": max(60, wait)}
+    failed = sorted({int(r["shard"]) for r in shard_results if r.get("failed")})
+    waiting = [r for r in shard_results if r.get("deferred") and not r.get("failed")]
+    repeats = int(cursor.get("repeats", 0))
+    if failed and repeats < SHARD_REPEATS:
+        waits = [int(r["retry_in_seconds"]) for r in waiting] + [300 * 2**repeats]
+        return {**cursor, "repeats": repeats + 1, "wait_seconds": max(60, min(waits))}
+    failed_shards = sorted(set(cursor.get("failed_shards", [])) | set(failed))
+    if waiting:
+        wait = min(int(r["retry_in_seconds"]) for r in waiting)
+        return {**cursor, "wait_seconds": max(60, wait), "failed_shards": failed_shards}
     following = cursor["step_index"] + 1
     if following < len(steps):
         return {
@@ -209,16 +244,27 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
             "step_index": following,
             "step": steps[following]["id"],
             "wait_seconds": int(steps[following]["wait_days"] * DAY),
+            "repeats": 0,
+            "failed_shards": failed_shards,
         }
-    return {**cursor, "done": True, "wait_seconds": int(pinned["config"]["exit_after_days"] * DAY)}
+    return {
+        **cursor,
+        "done": True,
+        "wait_seconds": int(pinned["config"]["exit_after_days"] * DAY),
+        "failed_shards": failed_shards,
+    }
 
 
 # ------------------------------------------------------------------ per-member rules
 def goal_met(goal: str, member: Member, enrolment: Enrolment) -> bool:
+    """The goal after entry: a purchase; for ``activation`` also the activation rule."""
+    bought = member.last_order_at is not None and member.last_order_at >= enrolment.entered_at
     if goal == "purchase":
-        return member.last_order_at is not None and member.last_order_at >= enrolment.entered_at
+        return bought
     if goal == "activation":
-        return member.activated_at is not None and member.activated_at >= enrolment.entered_at
+        return bought or (
+            member.activated_at is not None and member.activated_at >= enrolment.entered_at
+        )
     return False
 
 
@@ -245,10 +291,13 @@ def seconds_until_window(member: Member, pinned: dict, now: datetime) -> int:
 
 
 def messages_in_window(member_id: str, pinned: dict, now: datetime) -> int:
+    """Marketing messages to the member in the cap's window, across every journey."""
     cap = pinned["messaging"]["frequency_cap"]
     since = now - timedelta(days=cap["per_days"])
     recent = Message.query(
-        member_id, filter_condition=(Message.sent_at > since) & (Message.purpose == "marketing")
+        member_id,
+        filter_condition=(Message.sent_at > since) & (Message.purpose == "marketing"),
+        consistent_read=True,
     )
     return sum(1 for _ in recent)
 
@@ -258,6 +307,14 @@ def coupon_code(cohort_id: str, member_id: str, step: str) -> str:
     return "MF" + base64.b32encode(digest).decode()[:10]
 
 
+def last_step_sent(enrolment: Enrolment) -> str | None:
+    """The last step that reached the member (capped / undeliverable steps did not)."""
+    for step in reversed(enrolment.steps_reached or []):
+        if ":" not in step:
+            return step
+    return None
+
+
 def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
     actions = [
         Enrolment.status.set(status),
@@ -265,7 +322,8 @@ def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extr
         Enrolment.closed_at.set(now),
     ]
     for name, value in extra.items():
-        actions.append(getattr(Enrolment, name).set(value))
+        if value is not None:
+            actions.append(getattr(Enrolment, name).set(value))
     try:
         enrolment.update(actions=actions, condition=Enrolment.status == "open")
         return True
@@ -273,21 +331,43 @@ def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extr
         return False  # closed concurrently (e.g. converted by an order)
 
 
-def _reach(enrolment: Enrolment, step_id: str, sent: bool) -> None:
-    actions = []
-    if step_id not in (enrolment.steps_reached or []):
-        actions.append(Enrolment.steps_reached.set((enrolment.steps_reached or []) + [step_id]))
+def _reach(enrolment: Enrolment, mark: str, sent: bool) -> None:
+    """Record that the member passed a step (``step``, ``step:capped``, ...)."""
+    if mark in (enrolment.steps_reached or []):
+        return
+    actions = [Enrolment.steps_reached.set((Enrolment.steps_reached | []).append([mark]))]
     if sent:
         actions.append(Enrolment.messages_sent.add(1))
-    if actions:
-        try:
-            enrolment.update(actions=actions, condition=Enrolment.status == "open")
-        except UpdateError:
-            pass
+    try:
+        enrolment.update(actions=actions, condition=Enrolment.status == "open")
+    except UpdateError:
+        pass
+
+
+# Failed attempts for one member at one step before the member is marked ``failed``.
+MAX_MEMBER_ATTEMPTS = 8
+OUTCOMES = (
+    "processed",
+    "sent",
+    "control",
+    "deferred",
+    "retry",
+    "capped",
+    "undeliverable",
+    "converted",
+    "exited",
+    "failed",
+    "already_sent",
+)
 
 
 class StepRunner:
-    """Runs one step of one cohort over one shard."""
+    """Runs one step of one cohort over one shard.
+
+    Every member is processed on its own: a member whose processing raises is retried
+    on the step's next pass (with backoff, on the execution's Wait state), and after
+    ``MAX_MEMBER_ATTEMPTS`` is closed as ``failed``; the shard never fails for it.
+    """
 
     def __init__(self, *, channels: ChannelAdapters, now: datetime):
         self.channels = channels
@@ -295,24 +375,17 @@ class StepRunner:
 
     def run(self, cohort_id: str, step_index: int, shard: int) -> dict:
         cohort, pinned = _load(cohort_id)
-        config = pinned["config"]
-        step = config["steps"][step_index]
-        counts = {
-            "processed": 0,
-            "sent": 0,
-            "control": 0,
-            "deferred": 0,
-            "capped": 0,
-            "converted": 0,
-            "exited": 0,
-            "already_sent": 0,
-        }
+        step = pinned["config"]["steps"][step_index]
+        counts = dict.fromkeys(OUTCOMES, 0)
         retry_in = None
         for enrolment in Enrolment.cohort_index.query(f"COHORT#{cohort_id}#{shard}"):
             if enrolment.status != "open":
                 continue
             counts["processed"] += 1
-            outcome, wait = self._member(cohort, pinned, step, enrolment)
+            try:
+                outcome, wait = self._member(cohort, pinned, step, enrolment)
+            except Exception as error:  # noqa: BLE001 - one member never fails the shard
+                outcome, wait = self._failed(enrolment, step["id"], error)
             counts[outcome] += 1
             if wait:
                 retry_in = wait if retry_in is None else min(retry_in, wait)
@@ -322,74 +395,170 @@ class StepRunner:
         )
         return {
             "shard": shard,
-            "deferred": counts["deferred"],
+            "deferred": counts["deferred"] + counts["retry"],
             "retry_in_seconds": retry_in or 0,
             "counts": counts,
         }
 
+    def _failed(self, enrolment: Enrolment, step_id: str, error: Exception):
+        # Ids and the error's type only: messages of provider errors may carry addresses.
+        log.warning(
+            "member step failed",
+            extra={
+                "cohort_id": enrolment.cohort_id,
+                "member_id": enrolment.member_id,
+                "step": step_id,
+                "error": type(error).__name__,
+            },
+        )
+        same_step = enrolment.failure_step == step_id
+        attempts = (int(enrolment.failures or 0) if same_step else 0) + 1
+        try:
+            enrolment.update(
+                actions=[Enrolment.failures.set(attempts), Enrolment.failure_step.set(step_id)],
+                condition=Enrolment.status == "open",
+            )
+        except UpdateError:
+            return "already_sent", None  # closed meanwhile
+        if attempts >= MAX_MEMBER_ATTEMPTS:
+            _close(enrolment, "failed", f"error:{type(error).__name__}", self.now)
+            return "failed", None
+        return "retry", min(3600, 60 * 2**attempts)
+
     def _member(self, cohort: Cohort, pinned: dict, step: dict, enrolment: Enrolment):
         now = self.now
+        config = pinned["config"]
+        step_id = step["id"]
+        reached = enrolment.steps_reached or []
+        if any(m == step_id or m.startswith(f"{step_id}:") for m in reached):
+            return "already_sent", None  # a re-run of the step (deferral, retry)
         member = get_member(enrolment.member_id)
         if member is None or member.erased:
             _close(enrolment, "exited", "erased", now)
             return "exited", None
-        if goal_met(pinned["config"]["goal"], member, enrolment):
+        if goal_met(config["goal"], member, enrolment):
             _close(
                 enrolment,
                 "converted",
                 "goal_met",
                 now,
-                converted_at=member.last_order_at or now,
-                attributed_step=(enrolment.steps_reached or [None])[-1],
+                converted_at=member.last_order_at or member.activated_at or now,
+                attributed_step=last_step_sent(enrolment),
             )
             return "converted", None
-        if enrolment.arm == "control":
-            _reach(enrolment, step["id"], sent=False)
-            return "control", None
         channel = step["channel"]
-        marketing = pinned["config"]["purpose"] == "marketing"
+        marketing = config["purpose"] == "marketing"
         consent = member.consent
+        # Both arms face the same consent rule, so the holdout stays comparable.
         if marketing and not (consent and getattr(consent, CONSENT_FOR_CHANNEL[channel])):
-            _close(enrolment, "exited", "consent", now)
+            _close(enrolment, "exited", f"consent:{CONSENT_FOR_CHANNEL[channel]}", now)
             return "exited", None
-        message_key = f"{cohort.journey}#{cohort.cohort_id}#{step['id']}"
-        try:
-            Message.get(member.member_id, message_key)
-            _reach(enrolment, step["id"], sent=False)
-            return "already_sent", None
-        except DoesNotExist:
-            pass
+        if enrolment.arm == "control":
+            _reach(enrolment, step_id, sent=False)
+            return "control", None
         wait = seconds_until_window(member, pinned, now)
         if wait:
             return "deferred", wait
-        cap = pinned["messaging"]["frequency_cap"]
-        if marketing and messages_in_window(member.member_id, pinned, now) >= cap["max_messages"]:
-            _reach(enrolment, f"{step['id']}:capped", sent=False)
-            return "capped", None
-        self._send(cohort, pinned, step, enrolment, member, message_key)
-        _reach(enrolment, step["id"], sent=True)
-        return "sent", None
+        return self._send(cohort, pinned, step, enrolment, member)
 
-    def _send(self, cohort, pinned, step, enrolment, member, message_key) -> None:
-        now = self.now
-        template = step["template"]
+    def _template(self, step: dict, enrolment: Enrolment) -> str:
         if step.get("variants") and enrolment.variant is not None:
-            template = step["variants"][int(enrolment.variant) % len(step["variants"])]
+            return step["variants"][int(enrolment.variant) % len(step["variants"])]
+        return step["template"]
+
+    def _send(self, cohort, pinned, step, enrolment, member):
+        now = self.now
+        config = pinned["config"]
+        marketing = config["purpose"] == "marketing"
+        step_id = step["id"]
+        template = self._template(step, enrolment)
         texts = pinned["templates"][template]
         locale = pick_locale(member.locale, texts, pinned["default_locale"])
+        incentive = step.get("incentive") or {}
+        code = (
+            coupon_code(cohort.cohort_id, member.member_id, step_id)
+            if incentive.get("type") == "coupon"
+            else None
+        )
+        message_key = f"{cohort.journey}#{cohort.cohort_id}#{step_id}"
+        # 1. Claim the (enrolment, step) send: a retried Map iteration finds the claim.
+        record = Message(
+            member_id=member.member_id,
+            message_key=message_key,
+            journey=cohort.journey,
+            cohort_id=cohort.cohort_id,
+            step=step_id,
+            channel=step["channel"],
+            template=template,
+            locale=locale,
+            sent_at=now,
+            coupon_code=code,
+            purpose=config["purpose"],
+        )
+        try:
+            record.save(condition=Message.message_key.does_not_exist())
+        except PutError:
+            _reach(enrolment, step_id, sent=False)
+            return "already_sent", None
+        # 2. The cap, counted with the claim in place: of two concurrent claims at least
+        #    one sees the other, so the cap is never exceeded (at worst one backs off).
+        if marketing:
+            cap = pinned["messaging"]["frequency_cap"]
+            if messages_in_window(member.member_id, pinned, now) > cap["max_messages"]:
+                record.delete()
+                _reach(enrolment, f"{step_id}:capped", sent=False)
+                return "capped", None
+        try:
+            fields = self._fields(pinned, member, template)
+            fields.update(self._incentive(cohort, step, member, code, incentive))
+            rendered = render(texts[locale], fields)
+            outgoing = Outgoing(
+                member_id=member.member_id,
+                journey=cohort.journey,
+                cohort_id=cohort.cohort_id,
+                step=step_id,
+                template=template,
+                locale=locale,
+                message_key=message_key,
+                subject=rendered["subject"],
+                body=rendered["body"],
+                coupon_code=code,
+            )
+            provider_id = self.channels.send(
+                step["channel"], outgoing, email=member.email, phone=member.phone
+            )
+        except Undeliverable:
+            record.delete()
+            _reach(enrolment, f"{step_id}:undeliverable", sent=False)
+            return "undeliverable", None
+        except Exception:
+            # Transient failure: release the claim so the retry sends it (exactly once).
+            try:
+                record.delete()
+            except DeleteError:
+                pass
+            raise
+        record.update(actions=[Message.provider_message_id.set(provider_id)])
+        _reach(enrolment, step_id, sent=True)
+        return "sent", None
+
+    def _fields(self, pinned: dict, member: Member, template: str) -> dict:
         tier = pinned["tiers"].get(member.tier, {})
-        fields = {
+        texts = json.dumps(pinned["templates"][template], ensure_ascii=False)
+        return {
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": 0,
+            "points_expiring": points_expiring(member.member_id, self.now)
+            if "{points_expiring}" in texts
+            else 0,
             "tier": member.tier,
             "discount_percent": tier.get("discount_percent", ""),
         }
-        code = None
-        incentive = step.get("incentive")
-        if incentive and incentive["type"] == "coupon":
-            code = coupon_code(cohort.cohort_id, member.member_id, step["id"])
+
+    def _incentive(self, cohort, step, member, code, incentive) -> dict:
+        now = self.now
+        if incentive.get("type") == "coupon":
             expires = now + timedelta(days=incentive["valid_days"])
             try:
                 Coupon(
@@ -403,85 +572,106 @@ class StepRunner:
                     expires_at=expires,
                 ).save(condition=Coupon.code.does_not_exist())
             except PutError:
-                pass  # issued by an earlier attempt of this step
-            fields.update(
-                coupon_code=code,
-                coupon_expires=expires.date().isoformat(),
-                percent_off=incentive["percent_off"],
-            )
-        elif incentive and incentive["type"] == "double_points":
+                expires = Coupon.get(code).expires_at  # issued by an earlier attempt
+            return {
+                "coupon_code": code,
+                "coupon_expires": expires.date().isoformat(),
+                "percent_off": _number(incentive["percent_off"]),
+            }
+        if incentive.get("type") == "double_points":
             until = now + timedelta(days=incentive["days"])
+            multiplier = Decimal(str(incentive["multiplier"]))
+            # The loyalty engine's earning reads these two fields.
             member.update(
                 actions=[
                     Member.double_points_until.set(until),
-                    Member.double_points_multiplier.set(Decimal(str(incentive["multiplier"]))),
+                    Member.double_points_multiplier.set(multiplier),
                 ]
             )
-            fields["double_points_until"] = until.date().isoformat()
-        rendered = render(texts[locale], fields)
-        # Claim the (enrolment, step) send first: a retried Map iteration finds the claim.
-        record = Message(
-            member_id=member.member_id,
-            message_key=message_key,
-            journey=cohort.journey,
-            cohort_id=cohort.cohort_id,
-            step=step["id"],
-            channel=step["channel"],
-            template=template,
-            locale=locale,
-            sent_at=now,
-            coupon_code=code,
-            purpose=pinned["config"]["purpose"],
-        )
-        record.save(condition=Message.message_key.does_not_exist())
-        outgoing = Outgoing(
-            member_id=member.member_id,
-            journey=cohort.journey,
-            cohort_id=cohort.cohort_id,
-            step=step["id"],
-            template=template,
-            locale=locale,
-            message_key=message_key,
-            subject=rendered["subject"],
-            body=rendered["body"],
-            coupon_code=code,
-        )
-        try:
-            provider_id = self.channels.send(
-                step["channel"], outgoing, email=member.email, phone=member.phone
-            )
-        except Undeliverable:
-            provider_id = "undeliverable"
-        except Exception:
-            # Transient failure: release the claim so the retry sends it (exactly once).
-            try:
-                record.delete()
-            except DeleteError:
-                pass
-            raise
-        record.update(actions=[Message.provider_message_id.set(provider_id)])
+            return {"double_points_until": until.date().isoformat()}
+        return {}
+
+
+def _number(value):
+    return int(value) if float(value).is_integer() else value
+
+
+def points_expiring(member_id: str, now: datetime, within_days: int = 30) -> int:
+    """Points of lots that expire within ``within_days`` (for the recall reminder)."""
+    horizon = now + timedelta(days=within_days)
+    total = 0
+    for entry in LedgerEntry.query(
+        member_id,
+        filter_condition=(LedgerEntry.expires_at > now)
+        & (LedgerEntry.expires_at <= horizon)
+        & (LedgerEntry.remaining > 0),
+    ):
+        total += int(entry.remaining or 0)
+    return total
 
 
 # ------------------------------------------------------------------ finalize
-def finalize(cohort_id: str, now: datetime) -> dict:
+def _churn(member: Member, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
+    """lapsed -> churned, as a conditional update: not if the member bought or moved on."""
+    history_before = list(member.stage_history or [])
+    stage_before = member.stage
+    if not change_stage(member, stage, reason, now):
+        return False
+    condition = (Member.stage == stage_before) & (
+        Member.last_order_at.does_not_exist() | (Member.last_order_at < enrolment.entered_at)
+    )
+    try:
+        member.update(
+            actions=[
+                Member.stage.set(member.stage),
+                Member.stage_changed_at.set(now),
+                Member.stage_reason.set(reason),
+                Member.stage_history.set(member.stage_history),
+            ],
+            condition=condition,
+        )
+        return True
+    except UpdateError:
+        member.stage, member.stage_history = stage_before, history_before
+        return False
+
+
+def finalize(cohort_id: str, now: datetime, failed_shards: list[int] | None = None) -> dict:
     cohort, pinned = _load(cohort_id)
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
+    failed_shards = set(failed_shards or [])
     totals: dict[str, dict[str, int]] = {}
+    churned = 0
     for shard in range(int(cohort.shards)):
         for enrolment in Enrolment.cohort_index.query(f"COHORT#{cohort_id}#{shard}"):
             if enrolment.status == "open":
                 member = get_member(enrolment.member_id)
-                if member is not None and goal_met(config["goal"], member, enrolment):
-                    _close(
-                        enrolment, "converted", "goal_met", now, converted_at=member.last_order_at
-                    )
-                    enrolment.status = "converted"
+                if member is None or member.erased:
+                    if _close(enrolment, "exited", "erased", now):
+                        enrolment.status = "exited"
+                elif goal_met(config["goal"], member, enrolment):
+                    if _close(
+                        enrolment,
+                        "converted",
+                        "goal_met",
+                        now,
+                        converted_at=member.last_order_at or member.activated_at,
+                        attributed_step=last_step_sent(enrolment),
+                    ):
+                        enrolment.status = "converted"
+                elif shard in failed_shards:
+                    if _close(enrolment, "failed", "shard_error", now):
+                        enrolment.status = "failed"
                 elif _close(enrolment, "completed", "no_conversion", now):
                     enrolment.status = "completed"
-                    if churn_stage and member is not None and member.stage == "lapsed":
-                        if change_stage(member, churn_stage, f"{cohort.journey}_ended", now):
-                            member.save()
+                    # Holdout members churn too: the arms must stay comparable.
+                    if churn_stage and member.stage == "lapsed":
+                        churned += _churn(
+                            member, churn_stage, f"{cohort.journey}_ended", enrolment, now
+                        )
+                if enrolment.status == "open":  # closed concurrently: read the outcome
+                    enrolment.refresh(consistent_read=True)
             arm = totals.setdefault(enrolment.arm, {})
             arm[enrolment.status] = arm.get(enrolment.status, 0) + 1
             arm["entered"] = arm.get("entered", 0) + 1
@@ -492,4 +682,4 @@ def finalize(cohort_id: str, now: datetime) -> dict:
             Cohort.totals.set(json.dumps(totals, sort_keys=True)),
         ]
     )
-    return {"cohort_id": cohort_id, "journey": cohort.journey, "totals": totals}
+    return {"cohort_id": cohort_id, "journey": cohort.journey, "totals": totals, "churned": churned}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -120,7 +119,8 @@ def link_or_create(
             member_id=new_member_id(seed, attempt),
         )
         try:
-            with TransactWrite(connection=Connection(region=Member.Meta.region)) as transaction:
+            # the model's cached connection: a new Connection is a new botocore session
+            with TransactWrite(connection=Member._get_connection().connection) as transaction:
                 transaction.save(member, condition=Member.member_id.does_not_exist())
                 if customer_id:
                     transaction.save(

@@ -1,24 +1,16 @@
 """The points ledger: one item per movement, keyed by its source.
 
-A movement and the member's balance change commit in one ``TransactWriteItems``: the
-entry is put only if its key is new, so a retried or concurrent delivery can neither
-credit twice nor lose an update.
+A movement, the member's balance and its points lots commit in one
+``TransactWriteItems`` (see :mod:`memberflow.loyalty.service`): the entry is put only if
+its key is new and the member only if it did not change since it was read, so a retried
+or concurrent delivery can neither credit twice nor lose an update.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from memberflow.store.models import LedgerEntry, Member
-
-
-def _condition_failed(error: TransactWriteError) -> bool:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
 
 
 def post_movement(
@@ -29,32 +21,34 @@ def post_movement(
     points: int,
     now: datetime,
     expires_at: datetime | None = None,
+    programme=None,
 ) -> bool:
-    """Apply one movement exactly once. Returns False when it was already applied."""
-    entry = LedgerEntry(
-        member_id=member.member_id,
-        entry_key=f"{kind}#{source}",
+    """Apply one credit (a bonus) exactly once. Returns False when it was already applied.
+
+    Credits go into a points lot expiring at ``expires_at`` (required for credits);
+    with ``programme`` the member's review date is recomputed too.
+    """
+    # The loyalty engine owns the balance arithmetic; imported here to keep the store
+    # layer importable on its own.
+    from memberflow.loyalty import service
+
+    if points <= 0 or expires_at is None:
+        raise ValueError("post_movement books credits (points > 0 with expires_at)")
+    committed = service.post_credit(
+        member.member_id,
         kind=kind,
-        points=points,
-        created_at=now,
         source=source,
+        amount=points,
         expires_at=expires_at,
-        remaining=points if points > 0 else None,
+        now=now,
+        programme=programme,
     )
-    connection = Connection(region=Member.Meta.region)
-    try:
-        with TransactWrite(connection=connection) as transaction:
-            transaction.save(entry, condition=LedgerEntry.entry_key.does_not_exist())
-            transaction.update(
-                member,
-                actions=[Member.points_balance.add(points)],
-                condition=Member.member_id.exists(),
-            )
-    except TransactWriteError as error:
-        if _condition_failed(error):
-            return False
-        raise
-    member.points_balance = (member.points_balance or 0) + points
+    if committed is None:
+        return False
+    member.points_balance = committed.points_balance
+    member.points_lots = committed.points_lots
+    member.review_key, member.review_at = committed.review_key, committed.review_at
+    member.version = committed.version
     return True
 
 

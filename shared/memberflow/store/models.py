@@ -6,7 +6,13 @@ settings at start-up (``memberflow.runtime``), the local stack binds its own.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
 from pynamodb.attributes import (
+    Attribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -14,6 +20,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.constants import STRING
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -27,6 +34,68 @@ class StageChange(MapAttribute):
     from_stage = UnicodeAttribute(null=True)
     to_stage = UnicodeAttribute()
     reason = UnicodeAttribute()
+
+
+@dataclass
+class PointsLot:
+    """Points that expire together (credits whose expiry falls on one UTC day)."""
+
+    lot_id: str  # the UTC day of expiry, YYYY-MM-DD
+    expires_at: datetime
+    remaining: int
+
+    def dump(self) -> list:
+        return [self.lot_id, self.expires_at.astimezone(UTC).isoformat(), int(self.remaining)]
+
+    @classmethod
+    def load(cls, raw: list) -> PointsLot:
+        return cls(raw[0], datetime.fromisoformat(raw[1]), int(raw[2]))
+
+
+@dataclass
+class WindowPurchase:
+    """A paid order inside the tier's rolling window (net of refunds)."""
+
+    order_key: str
+    at: datetime
+    amount: Decimal
+
+    def dump(self) -> list:
+        return [self.order_key, self.at.astimezone(UTC).isoformat(), format(self.amount, "f")]
+
+    @classmethod
+    def load(cls, raw: list) -> WindowPurchase:
+        return cls(raw[0], datetime.fromisoformat(raw[1]), Decimal(raw[2]))
+
+
+class RecordListAttribute(Attribute[list]):
+    """A list of small records kept as one compact JSON string, not as nested maps: these
+    bookkeeping lists reach hundreds of entries, nothing queries inside them, and a
+    string is far cheaper to (de)serialise than hundreds of maps (also on moto)."""
+
+    attr_type = STRING
+
+    def __init__(self, record, **kwargs):
+        self.record = record
+        super().__init__(**kwargs)
+
+    def serialize(self, value: list) -> str:
+        return json.dumps([r.dump() for r in value], separators=(",", ":"))
+
+    def deserialize(self, value: str) -> list:
+        return [self.record.load(raw) for raw in json.loads(value)]
+
+
+class DateTimeListAttribute(Attribute[list]):
+    """A list of UTC datetimes kept as one compact JSON string (see RecordListAttribute)."""
+
+    attr_type = STRING
+
+    def serialize(self, value: list) -> str:
+        return json.dumps([t.astimezone(UTC).isoformat() for t in value], separators=(",", ":"))
+
+    def deserialize(self, value: str) -> list:
+        return [datetime.fromisoformat(raw) for raw in json.loads(value)]
 
 
 class Consent(MapAttribute):
@@ -83,7 +152,7 @@ class Member(Model):
     interactions_in_first_window = NumberAttribute(default=0)
     # Purchases (paid, not reversed)
     order_count = NumberAttribute(default=0)
-    order_times = ListAttribute(of=UTCDateTimeAttribute, default=list)
+    order_times = DateTimeListAttribute(default=list)  # compact: read on every order
     last_order_at = UTCDateTimeAttribute(null=True)
     lifetime_spend = DecimalAttribute(default=0)
     # Loyalty
@@ -97,6 +166,16 @@ class Member(Model):
     review_key = UnicodeAttribute(null=True)
     review_at = UTCDateTimeAttribute(null=True)
     review_index = ReviewDateIndex()
+    # Loyalty engine bookkeeping (memberflow.loyalty.service). The live points lots:
+    # points_balance == sum(lots.remaining) - points_debt, always.
+    points_lots = RecordListAttribute(PointsLot, default=list)
+    points_debt = NumberAttribute(default=0)  # reversals that found no points left
+    tier_window = RecordListAttribute(WindowPurchase, default=list)
+    interaction_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    pending_handoff = UnicodeAttribute(null=True)  # journey the sweep still has to enrol
+    handoff_due_at = UTCDateTimeAttribute(null=True)
+    handoffs = ListAttribute(of=UnicodeAttribute, default=list)  # <journey>#<day>, last 20
+    version = NumberAttribute(null=True)  # optimistic lock of the loyalty engine's writes
     # Bookkeeping
     created_at = UTCDateTimeAttribute()
     source_updated_at = UTCDateTimeAttribute(null=True)
@@ -126,6 +205,10 @@ class ExternalIdentity(Model):
     customer_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     member_index = MemberIdentityIndex()
+    # Non-identity records kept here (memberflow.members.records): "identity" when
+    # absent, else "suppression" | "privacy_request" | "parked_refund". No personal data.
+    kind = UnicodeAttribute(null=True)
+    payload = UnicodeAttribute(null=True)  # JSON (ids, amounts, times only)
 
 
 class CohortShardIndex(GlobalSecondaryIndex):
@@ -162,6 +245,10 @@ class Enrolment(Model):
     conversion_order_id = UnicodeAttribute(null=True)
     conversion_revenue = DecimalAttribute(null=True)
     attributed_step = UnicodeAttribute(null=True)
+    goal = UnicodeAttribute(null=True)  # the pinned journey goal: purchase | activation | none
+    coupon_code = UnicodeAttribute(null=True)  # the coupon that attributed the conversion
+    failures = NumberAttribute(default=0)  # failed attempts at ``failure_step``
+    failure_step = UnicodeAttribute(null=True)
 
 
 class Cohort(Model):
@@ -218,7 +305,8 @@ class LedgerEntry(Model):
     created_at = UTCDateTimeAttribute()
     source = UnicodeAttribute()
     expires_at = UTCDateTimeAttribute(null=True)  # credits: when the lot expires
-    remaining = NumberAttribute(null=True)  # credits: what is left of the lot
+    # credits: the size of the credit; what is left lives in Member.points_lots
+    remaining = NumberAttribute(null=True)
 
 
 class Coupon(Model):
@@ -236,6 +324,14 @@ class Coupon(Model):
     issued_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
     redeemed_order_id = UnicodeAttribute(null=True)
+
+
+class EarlyRefund(MapAttribute):
+    """A refund that arrived before its order was paid; netted when payment arrives."""
+
+    refund_id = UnicodeAttribute()
+    amount = DecimalAttribute()
+    at = UTCDateTimeAttribute()
 
 
 class MemberOrdersIndex(GlobalSecondaryIndex):
@@ -270,6 +366,11 @@ class Order(Model):
     refund_ids = ListAttribute(of=UnicodeAttribute, default=list)
     paid_at = UTCDateTimeAttribute(null=True)
     source_updated_at = UTCDateTimeAttribute(null=True)
+    # Loyalty engine bookkeeping (memberflow.loyalty.service)
+    early_refunds = ListAttribute(of=EarlyRefund, default=list)
+    earn_tier = UnicodeAttribute(null=True)  # tier held when the order was paid
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(null=True)  # optimistic lock
 
 
 # Each model and the environment variable (declared in template.yaml Globals) that

@@ -11,9 +11,10 @@ from typing import Any
 from memberflow.webhooks.errors import WebhookError
 
 _ISO = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
     r"(Z|z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+_NANOS = re.compile(r"(\.[0-9]{6})[0-9]{1,3}")
 _SAFE_TEXT = re.compile(r"[\x21-\x7e]{1,256}")
 
 
@@ -67,6 +68,8 @@ def parse_time(value: Any, field: str) -> datetime:
     ``*_gmt`` fields)."""
     if not isinstance(value, str) or not _ISO.fullmatch(value):
         raise WebhookError(400, field, "must be an ISO-8601 date-time")
+    # Python keeps microseconds: drop nanosecond digits (Shopify's X-Shopify-Triggered-At)
+    value = _NANOS.sub(lambda m: m.group(1), value)
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
@@ -90,7 +93,7 @@ def money(value: Any, field: str) -> Decimal:
         raise WebhookError(400, field, "must be a non-negative decimal amount") from None
     if not amount.is_finite() or amount < 0:
         raise WebhookError(400, field, "must be a non-negative decimal amount")
-    return amount
+    return amount.copy_abs()  # never "-0.00"
 
 
 def ident(value: Any, field: str) -> str:

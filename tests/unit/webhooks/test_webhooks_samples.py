@@ -265,7 +265,7 @@ def test_shopify_consent_without_time_uses_triggered_at_header(wh):
     doc = wh.doc("shopify", "customers_email_marketing_consent_update.json")
     doc["email_marketing_consent"]["consent_updated_at"] = None
     headers, raw = wh.shopify_request("customers/email_marketing_consent_update", doc)
-    headers["X-Shopify-Triggered-At"] = "2025-06-02T14:30:00.123456Z"
+    headers["X-Shopify-Triggered-At"] = "2025-06-02T14:30:00.123456789Z"  # nanoseconds
     [consent] = wh.call("shopify", headers, raw).events
     assert consent.updated_at == datetime(2025, 6, 2, 14, 30, 0, 123456, tzinfo=UTC)
 

@@ -1,0 +1,154 @@
+"""The OpenAPI document of memberflow's HTTP API: the member API and the webhook routes.
+
+Generated with Powertools (``get_openapi_schema`` of both resolvers, merged), plus the
+request bodies the routes read themselves. ``docs/openapi.json`` is this document
+checked in; a test keeps the two equal. Regenerate with::
+
+    .venv/bin/python -m memberflow.api.openapi > docs/openapi.json
+
+pydantic is imported here only (GET /openapi.json), never on the webhook path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from typing import Any
+
+TITLE = "memberflow"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Member-lifecycle automation for loyalty programmes. The member API is IAM (SigV4) "
+    "authorised; the webhook routes authenticate each delivery by its platform's "
+    'signature. Errors are {"error": {"status", "field", "reason"}}.'
+)
+SCHEMA_DOCS = "shared/memberflow/webhooks/schemas/README.md"
+
+REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/members/{member_id}/consent", "patch"): {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": {"email": {"type": "boolean"}, "sms": {"type": "boolean"}},
+                }
+            }
+        },
+    },
+    ("/members/{member_id}/points/redeem", "post"): {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["points", "reference"],
+                    "properties": {
+                        "points": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                        "reference": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$",
+                            "description": "Idempotency key of the redemption (e.g. the POS receipt)",
+                        },
+                    },
+                }
+            }
+        },
+    },
+}
+
+WEBHOOK_BODY = {
+    "/webhooks/shopify": "Shopify's payload for the topic in X-Shopify-Topic (raw bytes are signed)",
+    "/webhooks/woocommerce": "WooCommerce's payload for X-WC-Webhook-Topic (raw bytes are signed)",
+    "/webhooks/events": f"memberflow event envelope, see {SCHEMA_DOCS}",
+}
+SIGNATURE_HEADERS = {
+    "/webhooks/shopify": [
+        "X-Shopify-Hmac-Sha256",
+        "X-Shopify-Topic",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Event-Id",
+        "X-Shopify-Webhook-Id",
+    ],
+    "/webhooks/woocommerce": [
+        "X-WC-Webhook-Signature",
+        "X-WC-Webhook-Topic",
+        "X-WC-Webhook-Source",
+        "X-WC-Webhook-Delivery-ID",
+    ],
+    "/webhooks/events": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+}
+
+
+def build_document() -> dict[str, Any]:
+    from memberflow.api import members, webhooks
+
+    docs = []
+    for module in (members, webhooks):
+        app = module.build_app()
+        docs.append(
+            json.loads(
+                app.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION)
+            )
+        )
+    merged = docs[0]
+    for path, item in docs[1]["paths"].items():
+        merged["paths"][path] = item
+    for name, schema in docs[1].get("components", {}).get("schemas", {}).items():
+        merged.setdefault("components", {}).setdefault("schemas", {})[name] = schema
+    for (path, method), body in REQUEST_BODIES.items():
+        merged["paths"][path][method]["requestBody"] = body
+    for path, text in WEBHOOK_BODY.items():
+        operation = merged["paths"][path]["post"]
+        operation["requestBody"] = {
+            "required": True,
+            "description": text,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+        operation["parameters"] = [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+            for name in SIGNATURE_HEADERS[path]
+        ]
+        operation["security"] = []
+    merged["components"].setdefault("securitySchemes", {})["sigv4"] = {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    }
+    merged["security"] = [{"sigv4": []}]
+    merged["paths"]["/openapi.json"]["get"]["security"] = []
+    # Validation is the routes' own (errors in memberflow's format): Powertools' 422
+    # answer never happens, so neither it nor its schemas are described.
+    for item in merged["paths"].values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = merged["components"].get("schemas", {})
+    for name in ("HTTPValidationError", "ResponseValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    if not schemas:
+        merged["components"].pop("schemas", None)
+    merged["paths"] = dict(sorted(merged["paths"].items()))
+    return merged
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=1)
+def document() -> str:
+    return render(build_document())
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.stdout.write(document())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,77 @@
+"""Privacy topics: data requests are recorded (ids only) and answered by the member
+export; redactions take the same erasure path as ``DELETE /members/{id}``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from memberflow.ingest.resolve import find_member
+from memberflow.members import records
+from memberflow.members.privacy import erase_member
+from memberflow.store import ExternalIdentity
+from memberflow.webhooks.events import PrivacyRequest
+
+log = logging.getLogger(__name__)
+
+
+def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
+    """Returns the ids of the members concerned."""
+    if event.kind == "shop_redact":
+        return _redact_shop(event, now)
+    member = find_member(
+        platform=event.platform, shop=event.shop, customer_id=event.customer_id, email=event.email
+    )
+    member_id = member.member_id if member is not None else None
+    records.record_privacy_request(
+        platform=event.platform,
+        shop=event.shop,
+        kind=event.kind,
+        request_id=event.request_id,
+        member_id=member_id,
+        now=now,
+    )
+    if member_id is None:
+        log.info("privacy request for no known member", extra={"request_id": event.request_id})
+        return []
+    if event.kind == "data_request":
+        # The data is available at GET /members/{member_id}/export (IAM-authorised).
+        log.info(
+            "data request recorded; export available",
+            extra={"request_id": event.request_id, "member_id": member_id},
+        )
+    else:
+        erase_member(member_id, now=now)
+    return [member_id]
+
+
+def _redact_shop(event: PrivacyRequest, now: datetime) -> list[str]:
+    """The shop uninstalled memberflow: drop its identity links; erase the members who
+    are known through no other shop. (A scan of the identities table, filtered to the
+    shop: a rare, one-off event, never a scheduled job.)"""
+    shop = (event.shop or "-").lower()
+    prefix = f"{event.platform}#{shop}#"
+    erased: list[str] = []
+    links = ExternalIdentity.scan(ExternalIdentity.identity_key.startswith(prefix))
+    for link in links:
+        if not records.is_identity(link):
+            continue
+        member_id = link.member_id
+        others = [
+            r for r in records.identities_of(member_id) if r.identity_key != link.identity_key
+        ]
+        if others:
+            records.tombstone(link.identity_key, member_id, now)
+            link.delete()
+            continue
+        erase_member(member_id, now=now)
+        erased.append(member_id)
+    records.record_privacy_request(
+        platform=event.platform,
+        shop=event.shop,
+        kind=event.kind,
+        request_id=event.request_id,
+        member_id=None,
+        now=now,
+    )
+    return erased

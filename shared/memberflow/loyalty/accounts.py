@@ -1,0 +1,465 @@
+"""The loyalty rules applied to a member item, in memory (no I/O).
+
+:mod:`memberflow.loyalty.service` reads a :class:`~memberflow.store.models.Member` (and
+the :class:`~memberflow.store.models.Order`), calls these functions to change them, and
+commits the result with the ledger entries they return in one transaction. Keeping the
+mutations here, free of I/O, is what lets a conflicting write simply be re-read and
+replayed.
+
+Points live in lots on the member item (``points_lots``): one lot per UTC day of expiry,
+so a member holds at most ~one lot per day of the expiry period, whatever the number of
+orders. Invariant: ``points_balance == sum(lot.remaining) - points_debt``. A reversal
+that finds no points left (they were redeemed) leaves a debt that the next credits pay
+off first; the balance may then be negative.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from memberflow.config.programme import Programme
+from memberflow.loyalty import points, review, stages, tiers
+from memberflow.loyalty._time import add_months
+from memberflow.members.service import change_stage
+from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
+
+ORDER_TIMES_KEPT = 50  # the stage rules need the recent order gaps only
+HANDOFFS_KEPT = 20
+INTERACTION_IDS_KEPT = 20
+ZERO = Decimal(0)
+
+# The journey a stage hands members to when the sweep moves them into it.
+JOURNEY_ON_ENTERING = {stages.AT_RISK: "dormancy_recall", stages.LAPSED: "winback"}
+ACTIVATION = "activation"
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def day_start(day) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ facts
+def facts_of(member: Member) -> stages.MemberFacts:
+    return stages.MemberFacts(
+        stage=member.stage,
+        joined_at=member.joined_at or member.created_at,
+        activated_at=member.activated_at,
+        active_since=member.active_since,
+        order_times=tuple(member.order_times or ()),
+        interactions_in_first_window=int(member.interactions_in_first_window or 0),
+        won_back=bool(member.won_back),
+    )
+
+
+def apply_stage(member: Member, decision: stages.StageDecision, now: datetime) -> bool:
+    """Apply a pure decision: the dates it sets, and the recorded change (time, reason)."""
+    if not decision.changed:
+        return False
+    after = stages.apply_decision(facts_of(member), decision, now)
+    member.activated_at = after.activated_at
+    member.active_since = after.active_since
+    member.won_back = after.won_back
+    return change_stage(member, decision.stage, decision.reason, now)
+
+
+# ------------------------------------------------------------------ points lots
+def lot_id_for(expires_at: datetime) -> str:
+    return utc(expires_at).date().isoformat()
+
+
+def _lots(member: Member) -> list[points.Lot]:
+    return [
+        points.Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
+        for lot in member.points_lots or []
+    ]
+
+
+def _store_lots(member: Member, lots: list[points.Lot]) -> None:
+    member.points_lots = [
+        PointsLot(lot_id=lot.lot_id, expires_at=lot.expires_at, remaining=lot.remaining)
+        for lot in sorted(lots, key=lambda lot: (lot.expires_at, lot.lot_id))
+        if lot.remaining > 0
+    ]
+
+
+def credit(member: Member, amount: int, expires_at: datetime) -> None:
+    """Add ``amount`` points expiring at ``expires_at``; a debt is paid off first."""
+    if amount <= 0:
+        return
+    debt = int(member.points_debt or 0)
+    pay = min(debt, amount)
+    member.points_debt = debt - pay
+    member.points_balance = int(member.points_balance or 0) + amount
+    keep = amount - pay
+    if keep <= 0:
+        return
+    lot_id = lot_id_for(expires_at)
+    lots = _lots(member)
+    for i, lot in enumerate(lots):
+        if lot.lot_id == lot_id:
+            # Credits expiring the same day share a lot; the later expiry wins (the
+            # member keeps the points a few hours longer, never less).
+            later = max(lot.expires_at, expires_at)
+            lots[i] = points.Lot(lot_id, lot.earned_at, later, lot.remaining + keep)
+            break
+    else:
+        lots.append(points.Lot(lot_id, expires_at, expires_at, keep))
+    _store_lots(member, lots)
+
+
+def debit(member: Member, amount: int, own_lot: str | None = None) -> None:
+    """Take back ``amount`` points: from ``own_lot`` first, then the oldest lots; the
+    shortfall (points already redeemed) becomes a debt."""
+    if amount <= 0:
+        return
+    lots = _lots(member)
+    left = amount
+    if own_lot is not None:
+        for i, lot in enumerate(lots):
+            if lot.lot_id == own_lot and lot.remaining > 0:
+                take = min(lot.remaining, left)
+                lots[i] = points.Lot(
+                    lot.lot_id, lot.earned_at, lot.expires_at, lot.remaining - take
+                )
+                left -= take
+    held = points.balance(lots)
+    take = min(held, left)
+    if take:
+        _, lots = points.consume_fifo(lots, take)
+    member.points_debt = int(member.points_debt or 0) + (left - take)
+    member.points_balance = int(member.points_balance or 0) - amount
+    _store_lots(member, lots)
+
+
+def redeem(member: Member, amount: int, now: datetime) -> None:
+    """Spend ``amount`` from the lots that expire first (never expired ones).
+
+    Raises :class:`~memberflow.loyalty.points.InsufficientPoints` and changes nothing
+    when the unexpired lots (net of any debt) hold less.
+    """
+    lots = _lots(member)
+    debt = int(member.points_debt or 0)
+    available = points.balance(lots, now) - debt
+    if amount > available:
+        raise points.InsufficientPoints(amount, max(available, 0))
+    _, remaining = points.consume_fifo(lots, amount, now)
+    member.points_balance = int(member.points_balance or 0) - amount
+    _store_lots(member, remaining)
+
+
+def expire(member: Member, now: datetime) -> list[tuple[str, int]]:
+    """Remove the lots whose expiry has come; ``[(lot_id, points), ...]``."""
+    lots = _lots(member)
+    due = points.expire_due(lots, now)
+    if not due:
+        return []
+    gone = {lot_id for lot_id, _ in due}
+    member.points_balance = int(member.points_balance or 0) - sum(n for _, n in due)
+    _store_lots(member, [lot for lot in lots if lot.lot_id not in gone])
+    return due
+
+
+def ledger_entry(
+    member: Member,
+    kind: str,
+    source: str,
+    amount: int,
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> LedgerEntry:
+    return LedgerEntry(
+        member_id=member.member_id,
+        entry_key=f"{kind}#{source}",
+        kind=kind,
+        points=amount,
+        created_at=now,
+        source=source,
+        expires_at=expires_at,
+        remaining=amount if amount > 0 else None,
+    )
+
+
+# ------------------------------------------------------------------ tier window
+def _window(member: Member) -> list[tuple[datetime, Decimal]]:
+    return [(w.at, w.amount) for w in member.tier_window or []]
+
+
+def rolling(member: Member, programme: Programme, now: datetime) -> Decimal:
+    return tiers.rolling_value(_window(member), programme, now)
+
+
+def _prune_window(member: Member, programme: Programme, now: datetime) -> None:
+    start = tiers.window_start(programme, now)
+    member.tier_window = [w for w in member.tier_window or [] if w.at > start]
+
+
+# ------------------------------------------------------------------ orders
+def _bonus(member: Member, paid_at: datetime) -> Decimal:
+    until, multiplier = member.double_points_until, member.double_points_multiplier
+    if until is not None and multiplier and paid_at < until:
+        return Decimal(multiplier)
+    return Decimal(1)
+
+
+def _count_order(member: Member, order: Order) -> None:
+    times = sorted([*(member.order_times or []), order.paid_at])
+    member.order_times = times[-ORDER_TIMES_KEPT:]
+    member.order_count = int(member.order_count or 0) + 1
+    if member.last_order_at is None or order.paid_at > member.last_order_at:
+        member.last_order_at = order.paid_at
+
+
+def _uncount_order(member: Member, order: Order) -> None:
+    times = list(member.order_times or [])
+    if order.paid_at in times:
+        times.remove(order.paid_at)
+    member.order_times = times
+    member.order_count = max(int(member.order_count or 0) - 1, 0)
+    if times:
+        member.last_order_at = max(times)
+    member.tier_window = [w for w in member.tier_window or [] if w.order_key != order.order_key]
+
+
+def pay(member: Member, order: Order, programme: Programme, now: datetime) -> list[LedgerEntry]:
+    """A paid order (``order`` carries total and paid_at): points, spend, tier, stage.
+
+    Refunds that arrived before the payment are then applied in turn, so refund-before-
+    paid ends exactly where paid-before-refund does.
+    """
+    tier_at_payment = member.tier
+    earned = points.points_for_order(
+        order.total, tier_at_payment, programme, _bonus(member, order.paid_at)
+    )
+    order.status = "paid"
+    order.earn_tier = tier_at_payment
+    order.points_earned = earned
+    order.points_reversed = 0
+    order.refunded = ZERO
+    entries = []
+    if earned > 0:
+        expiry = points.expires_at(order.paid_at, programme)
+        credit(member, earned, expiry)
+        entries.append(ledger_entry(member, "earn", order.order_key, earned, now, expiry))
+    member.lifetime_spend = Decimal(member.lifetime_spend or 0) + order.total
+    _count_order(member, order)
+    member.tier_window = [
+        *(member.tier_window or []),
+        WindowPurchase(order_key=order.order_key, at=order.paid_at, amount=order.total),
+    ]
+    _prune_window(member, programme, now)
+    member.tier = tiers.on_purchase(member.tier, rolling(member, programme, now), programme)
+    apply_stage(member, stages.on_purchase(facts_of(member), programme, now), now)
+    early = list(order.early_refunds or [])
+    order.early_refunds = []
+    for refund in early:
+        entries += refund_order(member, order, refund.refund_id, refund.amount, programme, now)
+    return entries
+
+
+def _fully_refunded(order: Order) -> bool:
+    return order.refunded >= order.total
+
+
+def refund_order(
+    member: Member,
+    order: Order,
+    refund_id: str,
+    amount: Decimal,
+    programme: Programme,
+    now: datetime,
+) -> list[LedgerEntry]:
+    """A refund on a paid order: proportional points and spend; a full refund also
+    uncounts the order (it is no longer a purchase for stages and tiers)."""
+    was_full = _fully_refunded(order) and order.total > 0
+    refunded_before = Decimal(order.refunded or 0)
+    amount = max(min(Decimal(amount), Decimal(order.total) - refunded_before), ZERO)
+    reversed_points = points.points_reversed_for_refund(
+        amount,
+        order.total,
+        int(order.points_earned or 0),
+        previously_refunded=refunded_before,
+        previously_reversed=int(order.points_reversed or 0),
+    )
+    order.refunded = refunded_before + amount
+    order.points_reversed = int(order.points_reversed or 0) + reversed_points
+    order.refund_ids = [*(order.refund_ids or []), refund_id]
+    entries = []
+    if reversed_points > 0:
+        own = lot_id_for(points.expires_at(order.paid_at, programme))
+        debit(member, reversed_points, own)
+        source = f"{order.order_key}#{refund_id}"
+        entries.append(ledger_entry(member, "reversal", source, -reversed_points, now))
+    member.lifetime_spend = max(Decimal(member.lifetime_spend or 0) - amount, ZERO)
+    for w in member.tier_window or []:
+        if w.order_key == order.order_key:
+            w.amount = max(Decimal(w.amount) - amount, ZERO)
+    if _fully_refunded(order) and not was_full:
+        order.status = "refunded"
+        _uncount_order(member, order)
+    return entries
+
+
+def cancel(member: Member, order: Order, programme: Programme, now: datetime) -> list[LedgerEntry]:
+    """A cancelled paid order: reverse whatever is left of it, fully."""
+    entries = []
+    if order.status in ("paid", "refunded") and order.paid_at is not None:
+        left = Decimal(order.total) - Decimal(order.refunded or 0)
+        if left > 0 or order.status == "paid":
+            entries = refund_order(member, order, "cancel", left, programme, now)
+        still_owed = int(order.points_earned or 0) - int(order.points_reversed or 0)
+        if still_owed > 0:  # a free order (total 0) that earned points
+            own = lot_id_for(points.expires_at(order.paid_at, programme))
+            debit(member, still_owed, own)
+            order.points_reversed = int(order.points_earned or 0)
+            entries.append(
+                ledger_entry(member, "reversal", f"{order.order_key}#cancel", -still_owed, now)
+            )
+    order.status = "cancelled"
+    return entries
+
+
+# ------------------------------------------------------------------ interactions
+def interact(
+    member: Member, interaction_id: str, at: datetime, programme: Programme, now: datetime
+) -> bool:
+    """Count an interaction toward activation; False when it cannot count."""
+    if member.stage != stages.NEW or interaction_id in (member.interaction_ids or []):
+        return False
+    joined = member.joined_at or member.created_at
+    window = timedelta(days=programme.stages["activation"]["window_days"])
+    if not joined <= at < joined + window:
+        return False
+    member.interaction_ids = [*(member.interaction_ids or []), interaction_id][
+        -INTERACTION_IDS_KEPT:
+    ]
+    member.interactions_in_first_window = int(member.interactions_in_first_window or 0) + 1
+    apply_stage(member, stages.evaluate_stage(facts_of(member), programme, now), now)
+    return True
+
+
+# ------------------------------------------------------------------ tier reviews
+def _anchor(member: Member) -> datetime:
+    return member.joined_at or member.created_at
+
+
+def review_moments_until(member: Member, programme: Programme, now: datetime) -> datetime | None:
+    """The last periodic tier review at or before ``now`` (``None`` before the first)."""
+    every = programme.tiers["review_every_months"]
+    anchor, last, k = _anchor(member), None, 1
+    while True:
+        moment = add_months(anchor, every * k, programme.timezone)
+        if moment > now:
+            return last
+        last, k = moment, k + 1
+
+
+def _last_purchase(member: Member, before: datetime | None = None) -> datetime | None:
+    times = [t for t in member.order_times or [] if before is None or t <= before]
+    if times:
+        return max(times)
+    return (
+        member.last_order_at
+        if before is None or (member.last_order_at and member.last_order_at <= before)
+        else None
+    )
+
+
+def tier_change_moment(member: Member, programme: Programme, now: datetime) -> datetime | None:
+    """Earliest moment a review would lower the tier if nothing else happened."""
+    rank = tiers.rank(member.tier, programme)
+    if rank == 0:
+        return None  # the base tier cannot drop; upgrades are applied at once
+    candidates = []
+    last = _last_purchase(member)
+    months = programme.tiers["reset_after_months_without_purchase"]
+    if last is not None:
+        candidates.append(add_months(last, months, programme.timezone))
+    value = rolling(member, programme, now)
+    if tiers.rank(tiers.tier_for(value, programme), programme) < rank:
+        candidates.append(now)
+    else:
+        visits = programme.tiers["measure"] == "visits"
+        start = tiers.window_start(programme, now)
+        exits = sorted(
+            (
+                (add_months(w.at, programme.tiers["window_months"], programme.timezone), w)
+                for w in member.tier_window or []
+                if start < w.at <= now
+            ),
+            key=lambda pair: pair[0],
+        )
+        for leaves, w in exits:
+            value -= 1 if visits else Decimal(w.amount)
+            if tiers.rank(tiers.tier_for(value, programme), programme) < rank:
+                candidates.append(max(leaves, now))
+                break
+    return min(candidates) if candidates else None
+
+
+def next_tier_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
+    """The first periodic review at or after the moment the tier would drop."""
+    moment = tier_change_moment(member, programme, now)
+    if moment is None:
+        return None
+    since = member.tier_reviewed_at
+    floor = max(moment, since) if since else moment
+    return tiers.next_tier_review(_anchor(member), programme, floor - timedelta(microseconds=1))
+
+
+def review_tier(member: Member, programme: Programme, now: datetime) -> str | None:
+    """Apply the last periodic review due by ``now``, once; the reason when the tier moved.
+
+    The review is evaluated *at* its own moment (rolling value and last purchase then),
+    so the outcome does not depend on how late the sweep gets to it; purchases since
+    then can only keep the tier up (upgrades are immediate).
+    """
+    moment = review_moments_until(member, programme, now)
+    if moment is None or (member.tier_reviewed_at and member.tier_reviewed_at >= moment):
+        return None
+    tier, reason = tiers.at_review(
+        member.tier,
+        tiers.rolling_value(_window(member), programme, moment),
+        _last_purchase(member, moment),
+        programme,
+        moment,
+    )
+    tier = tiers.on_purchase(tier, rolling(member, programme, now), programme)
+    member.tier_reviewed_at = moment
+    if tier == member.tier:
+        return None
+    member.tier = tier
+    return reason
+
+
+# ------------------------------------------------------------------ the review index
+def activation_due_at(member: Member, programme: Programme) -> datetime | None:
+    """When a ``new`` member with no purchase is handed to the activation journey."""
+    journey = programme.journey(ACTIVATION)
+    if member.stage != stages.NEW or member.order_times or not journey["enabled"]:
+        return None
+    if member.pending_handoff == ACTIVATION or any(
+        h.startswith(f"{ACTIVATION}#") for h in member.handoffs or []
+    ):
+        return None
+    joined = member.joined_at
+    if joined is None:
+        return None  # a stub without a sign-up is not a member to activate
+    return joined + timedelta(days=journey["entry"].get("days_after_join", 7))
+
+
+def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
+    """Set ``review_at``/``review_key``: the earliest pending change (``None``: sparse)."""
+    moment = review.next_review(
+        stages.next_stage_review(facts_of(member), programme, now),
+        next_tier_review(member, programme, now),
+        points.next_expiry(_lots(member)),
+        activation_due_at(member, programme),
+        member.handoff_due_at if member.pending_handoff else None,
+    )
+    member.review_at = moment
+    member.review_key = review.review_key(moment, member.member_id)
+    return moment

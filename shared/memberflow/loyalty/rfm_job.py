@@ -1,0 +1,87 @@
+"""The RFM job: recency, frequency and monetary scores over the whole member base.
+
+Quintiles need every member's values, so this job reads the base once. It is the one
+place a Scan is right: a weekly read of every item is exactly what a quantile over the
+whole base costs, and a parallel Scan (``segments``) reads it in pages without holding
+more than the three numbers per member. Scores are written only where they changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+
+from pynamodb.exceptions import UpdateError
+
+from memberflow.config.programme import Programme
+from memberflow.loyalty import rfm
+from memberflow.store.models import Member
+
+log = logging.getLogger("memberflow.loyalty.rfm")
+
+ATTRIBUTES = ["member_id", "last_order_at", "order_count", "lifetime_spend", "rfm", "erased"]
+DAY = 86_400
+
+
+def _segment(segment: int, total: int, page_size: int) -> list[tuple]:
+    rows = []
+    for m in Member.scan(
+        segment=segment,
+        total_segments=total,
+        attributes_to_get=ATTRIBUTES,
+        page_size=page_size,
+    ):
+        rows.append(
+            (
+                m.member_id,
+                m.last_order_at,
+                int(m.order_count or 0),
+                Decimal(m.lifetime_spend or 0),
+                m.rfm,
+                bool(m.erased),
+            )
+        )
+    return rows
+
+
+def read_base(segments: int = 4, page_size: int = 1000) -> list[tuple]:
+    """Every member's (id, last_order_at, order_count, lifetime_spend, rfm, erased)."""
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        parts = pool.map(lambda s: _segment(s, segments, page_size), range(segments))
+        return [row for part in parts for row in part]
+
+
+def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> dict:
+    """Score every (not erased) member; write ``Member.rfm`` (e.g. ``"535"``) where changed.
+
+    Recency: whole days since the last order (members with no order score ``111``),
+    frequency: paid orders not reversed (``order_count``), monetary: ``lifetime_spend``.
+    """
+    base = [row for row in read_base(segments) if not row[5]]
+    rows = [
+        (
+            member_id,
+            None if last is None else int((now - last).total_seconds() // DAY),
+            count,
+            spend,
+        )
+        for member_id, last, count, spend, _, _ in base
+    ]
+    scores = rfm.rfm_scores(rows, bins=programme.rfm["bins"])
+    written = 0
+    for member_id, _, _, _, current, _ in base:
+        value = "".join(str(s) for s in scores[member_id])
+        if value == current:
+            continue
+        try:
+            Member(member_id=member_id).update(
+                actions=[Member.rfm.set(value)], condition=Member.member_id.exists()
+            )
+            written += 1
+        except UpdateError:
+            log.warning("rfm not written", extra={"member_id": member_id})
+    result = {"scored": len(rows), "written": written}
+    log.info("rfm done", extra=result)
+    return result

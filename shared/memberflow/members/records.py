@@ -1,0 +1,117 @@
+"""Non-identity records kept in the identities table: suppression, privacy requests,
+parked refunds. None holds personal data (hashes, ids, amounts and times only).
+
+Their keys never collide with identity keys (``<platform>#<shop>#<customer id>``), and
+:func:`is_identity` tells a real identity link from the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from pynamodb.exceptions import DoesNotExist
+
+from memberflow.members.identity import suppression_key
+from memberflow.store import ExternalIdentity
+
+SUPPRESSION = "suppression"
+PRIVACY_REQUEST = "privacy_request"
+PARKED_REFUND = "parked_refund"
+_PREFIXES = ("suppressed#", "privacy#", "parked#")
+
+
+def is_identity(record: ExternalIdentity) -> bool:
+    return not (record.kind or record.identity_key.startswith(_PREFIXES))
+
+
+def identities_of(member_id: str) -> list[ExternalIdentity]:
+    """The member's platform identities (not its suppression or privacy records)."""
+    return [r for r in ExternalIdentity.member_index.query(member_id) if is_identity(r)]
+
+
+def records_of(member_id: str) -> list[ExternalIdentity]:
+    return list(ExternalIdentity.member_index.query(member_id))
+
+
+def suppress(hashed_email: str, member_id: str, now: datetime) -> None:
+    """Keep an opt-out beyond erasure: the email's hash, never the address."""
+    ExternalIdentity(
+        identity_key=suppression_key(hashed_email),
+        member_id=member_id,
+        platform="memberflow",
+        kind=SUPPRESSION,
+        created_at=now,
+    ).save()
+
+
+def _tombstone_key(identity_key: str) -> str:
+    import hashlib
+
+    return "suppressed#identity#" + hashlib.sha256(identity_key.encode()).hexdigest()
+
+
+def tombstone(identity_key: str, member_id: str, now: datetime) -> None:
+    """An erased identity: late or retried deliveries for it must not recreate a member."""
+    ExternalIdentity(
+        identity_key=_tombstone_key(identity_key),
+        member_id=member_id,
+        platform="memberflow",
+        kind=SUPPRESSION,
+        created_at=now,
+    ).save()
+
+
+def is_erased_identity(identity_key: str) -> bool:
+    return get_record(_tombstone_key(identity_key)) is not None
+
+
+def record_privacy_request(
+    *, platform: str, shop: str, kind: str, request_id: str, member_id: str | None, now: datetime
+) -> str:
+    """An audit record of a data-subject request (ids only). Returns its key."""
+    key = f"privacy#{platform}#{(shop or '-').lower()}#{kind}#{request_id}"
+    ExternalIdentity(
+        identity_key=key,
+        member_id=member_id or "-",
+        platform=platform,
+        shop=shop or None,
+        kind=PRIVACY_REQUEST,
+        payload=json.dumps({"kind": kind, "request_id": request_id, "member_id": member_id}),
+        created_at=now,
+    ).save()
+    return key
+
+
+def _parked_owner(order_key: str) -> str:
+    return f"parked#{order_key}"
+
+
+def park_refund(order_key: str, refund: dict, now: datetime) -> None:
+    """A refund for an order not seen yet (Shopify refunds carry no customer)."""
+    ExternalIdentity(
+        identity_key=f"parked#{order_key}#{refund['refund_id']}",
+        member_id=_parked_owner(order_key),
+        platform=refund["platform"],
+        shop=refund["shop"] or None,
+        kind=PARKED_REFUND,
+        payload=json.dumps(refund, default=str),
+        created_at=now,
+    ).save()
+
+
+def parked_refunds(order_key: str) -> list[tuple[ExternalIdentity, dict]]:
+    out = []
+    for record in ExternalIdentity.member_index.query(_parked_owner(order_key)):
+        data = json.loads(record.payload)
+        data["amount"] = Decimal(data["amount"])
+        out.append((record, data))
+    return out
+
+
+def get_record(key: str) -> ExternalIdentity | None:
+    try:
+        return ExternalIdentity.get(key, consistent_read=True)
+    except DoesNotExist:
+        return None

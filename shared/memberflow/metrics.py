@@ -1,0 +1,18 @@
+"""Programme metrics in CloudWatch (Powertools Metrics, embedded metric format).
+
+Handlers flush them with ``@metrics.log_metrics``; the dashboard in template.yaml plots
+them. Counts and ids-free dimensions only: no personal data in metrics. The local
+stack sets ``POWERTOOLS_METRICS_DISABLED`` so a simulation does not print them.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+metrics = Metrics()
+
+
+def count(name: str, value: float = 1) -> None:
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

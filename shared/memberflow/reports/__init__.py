@@ -1,0 +1,1 @@
+"""Programme KPIs (domain.md §4), computed from the member store."""

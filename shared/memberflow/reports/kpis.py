@@ -1,0 +1,264 @@
+"""Programme KPIs from the member store: what `memberflow report` and the demo show.
+
+Reads each table once, in pages. A report is run on demand (weekly by an operator,
+or at the end of a simulation), never by the daily schedule, so a paged Scan is the
+right tool here; the daily sweep never scans (architecture.md §3).
+
+Uplift is measured intent-to-treat: an enrolment converted when the member paid an
+order inside the journey's window [entered, entered + steps' waits + exit window],
+whatever the enrolment's own status, so treated members who exit early (consent,
+cap) are still counted against their arm, exactly like the holdout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from memberflow.config import Programme
+from memberflow.reports.stats import uplift
+from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
+
+STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
+JOURNEYS = ("welcome", "activation", "dormancy_recall", "winback")
+
+
+def _window_days(pinned: dict) -> float:
+    config = pinned["config"]
+    return sum(s["wait_days"] for s in config["steps"]) + config["exit_after_days"]
+
+
+def _paid_orders() -> dict[str, list[tuple[datetime, Decimal]]]:
+    by_member: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for order in Order.scan():
+        if order.status == "paid" and order.paid_at is not None:
+            net = (order.total or Decimal(0)) - (order.refunded or Decimal(0))
+            by_member[order.member_id].append((order.paid_at, net))
+    for orders in by_member.values():
+        orders.sort()
+    return by_member
+
+
+def _stage_at(history: list, moment: datetime) -> str | None:
+    stage = None
+    for change in history:
+        if change.at <= moment:
+            stage = change.to_stage
+        else:
+            break
+    return stage
+
+
+def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int = 7) -> dict:
+    members = [m for m in Member.scan()]
+    live = [m for m in members if not m.erased]
+    orders = _paid_orders()
+    # ---------------------------------------------------------------- distributions
+    stages = Counter(m.stage for m in live)
+    tiers = Counter(m.tier for m in live)
+    ladder = [t["name"] for t in programme.tiers["ladder"]]
+    # ---------------------------------------------------------------- stage series
+    series: list[dict] = []
+    starts = [m.created_at for m in live]
+    if starts:
+        moment = min(starts).replace(hour=23, minute=59, second=59)
+        histories = [
+            (m.created_at, sorted(m.stage_history or [], key=lambda c: c.at)) for m in live
+        ]
+        while moment <= now + timedelta(days=series_step_days):
+            at = min(moment, now)
+            counts = Counter()
+            for created, history in histories:
+                if created <= at:
+                    stage = _stage_at(history, at)
+                    if stage:
+                        counts[stage] += 1
+            series.append({"date": at.date().isoformat(), **{s: counts.get(s, 0) for s in STAGES}})
+            if at == now:
+                break
+            moment += timedelta(days=series_step_days)
+
+    # ---------------------------------------------------------------- lifecycle rates
+    def transitions(member, source: str) -> tuple[bool, bool]:
+        entered = recovered = False
+        for change in sorted(member.stage_history or [], key=lambda c: c.at):
+            if change.to_stage == source:
+                entered = True
+            elif (
+                entered
+                and change.from_stage in (source, "churned")
+                and change.to_stage in ("active", "loyal")
+            ):
+                recovered = True
+        return entered, recovered
+
+    activation_base = activated = 0
+    for m in live:
+        joined = m.joined_at
+        if joined is None or joined > now - timedelta(days=30):
+            continue
+        activation_base += 1
+        first = m.activated_at or (orders[m.member_id][0][0] if orders.get(m.member_id) else None)
+        if first is not None and first <= joined + timedelta(days=30):
+            activated += 1
+    recall = [transitions(m, "at_risk") for m in live]
+    winback = [transitions(m, "lapsed") for m in live]
+    previous_buyers = retained = 0
+    recent_orders = recent_buyers = 0
+    for m in live:
+        times = [t for t, _ in orders.get(m.member_id, [])]
+        before = any(now - timedelta(days=180) < t <= now - timedelta(days=90) for t in times)
+        recent = [t for t in times if now - timedelta(days=90) < t <= now]
+        if before:
+            previous_buyers += 1
+            retained += bool(recent)
+        if recent:
+            recent_buyers += 1
+            recent_orders += len(recent)
+    revenue = sum((v for member_orders in orders.values() for _, v in member_orders), Decimal(0))
+
+    def rate(numerator: int, denominator: int) -> float | None:
+        return numerator / denominator if denominator else None
+
+    rates = {
+        "activation_rate": rate(activated, activation_base),
+        "activation_base": activation_base,
+        "recall_rate": rate(sum(r for e, r in recall if e), sum(e for e, _ in recall)),
+        "recall_base": sum(e for e, _ in recall),
+        "winback_rate": rate(sum(r for e, r in winback if e), sum(e for e, _ in winback)),
+        "winback_base": sum(e for e, _ in winback),
+        "retention_rate": rate(retained, previous_buyers),
+        "retention_base": previous_buyers,
+        "purchase_frequency_90d": rate(recent_orders, recent_buyers),
+        "spend_per_member": float(revenue / len(live)) if live else None,
+    }
+    # ---------------------------------------------------------------- journeys
+    windows: dict[str, float] = {}
+    cohort_journey: dict[str, str] = {}
+    for cohort in Cohort.scan():
+        pinned = json.loads(cohort.config)
+        windows[cohort.cohort_id] = _window_days(pinned)
+        cohort_journey[cohort.cohort_id] = cohort.journey
+    funnels: dict[str, dict] = {}
+    for journey in JOURNEYS:
+        funnels[journey] = {
+            arm: {
+                "entered": 0,
+                "messaged": 0,
+                "converted": 0,
+                "window_closed": 0,
+                "converted_in_window": 0,
+                "exited": Counter(),
+            }
+            for arm in ("treatment", "control")
+        }
+    for enrolment in Enrolment.scan():
+        arm = funnels.setdefault(
+            enrolment.journey,
+            {
+                a: {
+                    "entered": 0,
+                    "messaged": 0,
+                    "converted": 0,
+                    "window_closed": 0,
+                    "converted_in_window": 0,
+                    "exited": Counter(),
+                }
+                for a in ("treatment", "control")
+            },
+        )[enrolment.arm]
+        arm["entered"] += 1
+        arm["messaged"] += int((enrolment.messages_sent or 0) > 0)
+        arm["converted"] += int(enrolment.status == "converted")
+        if enrolment.status in ("exited", "failed"):
+            arm["exited"][enrolment.outcome_reason or enrolment.status] += 1
+        window = windows.get(enrolment.cohort_id)
+        end = enrolment.entered_at + timedelta(days=window) if window is not None else None
+        if end is not None and end <= now:
+            arm["window_closed"] += 1
+            paid = orders.get(enrolment.member_id, [])
+            if any(enrolment.entered_at <= t <= end for t, _ in paid):
+                arm["converted_in_window"] += 1
+    journeys = {}
+    for journey, arms in funnels.items():
+        t, c = arms["treatment"], arms["control"]
+        result = uplift(
+            t["converted_in_window"],
+            t["window_closed"],
+            c["converted_in_window"],
+            c["window_closed"],
+        )
+        journeys[journey] = {
+            "arms": {a: {**v, "exited": dict(v["exited"])} for a, v in arms.items()},
+            "uplift": result.as_dict(),
+        }
+    # ---------------------------------------------------------------- messages vs the cap
+    cap = programme.messaging["frequency_cap"]
+    per_member: dict[str, list[datetime]] = defaultdict(list)
+    per_week: Counter = Counter()
+    by_channel: Counter = Counter()
+    total_messages = 0
+    for message in Message.scan():
+        total_messages += 1
+        by_channel[message.channel] += 1
+        if message.purpose == "marketing":
+            per_member[message.member_id].append(message.sent_at)
+            year, week, _ = message.sent_at.isocalendar()
+            per_week[(message.member_id, f"{year}-W{week:02d}")] += 1
+    worst_rolling = 0
+    for times in per_member.values():
+        times.sort()
+        start = 0
+        for end in range(len(times)):
+            while times[end] - times[start] >= timedelta(days=cap["per_days"]):
+                start += 1
+            worst_rolling = max(worst_rolling, end - start + 1)
+    weeks: dict[str, list[int]] = defaultdict(list)
+    for (_member, week), count in per_week.items():
+        weeks[week].append(count)
+    messages = {
+        "total": total_messages,
+        "by_channel": dict(by_channel),
+        "cap": cap,
+        "max_in_any_rolling_window": worst_rolling,
+        "weekly": [
+            {
+                "week": week,
+                "members_messaged": len(counts),
+                "per_member_mean": sum(counts) / len(counts),
+                "per_member_max": max(counts),
+            }
+            for week, counts in sorted(weeks.items())
+        ],
+        "per_member_per_week": (sum(per_week.values()) / (len(live) * max(1, len(weeks))))
+        if live
+        else None,
+    }
+    # ---------------------------------------------------------------- points
+    points = Counter()
+    for entry in LedgerEntry.scan():
+        points[entry.kind] += int(entry.points)
+    outstanding = sum(int(m.points_balance or 0) for m in live)
+    return {
+        "generated_at": now.isoformat(),
+        "programme": {"name": programme.doc["programme"]["name"], "version": programme.version},
+        "members": {"total": len(members), "live": len(live), "erased": len(members) - len(live)},
+        "stages": {s: stages.get(s, 0) for s in STAGES},
+        "stage_series": series,
+        "tiers": {t: tiers.get(t, 0) for t in ladder},
+        "rates": rates,
+        "journeys": journeys,
+        "messages": messages,
+        "points": {
+            "issued": points.get("earn", 0) + points.get("bonus", 0),
+            "earned_on_orders": points.get("earn", 0),
+            "bonuses": points.get("bonus", 0),
+            "reversed": -points.get("reversal", 0),
+            "redeemed": -points.get("redemption", 0),
+            "expired": -points.get("expiry", 0),
+            "outstanding": outstanding,
+        },
+        "revenue": format(revenue, "f"),
+    }
