@@ -17,8 +17,9 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt shared/requirement
 
 install: $(STAMP)
 
+# A programme small enough for moto to simulate in a few minutes (docs/demo.md).
 demo: $(STAMP)
-	$(BIN)/memberflow demo
+	$(BIN)/memberflow demo --members 60 --days 30
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -181,8 +181,8 @@ def _ledger_rates(programme, now: datetime, writes: int) -> tuple[float, float]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench/loyalty.py")
-    # 100,000 takes ~25 min to build and load on moto (in-memory rules ~7 ms and a
-    # BatchWriteItem ~8 ms per member); the default keeps `make bench` to a few minutes.
+    # 100,000 took ~11 min to build and load on moto (about 6 ms per member on a busy
+    # 2-CPU machine); the default keeps `make bench` to about a minute.
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ledger-writes", type=int, default=300)

@@ -11,6 +11,7 @@ import sys
 def _quiet_logs() -> None:
     # Handlers log JSON through Powertools; on a terminal warnings are enough.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
