@@ -155,6 +155,48 @@ def chart_messages(kpis: dict) -> str:
     return _svg(fig)
 
 
+def write_preview(kpis: dict, path: Path, truth: dict | None = None) -> Path:
+    """A PNG of the report's two main charts (for the README and quick looks)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
+    series = kpis["stage_series"]
+    if series:
+        stages = list(STAGE_COLOURS)
+        left.stackplot(
+            range(len(series)),
+            *[[row[s] for row in series] for s in stages],
+            labels=stages,
+            colors=[STAGE_COLOURS[s] for s in stages],
+        )
+        ticks = list(range(0, len(series), max(1, len(series) // 6)))
+        left.set_xticks(ticks, [series[i]["date"] for i in ticks], rotation=30, ha="right")
+        left.legend(loc="upper left", fontsize=7, ncol=4)
+    left.set_title("Lifecycle stages over time")
+    names = []
+    for i, (journey, data) in enumerate(kpis["journeys"].items()):
+        names.append(JOURNEY_LABELS.get(journey, journey))
+        u = data["uplift"]
+        if u["uplift"] is not None:
+            right.errorbar(
+                [u["uplift"] * 100],
+                [i],
+                xerr=[[(u["uplift"] - u["ci_low"]) * 100], [(u["ci_high"] - u["uplift"]) * 100]],
+                fmt="o",
+                color="#3182bd",
+                capsize=4,
+            )
+        t = (truth or {}).get(journey, {}).get("true_uplift")
+        if t is not None:
+            right.plot([t * 100], [i], "x", color="#e6550d")
+    right.axvline(0, color="#888", lw=0.8)
+    right.set_yticks(range(len(names)), names)
+    right.set_xlabel("uplift vs holdout, pp (o measured with 95% CI, x planted)")
+    right.set_title("Journey uplift against the holdout")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def summary_table(kpis: dict, truth: dict | None = None) -> str:
     lines = []
     m, r, p = kpis["members"], kpis["rates"], kpis["points"]
@@ -268,4 +310,5 @@ enrolment of each arm (holdout members are tracked, never messaged). Run: {run_t
 """
     path = out / "report.html"
     path.write_text(page)
+    write_preview(kpis, out / "report.png", truth)
     return path
