@@ -76,7 +76,10 @@ class VirtualClock:
                 self._cond.notify_all()
 
     def _busy(self) -> int:
-        return self._running - len(self._parked)
+        # A parked execution whose wake-up time has come counts as busy until it has
+        # resumed: otherwise advance() could jump past the work it is about to do.
+        waiting = sum(1 for wake_at in self._parked.values() if wake_at > self._now)
+        return self._running - waiting
 
     def wait_idle(self, timeout: float = 120.0) -> None:
         """Return when every execution is finished or parked on the clock."""
