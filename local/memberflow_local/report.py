@@ -45,9 +45,8 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
-def chart_stages(kpis: dict) -> str:
+def _draw_stages(ax, kpis: dict) -> None:
     series = kpis["stage_series"]
-    fig, ax = plt.subplots(figsize=(9, 3.6))
     if series:
         dates = [row["date"] for row in series]
         stages = list(STAGE_COLOURS)
@@ -62,6 +61,11 @@ def chart_stages(kpis: dict) -> str:
         ax.legend(loc="upper left", fontsize=8, ncol=4)
     ax.set_ylabel("members")
     ax.set_title("Lifecycle stages over time")
+
+
+def chart_stages(kpis: dict) -> str:
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    _draw_stages(ax, kpis)
     return _svg(fig)
 
 
@@ -87,8 +91,7 @@ def chart_funnels(kpis: dict) -> str:
     return _svg(fig)
 
 
-def chart_uplift(kpis: dict, truth: dict | None) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+def _draw_uplift(ax, kpis: dict, truth: dict | None) -> None:
     names = []
     for i, (journey, data) in enumerate(kpis["journeys"].items()):
         u = data["uplift"]
@@ -118,6 +121,11 @@ def chart_uplift(kpis: dict, truth: dict | None) -> str:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(fontsize=8)
+
+
+def chart_uplift(kpis: dict, truth: dict | None) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    _draw_uplift(ax, kpis, truth)
     return _svg(fig)
 
 
@@ -158,39 +166,8 @@ def chart_messages(kpis: dict) -> str:
 def write_preview(kpis: dict, path: Path, truth: dict | None = None) -> Path:
     """A PNG of the report's two main charts (for the README and quick looks)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
-    series = kpis["stage_series"]
-    if series:
-        stages = list(STAGE_COLOURS)
-        left.stackplot(
-            range(len(series)),
-            *[[row[s] for row in series] for s in stages],
-            labels=stages,
-            colors=[STAGE_COLOURS[s] for s in stages],
-        )
-        ticks = list(range(0, len(series), max(1, len(series) // 6)))
-        left.set_xticks(ticks, [series[i]["date"] for i in ticks], rotation=30, ha="right")
-        left.legend(loc="upper left", fontsize=7, ncol=4)
-    left.set_title("Lifecycle stages over time")
-    names = []
-    for i, (journey, data) in enumerate(kpis["journeys"].items()):
-        names.append(JOURNEY_LABELS.get(journey, journey))
-        u = data["uplift"]
-        if u["uplift"] is not None:
-            right.errorbar(
-                [u["uplift"] * 100],
-                [i],
-                xerr=[[(u["uplift"] - u["ci_low"]) * 100], [(u["ci_high"] - u["uplift"]) * 100]],
-                fmt="o",
-                color="#3182bd",
-                capsize=4,
-            )
-        t = (truth or {}).get(journey, {}).get("true_uplift")
-        if t is not None:
-            right.plot([t * 100], [i], "x", color="#e6550d")
-    right.axvline(0, color="#888", lw=0.8)
-    right.set_yticks(range(len(names)), names)
-    right.set_xlabel("uplift vs holdout, pp (o measured with 95% CI, x planted)")
-    right.set_title("Journey uplift against the holdout")
+    _draw_stages(left, kpis)
+    _draw_uplift(right, kpis, truth)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
