@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import copy as _copy
 import functools
+import itertools
 import json
+import os
 import threading
-import uuid
 from types import SimpleNamespace
 
 _lock = threading.RLock()
+# Request ids only need to be unique; uuid4 reads os.urandom, slow on these machines.
+_request_ids = itertools.count(1)
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "batch_write_item")
 # Results of these operations are plain wire-format dicts (moto's DynamoResult).
 FAST_RESPONSES = {
@@ -52,10 +55,40 @@ def fast_serialized(handler, action_result):
     headers = {
         "Content-Type": "application/x-amz-json-1.0",
         "server": "amazon.com",
-        "x-amzn-requestid": uuid.uuid4().hex,
+        "x-amzn-requestid": f"memberflow-local-{next(_request_ids):012d}",
     }
     headers.update(handler.response_headers)
-    return 200, headers, json.dumps(result, separators=(", ", ": "))
+    try:
+        body = json.dumps(result, separators=(", ", ": "))
+    except TypeError:  # binary attributes: moto's own serialiser base64-encodes them
+        return None
+    return 200, headers, body
+
+
+_streams = {"enabled": False}
+
+
+def keep_stream_images() -> None:
+    """A table with a stream needs update_item's pre-image copies."""
+    _streams["enabled"] = True
+
+
+def _cache_update_expressions() -> None:
+    """moto parses an UpdateExpression twice per call (responses and backend), a few
+    ms each. The AST depends only on the text; callers read it, and the validator
+    works on its own deep copy, so one parse per distinct expression serves all."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    original = UpdateExpressionParser.make.__func__
+    cache: dict[str, object] = {}
+
+    def make(cls, expression_str):
+        ast = cache.get(expression_str)
+        if ast is None:
+            ast = cache[expression_str] = original(cls, expression_str)
+        return ast
+
+    UpdateExpressionParser.make = classmethod(make)
 
 
 def _key_of(backend, op_type: str, op: dict) -> tuple[str, dict]:
@@ -88,11 +121,19 @@ def install() -> None:
 
     # moto snapshots whole tables with copy.deepcopy(table): hand it the table itself
     # (no copy); the items the transaction touches are saved and restored below.
-    models.copy = SimpleNamespace(
-        deepcopy=lambda value, memo=None: (
-            value if isinstance(value, Table) else _copy.deepcopy(value, memo)
-        )
-    )
+    # update_item deep-copies the item only as a stream pre-image: skipped while no
+    # table has a stream (memberflow's have none).
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def snapshot(value, memo=None):
+        if isinstance(value, Table):
+            return value
+        if isinstance(value, Item) and not _streams["enabled"]:
+            return value
+        return _copy.deepcopy(value, memo)
+
+    models.copy = SimpleNamespace(deepcopy=snapshot)
+    _cache_update_expressions()
     original_transact = DynamoDBBackend.transact_write_items
 
     @functools.wraps(original_transact)
@@ -122,6 +163,8 @@ def install() -> None:
 
     DynamoDBBackend.transact_write_items = transact_write_items
 
+    _index_queries(Table)
+
     from moto.dynamodb.responses import DynamoHandler
 
     original_serialized = DynamoHandler.serialized
@@ -133,3 +176,199 @@ def install() -> None:
     DynamoHandler.serialized = serialized
     DynamoHandler._memberflow_slow_serialized = original_serialized
     DynamoDBBackend._memberflow_patched = True
+
+
+# ---------------------------------------------------------------------- queries
+# moto's Table.query starts from ``all_items()``, which walks *and sorts* every item
+# of the table (DynamoType comparisons, about 15 ms a query on a 2,000-item table),
+# then keeps those with the queried key and sorts them again. A table query only
+# needs the queried partition; an index query needs every item but not in order.
+# While a query runs, ``all_items`` answers from that (per thread).
+_query_items = threading.local()
+
+
+def _index_queries(Table) -> None:
+    original_all_items = Table.all_items
+    original_query = Table.query
+
+    @functools.wraps(original_all_items)
+    def all_items(self):
+        scoped = getattr(_query_items, "scope", None)
+        if scoped is not None and scoped[0] is self:
+            return scoped[1]
+        return original_all_items(self)
+
+    @functools.wraps(original_query)
+    def query(self, hash_key, *args, **kwargs):
+        # moto's backend passes index_name as the 8th positional argument.
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name is None and hash_key is not None:
+            partition = self.items.get(hash_key)
+            if partition is None:
+                items = []
+            elif self.range_key_attr:
+                items = list(partition.values())
+            else:
+                items = [partition]
+        else:
+            items = [
+                item
+                for partition in self.items.values()
+                for item in (partition.values() if self.range_key_attr else (partition,))
+            ]
+        _query_items.scope = (self, items)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_items.scope = None
+
+    Table.all_items = all_items
+    Table.query = query
+
+
+def table_items(table_name: str, region: str, *, at_least: tuple[str, str] | None = None):
+    """Items of an emulated table as wire-format attribute maps, read in place (local
+    views of a test stack only; the functions use the DynamoDB API). ``at_least``:
+    (attribute, text) keeps items whose string attribute is >= text."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)][
+        region
+    ].get_table(table_name)
+    with _lock:
+        partitions = list(table.items.values())
+    for partition in partitions:
+        for item in partition.values() if table.range_key_attr else (partition,):
+            if at_least is not None:
+                value = item.attrs.get(at_least[0])
+                if value is None or value.value < at_least[1]:
+                    continue
+            yield item.to_json()["Attributes"]
+
+
+# ---------------------------------------------------------------------- fast lane
+# moto answers an SDK call by turning it into an HTTP request, routing it by URL and
+# header, re-parsing it, finding the handler method by introspection and serialising
+# an HTTP response: about 1.5 ms of a 1.7 ms GetItem. The lane hands data-plane calls
+# from botocore's ``before-call`` event straight to moto's DynamoDB handler method,
+# with moto's own request parser and botocore's own response parser, so results and
+# errors are the ones the HTTP path gives (tests/integration/test_local_stack.py).
+# Seams (moto 5.2.5): ``moto.core.parse.PROTOCOL_PARSERS``, ``DynamoHandler`` methods
+# reading ``self.body``/``self.params``, ``ActionResult``, ``ServiceException``.
+_lane = {"enabled": False}
+_handler_classes: dict = {}
+
+
+def _handler_class():
+    """moto's DynamoHandler with its backend looked up once, not on every access
+    (``dynamodb_backends[account][region]`` takes a global lock each time)."""
+    if "class" not in _handler_classes:
+        from moto.dynamodb.responses import DynamoHandler
+
+        class LaneHandler(DynamoHandler):
+            dynamodb_backend = None
+
+        _handler_classes["class"] = LaneHandler
+    return _handler_classes["class"]
+
+
+def _backend(account: str, region: str):
+    key = (account, region)
+    backend = _handler_classes.get(key)
+    if backend is None:
+        from moto.dynamodb.models import dynamodb_backends
+
+        backend = _handler_classes[key] = dynamodb_backends[account][region]
+    return backend
+
+
+def _request_params(operation_model, body: bytes) -> dict:
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.dynamodb.responses import DynamoHandler
+
+    parser = PROTOCOL_PARSERS["json"](
+        operation_model, map_type=DynamoHandler.PROTOCOL_PARSER_MAP_TYPE
+    )
+    return parser.parse(
+        {
+            "method": "POST",
+            "values": {},
+            "headers": {},
+            "body": body,
+            "url_path": "/",
+            "url_params": {},
+        }
+    )
+
+
+def _respond(handler, operation_name: str) -> tuple[int, dict, str]:
+    from moto.core.exceptions import HTTPException, ServiceException
+    from moto.core.responses import ActionResult
+    from moto.core.utils import camelcase_to_underscores
+
+    method = getattr(handler, camelcase_to_underscores(operation_name))
+    try:
+        result = method()
+    except ServiceException as error:
+        return handler.serialized(ActionResult(error))
+    except HTTPException as error:
+        return error.code, dict(error.get_headers() or []), error.description
+    if isinstance(result, ActionResult):
+        return handler.serialized(result)
+    if isinstance(result, str):
+        return 200, {}, result
+    status, headers, body = handler._transform_response({}, result)
+    return status, headers, body
+
+
+def fast_lane(model, params, context, **_kwargs):
+    """botocore ``before-call.dynamodb`` handler: ``(http response, parsed)`` or None."""
+    if not _lane["enabled"] or model.name not in FAST_RESPONSES:
+        return None
+    from botocore.awsrequest import AWSResponse
+    from botocore.parsers import create_parser
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    handler = _handler_class()()
+    handler.region = context.get("client_region") or "us-east-1"
+    handler.current_account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+    handler.dynamodb_backend = _backend(handler.current_account, handler.region)
+    handler.headers = {"X-Amz-Target": f"DynamoDB_20120810.{model.name}"}
+    handler.querystring = {}
+    handler.response_headers = {}
+    handler.uri_match = {}
+    handler.params = _request_params(model, params["body"])
+    handler.body = handler.params
+    status, headers, body = _respond(handler, model.name)
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    headers = {"content-type": "application/x-amz-json-1.0", **headers}
+    http = AWSResponse(params.get("url", ""), status, headers, None)
+    http._content = body
+    response = {"status_code": status, "headers": http.headers, "body": body}
+    parser = create_parser("json")
+    parsed = parser.parse(response, model.output_shape)
+    if status >= 300:
+        # botocore's endpoint parses modeled error fields (CancellationReasons, ...)
+        # in a second pass; so does the lane.
+        code = parsed.get("Error", {}).get("Code")
+        error_shape = model.service_model.shape_for_error_code(code) if code else None
+        if error_shape is not None:
+            parsed.update(parser.parse(response, error_shape))
+    return http, parsed
+
+
+def enable_fast_lane() -> None:
+    """Route DynamoDB data-plane calls of every client created from now on."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    if ("before-call.dynamodb", fast_lane) not in BUILTIN_HANDLERS:
+        BUILTIN_HANDLERS.append(("before-call.dynamodb", fast_lane))
+    _lane["enabled"] = True
+
+
+def disable_fast_lane() -> None:
+    _lane["enabled"] = False
+    # The next mock starts with fresh backends.
+    _handler_classes.clear()

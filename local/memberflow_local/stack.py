@@ -29,7 +29,7 @@ from memberflow.webhooks.secrets import (
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
 )
-from memberflow_local import dynamodb
+from memberflow_local import asl, dynamodb
 from memberflow_local import schedule as schedules
 from memberflow_local.clock import VirtualClock, patch_moto
 from memberflow_local.template import Resolver, Template, substitute_definition
@@ -120,6 +120,7 @@ class LocalStack:
         )
         self._mock.start()
         dynamodb.install()
+        dynamodb.enable_fast_lane()
         self._install_lambda_seam()
         patch_moto(self.clock)
         self.clock.install()
@@ -145,6 +146,8 @@ class LocalStack:
                 else:
                     os.environ[key] = value
             runtime.reset()
+            dynamodb.disable_fast_lane()
+            asl.reset()
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
@@ -231,6 +234,9 @@ class LocalStack:
             }
             if props.get("GlobalSecondaryIndexes"):
                 request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            if props.get("StreamSpecification"):
+                request["StreamSpecification"] = props["StreamSpecification"]
+                dynamodb.keep_stream_images()
             dynamodb.create_table(**request)
             ttl = props.get("TimeToLiveSpecification")
             if ttl:
@@ -372,6 +378,7 @@ class LocalStack:
                 ).encode()
 
         LambdaSimpleBackend.invoke = invoke
+        asl.install()
 
     def _logical_function(self, name_or_arn: str) -> str:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
@@ -453,24 +460,27 @@ class LocalStack:
         """What the channel adapters sent (the Messages table), oldest first."""
         from memberflow.store import Message
 
-        condition = Message.sent_at >= since if since is not None else None
-
-        items = [
-            {
-                "member_id": m.member_id,
-                "journey": m.journey,
-                "cohort_id": m.cohort_id,
-                "step": m.step,
-                "channel": m.channel,
-                "template": m.template,
-                "locale": m.locale,
-                "sent_at": m.sent_at.isoformat(),
-                "provider_message_id": m.provider_message_id,
-                "coupon_code": m.coupon_code,
-            }
-            # Local only: the outbox view of a test stack (a Scan is fine here).
-            for m in Message.scan(filter_condition=condition)
-        ]
+        # Local only: read the emulated table in place. A Scan would deep-copy every
+        # message ever sent on each call, and a simulation asks once a simulated day.
+        # Stored datetimes have one fixed-width UTC format, so they compare as text.
+        at_least = ("sent_at", Message.sent_at.serialize(since)) if since is not None else None
+        items = []
+        for raw in dynamodb.table_items(Message.Meta.table_name, REGION, at_least=at_least):
+            m = Message.from_raw_data(raw)
+            items.append(
+                {
+                    "member_id": m.member_id,
+                    "journey": m.journey,
+                    "cohort_id": m.cohort_id,
+                    "step": m.step,
+                    "channel": m.channel,
+                    "template": m.template,
+                    "locale": m.locale,
+                    "sent_at": m.sent_at.isoformat(),
+                    "provider_message_id": m.provider_message_id,
+                    "coupon_code": m.coupon_code,
+                }
+            )
         return sorted(items, key=lambda m: (m["sent_at"], m["member_id"], m["step"]))
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 metrics = Metrics()
 
 
 def count(name: str, value: float = 1) -> None:
-    if value:
+    # Powertools keeps adding to the set when metrics are disabled and prints it once a
+    # metric holds 100 values, so a disabled run must not add at all.
+    if value and not is_metrics_disabled():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -39,6 +39,26 @@ def test_moto_seams_the_local_stack_relies_on_are_still_there():
 
     source = inspect.getsource(models.DynamoDBBackend.transact_write_items)
     assert "copy.deepcopy(" in source and "self.tables[table_name] = original_table_state" in source
+    from moto.dynamodb.models.table import Table
+
+    query_parameters = list(inspect.signature(inspect.unwrap(Table.query)).parameters)
+    assert query_parameters[:9] == [
+        "self",
+        "hash_key",
+        "range_comparison",
+        "range_objs",
+        "limit",
+        "exclusive_start_key",
+        "scan_index_forward",
+        "projection_expressions",
+        "index_name",
+    ]
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = getattr(
+        AmazonStateLanguageParser, "_memberflow_original", AmazonStateLanguageParser.parse
+    )
+    assert "preprocessor.visit(tree)" in inspect.getsource(parse)
     import moto
 
     assert moto.__version__ == "5.2.5", "moto is pinned: re-check the seams before moving it"
@@ -177,3 +197,144 @@ def test_virtual_clock_refuses_to_go_backwards():
     clock = VirtualClock(memberflow_clock.now())
     with pytest.raises(Exception, match="forward"):
         clock.advance(timedelta(seconds=-1))
+
+
+# Requests that exercise the data-plane operations, their errors included.
+def _dynamodb_requests(table: str) -> list[tuple[str, dict]]:
+    key = {"code": {"S": "P1"}}
+    return [
+        (
+            "PutItem",
+            {"TableName": table, "Item": {**key, "n": {"N": "1"}, "b": {"B": b"\x00\xff"}}},
+        ),
+        ("GetItem", {"TableName": table, "Key": key}),
+        (
+            "UpdateItem",
+            {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": "SET n = n + :one, tags = list_append(if_not_exists(tags, :e), :t)",
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":e": {"L": []},
+                    ":t": {"L": [{"S": "x"}]},
+                },
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+        (
+            "UpdateItem",
+            {
+                "TableName": table,
+                "Key": {"code": {"S": "missing"}},
+                "UpdateExpression": "SET n = :one",
+                "ConditionExpression": "attribute_exists(code)",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            },
+        ),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "code = :c",
+                "ExpressionAttributeValues": {":c": key["code"]},
+            },
+        ),
+        ("Scan", {"TableName": table}),
+        (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": table, "Item": {"code": {"S": "P2"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": table,
+                            "Key": key,
+                            "ConditionExpression": "n = :zero",
+                            "ExpressionAttributeValues": {":zero": {"N": "0"}},
+                        }
+                    },
+                ]
+            },
+        ),
+        ("GetItem", {"TableName": "no-such-table", "Key": key}),
+        ("DeleteItem", {"TableName": table, "Key": key, "ReturnValues": "ALL_OLD"}),
+    ]
+
+
+def _outcomes(client, requests):
+    outcomes = []
+    for operation, params in requests:
+        method = client._make_api_call
+        try:
+            result = method(operation, params)
+            result.pop("ResponseMetadata", None)
+            outcomes.append(("ok", result))
+        except client.exceptions.ClientError as error:
+            response = dict(error.response)
+            response.pop("ResponseMetadata", None)
+            outcomes.append(("error", response))
+    return outcomes
+
+
+def test_the_dynamodb_fast_lane_answers_exactly_as_motos_http_path(stack):
+    """Results, errors and modeled error fields (CancellationReasons) are the same."""
+    from memberflow_local import dynamodb
+
+    table = stack.physical["CouponsTable"]["Ref"]
+    client = stack.client("dynamodb")
+    fast = _outcomes(client, _dynamodb_requests(table))
+    dynamodb.disable_fast_lane()
+    try:
+        slow = _outcomes(stack.client("dynamodb"), _dynamodb_requests(table))
+    finally:
+        dynamodb.enable_fast_lane()
+    assert fast == slow
+    kinds = [kind for kind, _ in fast]
+    assert kinds == ["ok", "ok", "ok", "error", "ok", "ok", "error", "error", "ok"]
+    assert fast[6][1]["CancellationReasons"][1]["Code"] == "ConditionalCheckFailed"
+    assert fast[1][1]["Item"]["b"] == {"B": b"\x00\xff"}
+
+
+def test_queries_read_only_the_queried_partition_and_indexes_still_answer(stack):
+    client = stack.client("dynamodb")
+    table = stack.physical["EnrolmentsTable"]["Ref"]
+    for member in ("m1", "m2", "m3"):
+        for n in range(3):
+            item = {"member_id": {"S": member}, "enrolment_key": {"S": f"e{n}"}}
+            if n == 1:  # sparse index: only these carry the index key
+                item["cohort_shard"] = {"S": "COHORT#c1#0"}
+            client.put_item(TableName=table, Item=item)
+    result = client.query(
+        TableName=table,
+        KeyConditionExpression="member_id = :m AND enrolment_key > :k",
+        ExpressionAttributeValues={":m": {"S": "m2"}, ":k": {"S": "e0"}},
+        ScanIndexForward=False,
+    )
+    assert [i["enrolment_key"]["S"] for i in result["Items"]] == ["e2", "e1"]
+    assert (
+        client.query(
+            TableName=table,
+            KeyConditionExpression="member_id = :m",
+            ExpressionAttributeValues={":m": {"S": "nobody"}},
+        )["Items"]
+        == []
+    )
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        IndexName="by_cohort_shard",
+        KeyConditionExpression="cohort_shard = :s",
+        ExpressionAttributeValues={":s": {"S": "COHORT#c1#0"}},
+        Limit=2,
+    )
+    members = [i["member_id"]["S"] for page in pages for i in page["Items"]]
+    assert members == ["m1", "m2", "m3"]
+
+
+def test_state_machine_parses_are_shared_but_executions_are_not(stack):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    first, tree = AmazonStateLanguageParser.parse(definition)
+    second, same_tree = AmazonStateLanguageParser.parse(definition)
+    assert same_tree is tree and second is not first

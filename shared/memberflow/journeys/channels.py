@@ -12,7 +12,7 @@ import hmac
 import json
 import urllib.request
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from memberflow.clock import now
 
@@ -35,6 +35,15 @@ class Outgoing:
     coupon_code: str | None = None
 
 
+@lru_cache(maxsize=16)
+def _client(service: str, region: str | None):
+    """One client per service and region for the life of the process (created outside
+    the per-invocation path, as Lambda recommends; clients are thread-safe)."""
+    import boto3
+
+    return boto3.client(service, region_name=region)
+
+
 class ChannelAdapters:
     def __init__(
         self,
@@ -52,9 +61,7 @@ class ChannelAdapters:
         self.region = region
 
     def _client(self, service: str):
-        import boto3
-
-        return boto3.client(service, region_name=self.region)
+        return _client(service, self.region)
 
     @cached_property
     def _ses(self):
