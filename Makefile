@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # A programme small enough for moto to simulate in a few minutes (docs/demo.md).
 demo: $(STAMP)
-	$(BIN)/memberflow demo --members 60 --days 30
+	$(BIN)/memberflow demo --members 300 --days 120
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,6 +15,8 @@ them there: a step is one Map, waits sit between steps).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +29,34 @@ class ClockError(RuntimeError):
     pass
 
 
+# How often a parked execution checks that it is still running (only a stopped
+# execution needs it; memberflow never stops one).
+RUNNING_CHECK_SECONDS = 2.0
+
+
+class _Waiter:
+    __slots__ = ("event", "released")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.released = False  # woken by the clock, or left because it stopped
+
+
 class VirtualClock:
+    """Time for the local stack. Parked executions sit in a heap by wake-up time, each
+    on its own event: moving the clock wakes only those whose time has come, so
+    thousands of parked journeys (one welcome execution per sign-up) cost nothing
+    while they wait."""
+
     def __init__(self, start: datetime):
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
         self._now = start.astimezone(UTC)
         self._cond = threading.Condition()
         self._running = 0  # execution threads alive
-        self._parked: dict[int, datetime] = {}  # id(waiter) -> wake-up time
+        self._waiting = 0  # parked executions whose wake-up time is still ahead
+        self._parked: list[tuple[datetime, int, _Waiter]] = []  # heap by wake-up time
+        self._order = itertools.count()
         self._due_jobs: Callable[[datetime, datetime], list[tuple[datetime, Callable[[], None]]]]
         self._due_jobs = lambda _a, _b: []
 
@@ -63,23 +85,38 @@ class VirtualClock:
 
     def park(self, seconds: float, is_running: Callable[[], bool]) -> None:
         """Block the calling execution until the clock reaches now + seconds."""
-        token = object()
+        waiter = _Waiter()
         with self._cond:
             wake_at = self._now + timedelta(seconds=seconds)
-            self._parked[id(token)] = wake_at
+            if wake_at <= self._now:
+                return
+            heapq.heappush(self._parked, (wake_at, next(self._order), waiter))
+            self._waiting += 1
             self._cond.notify_all()
-            try:
-                while self._now < wake_at and is_running():
-                    self._cond.wait(timeout=0.5)
-            finally:
-                self._parked.pop(id(token), None)
+        try:
+            while not waiter.event.wait(timeout=RUNNING_CHECK_SECONDS):
+                if not is_running():
+                    break
+        finally:
+            with self._cond:
+                if not waiter.released:  # stopped before its time: no longer waiting
+                    waiter.released = True
+                    self._waiting -= 1
                 self._cond.notify_all()
 
+    def _release_due(self) -> None:
+        """Wake the parked executions whose time has come (call holding the lock)."""
+        while self._parked and self._parked[0][0] <= self._now:
+            _, _, waiter = heapq.heappop(self._parked)
+            if not waiter.released:
+                waiter.released = True
+                self._waiting -= 1
+                waiter.event.set()
+
     def _busy(self) -> int:
-        # A parked execution whose wake-up time has come counts as busy until it has
-        # resumed: otherwise advance() could jump past the work it is about to do.
-        waiting = sum(1 for wake_at in self._parked.values() if wake_at > self._now)
-        return self._running - waiting
+        # A woken execution counts as busy until it finishes or parks again: otherwise
+        # advance() could jump past the work it is about to do.
+        return self._running - self._waiting
 
     def wait_idle(self, timeout: float = 120.0) -> None:
         """Return when every execution is finished or parked on the clock."""
@@ -90,13 +127,21 @@ class VirtualClock:
                 if remaining <= 0:
                     raise ClockError(
                         f"journeys still busy after {timeout:.0f}s "
-                        f"({self._running} running, {len(self._parked)} parked)"
+                        f"({self._running} running, {self._waiting} parked)"
                     )
                 self._cond.wait(timeout=min(remaining, 0.2))
 
     def next_wake(self) -> datetime | None:
         with self._cond:
-            return min(self._parked.values(), default=None)
+            while self._parked and self._parked[0][2].released:
+                heapq.heappop(self._parked)
+            return self._parked[0][0] if self._parked else None
+
+    def _set_now(self, when: datetime) -> None:
+        with self._cond:
+            self._now = when
+            self._release_due()
+            self._cond.notify_all()
 
     # ------------------------------------------------------------ advancing
     def advance(self, delta: timedelta) -> datetime:
@@ -114,16 +159,12 @@ class VirtualClock:
             if not candidates:
                 break
             step_to = max(min(candidates), current)
-            with self._cond:
-                self._now = step_to
-                self._cond.notify_all()
+            self._set_now(step_to)
             self.wait_idle()
             if job_at is not None and job_at <= step_to:
                 jobs[0][1]()
                 self.wait_idle()
-        with self._cond:
-            self._now = target
-            self._cond.notify_all()
+        self._set_now(target)
         self.wait_idle()
         return target
 

@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,12 @@ class LocalStack:
         self.routes = self.template.routes
         self._handlers: dict[str, Any] = {}
         self._handler_lock = threading.Lock()
+        # In AWS every concurrent invocation has its own execution environment, so the
+        # module globals of a handler (Powertools Logger and Metrics, which all share
+        # the "memberflow" logger) are never used by two invocations at once. Here all
+        # functions share one interpreter: invocations take turns, as they would if
+        # each had its environment (the GIL runs one at a time anyway).
+        self._invocation_lock = threading.RLock()
         self._mock = None
         self._jobs_fired: dict[str, datetime] = {}
         self.invocations: dict[str, int] = {}
@@ -109,8 +116,10 @@ class LocalStack:
             "AWS_REGION": REGION,
         }.items():
             os.environ[key] = value
-        # Metrics are for CloudWatch; locally the report reads the store instead.
+        # Metrics are for CloudWatch; locally the report reads the store instead (and
+        # Powertools' warning that a disabled flush published nothing is noise here).
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._mock = mock_aws(
             config={
                 "stepfunctions": {"execute_state_machine": True},
@@ -372,7 +381,7 @@ class LocalStack:
                 return json.dumps(result, default=str).encode()
             except Exception as error:  # noqa: BLE001 - reported as a Lambda function error
                 response_headers["x-amz-function-error"] = "Unhandled"
-                log.warning("%s failed: %s", logical_id, traceback.format_exc(limit=3))
+                log.warning("%s failed: %s", logical_id, traceback.format_exc(limit=-4))
                 return json.dumps(
                     {"errorType": type(error).__name__, "errorMessage": str(error)}
                 ).encode()
@@ -411,8 +420,10 @@ class LocalStack:
             aws_request_id=str(uuid.uuid4()),
             timeout_seconds=spec.timeout,
         )
-        self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
-        return self.handler(logical_id)(event, context)
+        handler = self.handler(logical_id)
+        with self._invocation_lock:
+            self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
+            return handler(event, context)
 
     # ================================================================ HTTP
     def http(

@@ -27,9 +27,14 @@ class Uplift:
 def uplift(
     treated_converted: int, treated_n: int, control_converted: int, control_n: int, z: float = Z_95
 ) -> Uplift:
-    """Difference in conversion rates with a Wald interval (unpooled variance).
+    """Difference in conversion rates, with the Agresti–Caffo interval.
 
-    Undefined (None) when either arm is empty.
+    Holdouts are small (10 % of a cohort) and their conversions often few or none;
+    there the plain Wald interval collapses (a 0 % arm has no variance) and covers the
+    true uplift far less than 95 % of the time. Agresti–Caffo adds one conversion and
+    one non-conversion to each arm before taking the Wald interval: as simple, and close
+    to nominal coverage at these sizes (tests/unit/test_uplift_stats.py). The point
+    estimate stays the observed difference. Undefined (None) when either arm is empty.
     """
     pt = treated_converted / treated_n if treated_n else None
     pc = control_converted / control_n if control_n else None
@@ -37,8 +42,10 @@ def uplift(
         return Uplift(
             treated_n, treated_converted, control_n, control_converted, pt, pc, None, None, None
         )
-    se = math.sqrt(pt * (1 - pt) / treated_n + pc * (1 - pc) / control_n)
-    diff = pt - pc
+    at, nt = (treated_converted + 1) / (treated_n + 2), treated_n + 2
+    ac, nc = (control_converted + 1) / (control_n + 2), control_n + 2
+    half = z * math.sqrt(at * (1 - at) / nt + ac * (1 - ac) / nc)
+    centre = at - ac
     return Uplift(
         treated_n,
         treated_converted,
@@ -46,7 +53,7 @@ def uplift(
         control_converted,
         pt,
         pc,
-        diff,
-        diff - z * se,
-        diff + z * se,
+        pt - pc,
+        max(-1.0, centre - half),
+        min(1.0, centre + half),
     )
