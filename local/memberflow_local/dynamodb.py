@@ -182,7 +182,8 @@ def install() -> None:
 # moto's Table.query starts from ``all_items()``, which walks *and sorts* every item
 # of the table (DynamoType comparisons, about 15 ms a query on a 2,000-item table),
 # then keeps those with the queried key and sorts them again. A table query only
-# needs the queried partition; an index query needs every item but not in order.
+# needs the queried partition; an index query needs the items with the queried index
+# key, in no particular order.
 # While a query runs, ``all_items`` answers from that (per thread).
 _query_items = threading.local()
 
@@ -211,10 +212,22 @@ def _index_queries(Table) -> None:
             else:
                 items = [partition]
         else:
+            # An index query: keep only items whose index hash key equals the queried
+            # value (plain type-and-value comparison; moto re-checks what is left).
+            conditions = [
+                (name, value.type, value.value)
+                for name, value in kwargs.get("hash_key_conditions") or ()
+            ]
             items = [
                 item
                 for partition in self.items.values()
                 for item in (partition.values() if self.range_key_attr else (partition,))
+                if all(
+                    (found := item.attrs.get(name)) is not None
+                    and found.type == kind
+                    and found.value == value
+                    for name, kind, value in conditions
+                )
             ]
         _query_items.scope = (self, items)
         try:
