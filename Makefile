@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt shared/requirement
 
 install: $(STAMP)
 
-# About two minutes on moto; the default programme (2,000 x 180 days) takes over an hour (docs/demo.md).
+# About two minutes on moto; the default programme (2,000 x 180 days) takes about 14 minutes (docs/demo.md).
 demo: $(STAMP)
 	$(BIN)/memberflow demo --members 300 --days 120
 
