@@ -178,6 +178,12 @@ def install() -> None:
     DynamoDBBackend._memberflow_patched = True
 
 
+def _items_of(table, partitions=None):
+    """Every item of a moto table (partitions map to an item, or to a range map)."""
+    for partition in table.items.values() if partitions is None else partitions:
+        yield from partition.values() if table.range_key_attr else (partition,)
+
+
 # ---------------------------------------------------------------------- queries
 # moto's Table.query starts from ``all_items()``, which walks *and sorts* every item
 # of the table (DynamoType comparisons, about 15 ms a query on a 2,000-item table),
@@ -220,8 +226,7 @@ def _index_queries(Table) -> None:
             ]
             items = [
                 item
-                for partition in self.items.values()
-                for item in (partition.values() if self.range_key_attr else (partition,))
+                for item in _items_of(self)
                 if all(
                     (found := item.attrs.get(name)) is not None
                     and found.type == kind
@@ -244,20 +249,17 @@ def table_items(table_name: str, region: str, *, at_least: tuple[str, str] | Non
     views of a test stack only; the functions use the DynamoDB API). ``at_least``:
     (attribute, text) keeps items whose string attribute is >= text."""
     from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.dynamodb.models import dynamodb_backends
 
-    table = dynamodb_backends[os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)][
-        region
-    ].get_table(table_name)
+    account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+    table = _backend(account, region).get_table(table_name)
     with _lock:
         partitions = list(table.items.values())
-    for partition in partitions:
-        for item in partition.values() if table.range_key_attr else (partition,):
-            if at_least is not None:
-                value = item.attrs.get(at_least[0])
-                if value is None or value.value < at_least[1]:
-                    continue
-            yield item.to_json()["Attributes"]
+    for item in _items_of(table, partitions):
+        if at_least is not None:
+            value = item.attrs.get(at_least[0])
+            if value is None or value.value < at_least[1]:
+                continue
+        yield item.to_json()["Attributes"]
 
 
 # ---------------------------------------------------------------------- fast lane
@@ -270,30 +272,28 @@ def table_items(table_name: str, region: str, *, at_least: tuple[str, str] | Non
 # Seams (moto 5.2.5): ``moto.core.parse.PROTOCOL_PARSERS``, ``DynamoHandler`` methods
 # reading ``self.body``/``self.params``, ``ActionResult``, ``ServiceException``.
 _lane = {"enabled": False}
-_handler_classes: dict = {}
+_backends: dict[tuple[str, str], object] = {}
 
 
+@functools.cache
 def _handler_class():
-    """moto's DynamoHandler with its backend looked up once, not on every access
-    (``dynamodb_backends[account][region]`` takes a global lock each time)."""
-    if "class" not in _handler_classes:
-        from moto.dynamodb.responses import DynamoHandler
+    """moto's DynamoHandler with its backend set once per call, not looked up on every
+    access (``dynamodb_backends[account][region]`` takes a global lock each time)."""
+    from moto.dynamodb.responses import DynamoHandler
 
-        class LaneHandler(DynamoHandler):
-            dynamodb_backend = None
+    class LaneHandler(DynamoHandler):
+        dynamodb_backend = None
 
-        _handler_classes["class"] = LaneHandler
-    return _handler_classes["class"]
+    return LaneHandler
 
 
 def _backend(account: str, region: str):
     key = (account, region)
-    backend = _handler_classes.get(key)
-    if backend is None:
+    if key not in _backends:
         from moto.dynamodb.models import dynamodb_backends
 
-        backend = _handler_classes[key] = dynamodb_backends[account][region]
-    return backend
+        _backends[key] = dynamodb_backends[account][region]
+    return _backends[key]
 
 
 def _request_params(operation_model, body: bytes) -> dict:
@@ -353,7 +353,11 @@ def fast_lane(model, params, context, **_kwargs):
     handler.uri_match = {}
     handler.params = _request_params(model, params["body"])
     handler.body = handler.params
-    status, headers, body = _respond(handler, model.name)
+    # DynamoDB applies each request atomically, reads included: a read never sees an
+    # update_item half-applied (moto mutates items in place), so the whole call holds
+    # the lock that already serialises writes.
+    with _lock:
+        status, headers, body = _respond(handler, model.name)
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {"content-type": "application/x-amz-json-1.0", **headers}
@@ -384,4 +388,4 @@ def enable_fast_lane() -> None:
 def disable_fast_lane() -> None:
     _lane["enabled"] = False
     # The next mock starts with fresh backends.
-    _handler_classes.clear()
+    _backends.clear()

@@ -16,7 +16,6 @@ from tests.integration.test_loyalty_support import (
     paid,
     refunded,
     replay_in_memory,
-    serial_dynamodb,
     state,
 )
 
@@ -45,7 +44,6 @@ def _events(prefix: str, rng: random.Random) -> list:
 
 
 def test_eight_threads_of_orders_and_refunds_equal_a_sequential_replay(stack, monkeypatch):
-    serial_dynamodb(monkeypatch)
     programme = app_context().programme
     make_member("hot", programme=programme, joined_at=T0 - timedelta(days=1))
     initial = Member.from_raw_data(Member.get("hot", consistent_read=True).serialize())
