@@ -15,16 +15,45 @@ def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _start_time(text: str | None):
+    """``--start``: an ISO date or date-time (UTC unless it says otherwise); default now."""
+    from datetime import UTC, datetime
+
+    if not text:
+        # Like a deployment: real senders sign with the real time (Standard Webhooks
+        # refuses timestamps more than five minutes away from the clock).
+        return datetime.now(UTC).replace(microsecond=0)
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def cmd_serve(args) -> int:
-    from memberflow_local.server import serve
+    from memberflow.config import ConfigError
+    from memberflow.runtime import SettingsError
+    from memberflow_local.server import follow_real_time, serve
     from memberflow_local.stack import LocalStack
 
     _quiet_logs()
-    stack = LocalStack(programme_file=args.programme).start()
+    try:
+        start = _start_time(args.start)
+    except ValueError:
+        print(
+            f"memberflow serve: --start {args.start!r} is not an ISO date or time", file=sys.stderr
+        )
+        return 2
+    try:
+        stack = LocalStack(start=start, programme_file=args.programme).start()
+    except (ConfigError, SettingsError) as error:
+        # Refuse to serve a stack whose every route would fail on its configuration.
+        print(f"memberflow serve: {error}", file=sys.stderr)
+        return 2
     server = serve(stack, args.host, args.port)
+    ticker = None if args.frozen_clock else follow_real_time(stack, server.clock_lock)
     host, port = server.server_address[:2]
+    mode = "frozen" if args.frozen_clock else "following real time"
     print(
-        f"memberflow local stack on http://{host}:{port}  (clock {stack.clock.now().isoformat()})",
+        f"memberflow local stack on http://{host}:{port}  "
+        f"(clock {stack.clock.now().isoformat()}, {mode})",
         flush=True,
     )
     try:
@@ -32,6 +61,8 @@ def cmd_serve(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if ticker is not None:
+            ticker.set()
         server.server_close()
         stack.stop()
     return 0
@@ -64,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=3000)
     p_serve.add_argument("--programme", help="programme configuration file (JSON)")
+    p_serve.add_argument(
+        "--start", help="the clock's start, ISO date or date-time (default: the real time now)"
+    )
+    p_serve.add_argument(
+        "--frozen-clock",
+        action="store_true",
+        help="the clock moves only with POST /_local/clock/advance (default: it ticks with real time)",
+    )
     p_serve.set_defaults(func=cmd_serve)
     p_demo = sub.add_parser("demo", help="run the main job on the embedded local stack")
     p_demo.add_argument("--members", type=int, default=2000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -117,13 +118,38 @@ def make_handler(stack: LocalStack, lock: threading.Lock):
     return Handler
 
 
+def follow_real_time(
+    stack: LocalStack, lock: threading.Lock, interval: float = 1.0
+) -> threading.Event:
+    """Move the clock with real time, as a deployment's clock moves: waits end and the
+    daily sweep fires on their own. ``/_local/clock/advance`` jumps ahead on top of it.
+    Returns an event that stops the ticking."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        last = time.monotonic()
+        while not stop.wait(interval):
+            current = time.monotonic()
+            with lock:
+                try:
+                    stack.advance(hours=(current - last) / 3600)
+                except Exception:  # noqa: BLE001 - a busy stack ticks again next time
+                    log.exception("clock tick failed")
+            last = current
+
+    threading.Thread(target=tick, name="memberflow-real-time", daemon=True).start()
+    return stop
+
+
 def serve(
     stack: LocalStack,
     host: str = "127.0.0.1",
     port: int = 3000,
     ready: threading.Event | None = None,
 ) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(stack, threading.Lock()))
+    lock = threading.Lock()
+    server = ThreadingHTTPServer((host, port), make_handler(stack, lock))
+    server.clock_lock = lock  # the one timeline: ticks and /_local/clock/advance take turns
     server.daemon_threads = True
     if ready is not None:
         ready.set()

@@ -138,6 +138,13 @@ class LocalStack:
         from memberflow import runtime
 
         runtime.reset()
+        # Configuration is validated once, at start-up: a programme that fails its schema
+        # stops the stack here with the field named, not at every request.
+        try:
+            runtime.app_context()
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -57,7 +57,18 @@ def served():
         )
         return
     process = subprocess.Popen(
-        [sys.executable, "-m", "memberflow_local.cli", "serve", "--port", "0"],
+        # A fixed start (a weekday morning in every member's send window): the tests'
+        # outbox expectations must not depend on the hour CI runs at.
+        [
+            sys.executable,
+            "-m",
+            "memberflow_local.cli",
+            "serve",
+            "--port",
+            "0",
+            "--start",
+            "2026-01-05T08:00:00Z",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
