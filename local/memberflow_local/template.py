@@ -451,8 +451,35 @@ def translated_problems(out: dict) -> list[str]:
     return problems
 
 
-def main() -> None:
+def write_definitions(out: dict, folder: Path) -> list[Path]:
+    """Each state machine's definition as deployed (DefinitionSubstitutions applied, for
+    a stack named memberflow), for a validator that knows nothing of SAM."""
+    stack = Translated(out)
+    template = Template()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for logical_id, spec in template.state_machines.items():
+        substitutions = out["Resources"][logical_id]["Properties"].get(
+            "DefinitionSubstitutions", {}
+        )
+        values = {k: str(stack.value(v)) for k, v in substitutions.items()}
+        path = folder / spec.definition_path.name
+        path.write_text(substitute_definition(spec.definition_path.read_text(), values))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m memberflow_local.template")
+    parser.add_argument("--write-definitions", metavar="DIR", type=Path)
+    args = parser.parse_args(argv)
     out = check_transform()
+    if args.write_definitions:
+        for path in write_definitions(out, args.write_definitions):
+            print(f"wrote {path}")
+        return
     kinds: dict[str, int] = {}
     for resource in out["Resources"].values():
         kinds[resource["Type"]] = kinds.get(resource["Type"], 0) + 1
