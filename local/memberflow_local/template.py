@@ -52,6 +52,7 @@ class FunctionSpec:
     runtime: str
     architectures: list[str]
     events: dict[str, Any] = field(default_factory=dict)
+    name: Any = None  # FunctionName, when the template fixes one (per stack)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Template:
                 runtime=props.get("Runtime", self.globals.get("Runtime", "")),
                 architectures=props.get("Architectures", self.globals.get("Architectures", [])),
                 events=props.get("Events", {}),
+                name=props.get("FunctionName"),
             )
         return out
 

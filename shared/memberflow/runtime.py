@@ -9,6 +9,7 @@ read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -53,6 +54,7 @@ class Settings:
     outbound_webhook_url: str = ""
     journey_event_bus: str = ""
     journey_arns: dict[str, str] = field(default_factory=dict)
+    shop_erasure_function: str = ""
     region: str | None = None
 
     @classmethod
@@ -82,6 +84,7 @@ class Settings:
             outbound_webhook_url=url,
             journey_event_bus=environ.get("JOURNEY_EVENT_BUS", ""),
             journey_arns=arns,
+            shop_erasure_function=environ.get("SHOP_ERASURE_FUNCTION", ""),
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
         )
 
@@ -146,6 +149,23 @@ class AppContext:
         import boto3
 
         return boto3.client("stepfunctions", region_name=self.settings.region)
+
+    @cached_property
+    def lambda_client(self):
+        import boto3
+
+        return boto3.client("lambda", region_name=self.settings.region)
+
+    def start_shop_erasure(self, request: dict) -> None:
+        """Hand a shop erasure (ids and a cursor only) to the shop-erasure function, as an
+        asynchronous invocation: Lambda queues it and retries it on failure."""
+        if not self.settings.shop_erasure_function:
+            raise SettingsError("SHOP_ERASURE_FUNCTION", "is required for shop/redact")
+        self.lambda_client.invoke(
+            FunctionName=self.settings.shop_erasure_function,
+            InvocationType="Event",
+            Payload=json.dumps(request).encode(),
+        )
 
 
 _lock = Lock()

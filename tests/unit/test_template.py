@@ -261,3 +261,16 @@ def test_every_metric_the_dashboard_plots_is_emitted_by_a_handler(template):
     emitted |= set(re.findall(r"\(\"(\w+)\", \"\w+\"\)", code))  # journey step's table
     emitted |= {*metrics.STAGE_METRICS.values(), *metrics.LEDGER_METRICS.values()}
     assert plotted and plotted <= emitted, plotted - emitted
+
+
+def test_the_webhook_may_hand_shop_erasure_to_its_function_which_may_hand_on(template, translated):
+    stack = Translated(translated)
+    name = stack.physical("ShopErasureFunction")
+    assert name == "memberflow-shop-erasure"
+    env = template.globals["Environment"]["Variables"]["SHOP_ERASURE_FUNCTION"]
+    assert stack.value(env) == name
+    arn = f"arn:aws:lambda:{ACCOUNT_ARN}:function:{name}"
+    assert stack.allows("WebhookFunction", "lambda:InvokeFunction", arn)
+    assert stack.allows("ShopErasureFunction", "lambda:InvokeFunction", arn)
+    other = f"arn:aws:lambda:{ACCOUNT_ARN}:function:memberflow-other"
+    assert not stack.allows("WebhookFunction", "lambda:InvokeFunction", other)
