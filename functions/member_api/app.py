@@ -5,12 +5,14 @@ from aws_lambda_powertools import Logger
 
 from memberflow.api.http import begin
 from memberflow.api.members import build_app
+from memberflow.metrics import metrics  # PointsRedeemed
 from memberflow.runtime import app_context
 
 logger = Logger(service="memberflow-member-api")
 app = build_app()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, lambda_context):
     app_context()

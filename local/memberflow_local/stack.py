@@ -200,8 +200,8 @@ class LocalStack:
         for logical_id in t.tables:
             name = self._name(logical_id)
             self.physical[logical_id] = {"Ref": name, "Arn": self._arn("dynamodb", f"table/{name}")}
-        for logical_id in t.functions:
-            name = self._name(logical_id)
+        for logical_id, spec in t.functions.items():
+            name = resolver.resolve(spec.name) if spec.name else self._name(logical_id)
             arn = self._arn("lambda", f"function:{name}")
             self.physical[logical_id] = {"Ref": name, "Arn": arn}
         for logical_id, spec in t.state_machines.items():

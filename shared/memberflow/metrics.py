@@ -19,3 +19,23 @@ def count(name: str, value: float = 1) -> None:
     # metric holds 100 values, so a disabled run must not add at all.
     if value and not is_metrics_disabled():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+# The dashboard's lifecycle and points widgets (template.yaml), by the event's own word.
+STAGE_METRICS = {"at_risk": "EnteredAtRisk", "lapsed": "EnteredLapsed", "loyal": "EnteredLoyal"}
+LEDGER_METRICS = {"earn": "PointsEarned", "redemption": "PointsRedeemed", "expiry": "PointsExpired"}
+
+
+def count_sweep(result: dict) -> None:
+    """The daily sweep's report: members swept, stage changes, points expired."""
+    count("MembersSwept", result.get("swept", 0))
+    for stage, amount in (result.get("stage_changes") or {}).items():
+        if stage in STAGE_METRICS:
+            count(STAGE_METRICS[stage], amount)
+
+
+def count_ledger(entries) -> None:
+    """Committed ledger entries: points earned, redeemed and expired (absolute points)."""
+    for entry in entries:
+        if entry.kind in LEDGER_METRICS:
+            count(LEDGER_METRICS[entry.kind], abs(int(entry.points)))

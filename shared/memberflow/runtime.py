@@ -2,20 +2,31 @@
 
 Handlers call :func:`app_context` on their first invocation (never at import). The
 result is cached for the life of the Lambda execution environment; the local stack
-calls :func:`reset` when it changes the environment or the configuration.
+calls :func:`reset` when it changes the environment or the configuration. A programme
+read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
+:func:`memberflow.clock.now`, so the virtual clock ages it too).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 from threading import Lock
 
+from memberflow.clock import now
 from memberflow.config import ConfigError, Programme, load_programme
 from memberflow.store.models import MODELS_BY_TABLE_VARIABLE, bind_tables
+
+log = logging.getLogger(__name__)
+
+# How long a container keeps a programme read from SSM before it reads it again.
+PROGRAMME_MAX_AGE = timedelta(seconds=300)
 
 JOURNEY_ARN_VARIABLES = {
     "welcome": "WELCOME_JOURNEY_ARN",
@@ -43,6 +54,7 @@ class Settings:
     outbound_webhook_url: str = ""
     journey_event_bus: str = ""
     journey_arns: dict[str, str] = field(default_factory=dict)
+    shop_erasure_function: str = ""
     region: str | None = None
 
     @classmethod
@@ -72,24 +84,51 @@ class Settings:
             outbound_webhook_url=url,
             journey_event_bus=environ.get("JOURNEY_EVENT_BUS", ""),
             journey_arns=arns,
+            shop_erasure_function=environ.get("SHOP_ERASURE_FUNCTION", ""),
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
         )
 
 
-def _load_programme(settings: Settings) -> Programme:
-    if settings.programme_parameter:
-        # Powertools Parameters: cached, and the same code path in AWS and on moto.
-        from aws_lambda_powertools.utilities import parameters
+def _programme_text(settings: Settings) -> str:
+    # Powertools Parameters: the same code path in AWS and on moto. Its own cache runs on
+    # the wall clock, so the age is kept here (AppContext.programme) and this fetches.
+    from aws_lambda_powertools.utilities import parameters
 
-        text = parameters.get_parameter(settings.programme_parameter, max_age=300)
-        return load_programme(text)
-    return load_programme(settings.programme_file or None)
+    return parameters.get_parameter(settings.programme_parameter, force_fetch=True)
+
+
+def _load_programme(settings: Settings) -> tuple[Programme, str | None]:
+    if settings.programme_parameter:
+        text = _programme_text(settings)
+        return load_programme(text), text
+    return load_programme(settings.programme_file or None), None
 
 
 @dataclass
 class AppContext:
     settings: Settings
-    programme: Programme
+    _programme: Programme
+    _programme_text: str | None = None
+    _programme_read_at: datetime = field(default_factory=now)
+
+    @property
+    def programme(self) -> Programme:
+        """The programme; one read from SSM is read again after PROGRAMME_MAX_AGE. A
+        changed document that fails validation is logged and the last valid one kept
+        (a running stack keeps working; a cold start with it fails, naming the field)."""
+        if self.settings.programme_parameter and now() - self._programme_read_at >= (
+            PROGRAMME_MAX_AGE
+        ):
+            text = _programme_text(self.settings)
+            self._programme_read_at = now()
+            if text != self._programme_text:
+                try:
+                    self._programme = load_programme(text)
+                except ConfigError as error:
+                    log.error("programme parameter refused, keeping the last one: %s", error)
+                else:
+                    self._programme_text = text
+        return self._programme
 
     def webhook_secrets(self):
         """Signing secrets from Secrets Manager (Powertools Parameters, cached 5 minutes)."""
@@ -111,6 +150,23 @@ class AppContext:
 
         return boto3.client("stepfunctions", region_name=self.settings.region)
 
+    @cached_property
+    def lambda_client(self):
+        import boto3
+
+        return boto3.client("lambda", region_name=self.settings.region)
+
+    def start_shop_erasure(self, request: dict) -> None:
+        """Hand a shop erasure (ids and a cursor only) to the shop-erasure function, as an
+        asynchronous invocation: Lambda queues it and retries it on failure."""
+        if not self.settings.shop_erasure_function:
+            raise SettingsError("SHOP_ERASURE_FUNCTION", "is required for shop/redact")
+        self.lambda_client.invoke(
+            FunctionName=self.settings.shop_erasure_function,
+            InvocationType="Event",
+            Payload=json.dumps(request).encode(),
+        )
+
 
 _lock = Lock()
 _cached: tuple[tuple, AppContext] | None = None
@@ -125,9 +181,9 @@ def app_context(environ: Mapping[str, str] | None = None) -> AppContext:
         if _cached is not None and _cached[0] == key:
             return _cached[1]
         settings = Settings.from_environ(environ)
-        programme = _load_programme(settings)
+        programme, text = _load_programme(settings)
         bind_tables(settings.tables, settings.region)
-        context = AppContext(settings=settings, programme=programme)
+        context = AppContext(settings, programme, text)
         _cached = (key, context)
         return context
 

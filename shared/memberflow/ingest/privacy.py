@@ -4,6 +4,7 @@ export; redactions take the same erasure path as ``DELETE /members/{id}``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from memberflow.ingest.resolve import find_member
@@ -46,26 +47,9 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
 
 
 def _redact_shop(event: PrivacyRequest, now: datetime) -> list[str]:
-    """The shop uninstalled memberflow: drop its identity links; erase the members who
-    are known through no other shop. (A scan of the identities table, filtered to the
-    shop: a rare, one-off event, never a scheduled job.)"""
-    shop = (event.shop or "-").lower()
-    prefix = f"{event.platform}#{shop}#"
-    erased: list[str] = []
-    links = ExternalIdentity.scan(ExternalIdentity.identity_key.startswith(prefix))
-    for link in links:
-        if not records.is_identity(link):
-            continue
-        member_id = link.member_id
-        others = [
-            r for r in records.identities_of(member_id) if r.identity_key != link.identity_key
-        ]
-        if others:
-            records.tombstone(link.identity_key, member_id, now)
-            link.delete()
-            continue
-        erase_member(member_id, now=now)
-        erased.append(member_id)
+    """The shop uninstalled memberflow: record the request and hand the erasure to the
+    shop-erasure function (asynchronous; a scan of the identities table does not fit in
+    the webhook's 10 s). No member is erased before this returns."""
     records.record_privacy_request(
         platform=event.platform,
         shop=event.shop,
@@ -74,4 +58,51 @@ def _redact_shop(event: PrivacyRequest, now: datetime) -> list[str]:
         member_id=None,
         now=now,
     )
-    return erased
+    from memberflow.runtime import app_context
+
+    app_context().start_shop_erasure(
+        {"platform": event.platform, "shop": event.shop, "request_id": event.request_id}
+    )
+    return []
+
+
+SHOP_PAGE = 100  # identity links read per Scan page
+
+
+def redact_shop(
+    platform: str,
+    shop: str | None,
+    *,
+    now: datetime,
+    cursor: dict | None = None,
+    has_time: Callable[[], bool] = lambda: True,
+) -> tuple[list[str], dict | None]:
+    """Drop the shop's identity links; erase the members known through no other shop.
+    Pages through a Scan of the identities table (filtered to the shop: a rare, one-off
+    event, never a scheduled job) from ``cursor`` while ``has_time()``; returns the
+    members erased and the cursor to go on from (None: done)."""
+    prefix = f"{platform}#{(shop or '-').lower()}#"
+    erased: list[str] = []
+    while True:
+        page = ExternalIdentity.scan(
+            ExternalIdentity.identity_key.startswith(prefix),
+            last_evaluated_key=cursor,
+            limit=SHOP_PAGE,
+            page_size=SHOP_PAGE,
+        )
+        for link in page:
+            if not records.is_identity(link):
+                continue
+            member_id = link.member_id
+            others = [
+                r for r in records.identities_of(member_id) if r.identity_key != link.identity_key
+            ]
+            if others:
+                records.tombstone(link.identity_key, member_id, now)
+                link.delete()
+                continue
+            erase_member(member_id, now=now)
+            erased.append(member_id)
+        cursor = page.last_evaluated_key
+        if cursor is None or not has_time():
+            return erased, cursor

@@ -34,6 +34,7 @@ from memberflow.config.programme import Programme
 from memberflow.loyalty import accounts
 from memberflow.loyalty import points as rules
 from memberflow.loyalty.points import InsufficientPoints
+from memberflow.metrics import count_ledger
 from memberflow.store.models import EarlyRefund, LedgerEntry, Member, Order
 from memberflow.webhooks.events import (
     Interaction,
@@ -244,6 +245,7 @@ def run(
         if change.member is not None:
             change.member.version = new_version
         _committed(member_id, new_version if change.member is not None else None)
+        count_ledger(change.entries)
         return change.result
     raise ConcurrencyExhausted(f"member {member_id}: gave up after {MAX_ATTEMPTS} attempts")
 
