@@ -592,6 +592,11 @@ def authorise(params, model, context, **_kwargs) -> None:
         verdict = principal.role.decide(action, resource)
         if verdict is not ALLOWED:
             context[_DENIAL] = (principal, action, named, verdict)
+            log.warning(
+                "IAM denied %s: %s",
+                model.name,
+                denial_message(model.service_model.signing_name, principal, action, named, verdict),
+            )
             return
 
 
