@@ -12,9 +12,8 @@ message, parsed by botocore from the wire format the service uses.
 Who is calling:
 - a function, while its handler runs (``bind``: the local stack wraps every handler);
   threads the handler starts through ``ThreadPoolExecutor`` act as the function too;
-- a state machine, on the thread that runs each of its executions (seam:
-  ``ExecutionWorker._execution_logic``), e.g. its ``lambda:InvokeFunction`` of the
-  journey step function;
+- a state machine, while one of its tasks runs (seams: the task classes'
+  ``_eval_execution``), e.g. its ``lambda:InvokeFunction`` of the journey step;
 - anyone else (test set-up, the simulation driver, reports): the operator's admin
   credentials, unrestricted.
 
@@ -48,7 +47,7 @@ from memberflow_local.template import Resolver, Template
 if TYPE_CHECKING:
     from memberflow_local.stack import LocalStack
 
-log = logging.getLogger("memberflow.local.iam")
+log = logging.getLogger("memberflow_local.iam")
 
 ALLOWED = None
 IMPLICIT = "implicit"  # no statement allows the action
@@ -625,31 +624,40 @@ def install() -> None:
 
 
 def _install_execution_principal() -> None:
-    """Each execution's thread acts as its state machine's role (seam:
-    ``ExecutionWorker._execution_logic``, the thread's target)."""
-    from moto.stepfunctions.parser.backend import execution_worker
+    """A state machine's tasks act as its role. moto runs each task on a thread of its
+    own (the task timeout), so the principal is set where the task runs, from the
+    execution's context object. Seams: ``StateTaskService._eval_execution`` (every
+    service integration, ``arn:aws:states:::lambda:invoke`` included) and
+    ``StateTaskLambda._eval_execution`` (a plain Lambda ARN as Resource)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
 
-    worker = execution_worker.ExecutionWorker
-    if getattr(worker, "_memberflow_iam", False):
-        return
-    original = worker._execution_logic
+    for task in (StateTaskService, StateTaskLambda):
+        if "_memberflow_iam" in task.__dict__:
+            continue
+        original = task.__dict__["_eval_execution"]
 
-    def _execution_logic(self):
-        roles = _state["active"]
-        details = self._evaluation_details
-        principal = None
-        if roles is not None:
-            principal = roles.of_execution(
-                details.state_machine_details.arn, details.execution_details.name
-            )
-        token = _current.set(principal)
-        try:
-            original(self)
-        finally:
-            _current.reset(token)
+        def _eval_execution(self, env, __original=original):
+            token = _current.set(_execution_principal(env))
+            try:
+                return __original(self, env)
+            finally:
+                _current.reset(token)
 
-    worker._execution_logic = _execution_logic
-    worker._memberflow_iam = True
+        task._eval_execution = _eval_execution
+        task._memberflow_iam = True
+
+
+def _execution_principal(env) -> Principal | None:
+    roles = _state["active"]
+    if roles is None:
+        return None
+    data = env.states.context_object.context_object_data
+    return roles.of_execution(data["StateMachine"]["Id"], data["Execution"]["Name"])
 
 
 def _install_worker_threads() -> None:
