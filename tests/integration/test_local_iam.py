@@ -292,3 +292,26 @@ def test_an_allowed_call_answers_as_without_enforcement(stack):
         plain = answers()
     assert enforced == plain
     assert enforced[-1]["Error"]["Code"] == "TransactionCanceledException"
+
+
+def test_the_iam_seams_are_in_place(stack):
+    """moto 5.2.5 internals iam.py patches: fails loudly if an upgrade moves them."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    from botocore.handlers import BUILTIN_HANDLERS, REGISTER_FIRST
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
+
+    for task in (StateTaskService, StateTaskLambda):
+        assert task.__dict__.get("_memberflow_iam"), task
+    assert getattr(Pool.submit, "_memberflow_iam", False)
+    assert ("before-call.dynamodb", iam.answer, REGISTER_FIRST) in BUILTIN_HANDLERS
+    assert ("before-parameter-build", iam.authorise, REGISTER_FIRST) in BUILTIN_HANDLERS
+    assert set(stack.iam.functions) == set(stack.functions)
+    assert set(stack.iam.machines) == {
+        stack.physical[m]["Name"] for m in stack.template.state_machines
+    }
