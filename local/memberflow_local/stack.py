@@ -30,7 +30,7 @@ from memberflow.webhooks.secrets import (
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
 )
-from memberflow_local import asl, dynamodb
+from memberflow_local import asl, dynamodb, iam
 from memberflow_local import schedule as schedules
 from memberflow_local.clock import VirtualClock, patch_moto
 from memberflow_local.template import Resolver, Template, substitute_definition
@@ -130,11 +130,13 @@ class LocalStack:
         self._mock.start()
         dynamodb.install()
         dynamodb.enable_fast_lane()
+        iam.install()
         self._install_lambda_seam()
         patch_moto(self.clock)
         self.clock.install()
         self.clock.set_job_source(self._due_jobs)
         self._create_resources()
+        self.iam = iam.activate(self)  # from here on, functions act as their roles
         from memberflow import runtime
 
         runtime.reset()
@@ -163,6 +165,7 @@ class LocalStack:
                     os.environ[key] = value
             runtime.reset()
             dynamodb.disable_fast_lane()
+            iam.deactivate()
             asl.reset()
             if self._mock is not None:
                 self._mock.stop()
@@ -415,7 +418,10 @@ class LocalStack:
                 module = importlib.util.module_from_spec(module_spec)
                 sys.modules[unique] = module
                 module_spec.loader.exec_module(module)
-                self._handlers[logical_id] = getattr(module, function_name)
+                # Every invocation acts as the function's role (iam.py).
+                self._handlers[logical_id] = iam.bind(
+                    self, logical_id, getattr(module, function_name)
+                )
             return self._handlers[logical_id]
 
     def invoke(self, logical_id: str, event: dict) -> Any:

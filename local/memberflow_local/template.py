@@ -65,14 +65,27 @@ class StateMachineSpec:
 
 
 class Template:
-    def __init__(self, path: Path = TEMPLATE_PATH):
+    """template.yaml, or ``doc`` (a parsed copy, e.g. with a grant taken away) whose
+    relative paths (CodeUri, DefinitionUri) are read from beside ``path``."""
+
+    def __init__(self, path: Path = TEMPLATE_PATH, doc: dict | None = None):
         self.path = path
-        self.doc = json.loads(json.dumps(cfn_yaml.load(str(path)), default=str))
+        if doc is None:
+            doc = cfn_yaml.load(str(path))
+        self.doc = json.loads(json.dumps(doc, default=str))
         self.resources: dict[str, dict] = self.doc["Resources"]
         self.parameters: dict[str, Any] = {
             name: spec.get("Default", "") for name, spec in self.doc.get("Parameters", {}).items()
         }
         self.globals = self.doc.get("Globals", {}).get("Function", {})
+
+    def translated(self) -> dict:
+        """The template as aws-sam-translator turns it into CloudFormation (offline):
+        what AWS deploys, e.g. each function's role with its policy templates expanded."""
+        key = json.dumps(self.doc, sort_keys=True)
+        if key not in _translations:
+            _translations[key] = translate(self.doc, self.path.parent)
+        return _translations[key]
 
     def of_type(self, resource_type: str) -> dict[str, dict]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
@@ -221,22 +234,30 @@ class Resolver:
         return value
 
 
+_translations: dict[str, dict] = {}  # one transform per distinct document (~0.8 s each)
+
+
 def check_transform(path: Path = TEMPLATE_PATH, doc: dict | None = None) -> dict:
     """Run the SAM transform offline; raise if the template does not transform.
     ``doc``: a parsed (and perhaps edited) template; paths are relative to ``path``."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    return translate(yaml_parse(path.read_text()) if doc is None else doc, path.parent)
+
+
+def translate(doc: dict, base: Path) -> dict:
+    """The SAM transform of ``doc`` (local paths relative to ``base``), offline."""
     import os
     from unittest.mock import Mock
 
     from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
 
-    doc = yaml_parse(path.read_text()) if doc is None else doc
     packaged = copy.deepcopy(doc)
     for logical_id, resource in packaged["Resources"].items():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-                local = path.parent / props[key]
+                local = base / props[key]
                 if not local.exists():
                     raise FileNotFoundError(f"{logical_id}.{key}: {local} does not exist")
                 props[key] = f"s3://memberflow-package/{logical_id}/{props[key]}"
