@@ -20,7 +20,8 @@ def cmd_serve(args) -> int:
     from memberflow_local.stack import LocalStack
 
     _quiet_logs()
-    stack = LocalStack(programme_file=args.programme).start()
+    # Requests arrive in real time: index lag passes on the wall clock too.
+    stack = LocalStack(programme_file=args.programme, index_lag_real_time=True).start()
     server = serve(stack, args.host, args.port)
     host, port = server.server_address[:2]
     print(

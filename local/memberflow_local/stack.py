@@ -40,6 +40,9 @@ log = logging.getLogger("memberflow.local")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+# Seconds (virtual clock) before a write shows in a global secondary index
+# (docs/local-stack.md). AWS's is usually under a second, never zero.
+DEFAULT_INDEX_LAG = 1.0
 
 # Development defaults for the webhook secrets (docs/local-stack.md); override with
 # the environment variables of the same names.
@@ -83,6 +86,8 @@ class LocalStack:
         programme_file: str | None = None,
         template: Template | None = None,
         environ: dict[str, str] | None = None,
+        index_lag: float = DEFAULT_INDEX_LAG,
+        index_lag_real_time: bool = False,
     ):
         self.template = template or Template()
         self.stack_name = stack_name
@@ -103,6 +108,10 @@ class LocalStack:
         self._mock = None
         self._jobs_fired: dict[str, datetime] = {}
         self.invocations: dict[str, int] = {}
+        if index_lag < 0:
+            raise ValueError("index_lag: must be >= 0 seconds")
+        self.index_lag = index_lag
+        self.index_lag_real_time = index_lag_real_time
 
     # ================================================================ lifecycle
     def start(self) -> LocalStack:
@@ -130,6 +139,9 @@ class LocalStack:
         self._mock.start()
         dynamodb.install()
         dynamodb.enable_fast_lane()
+        dynamodb.index_lag.configure(
+            self.index_lag, self.clock.now, real_time=self.index_lag_real_time
+        )
         self._install_lambda_seam()
         patch_moto(self.clock)
         self.clock.install()
@@ -156,6 +168,7 @@ class LocalStack:
                     os.environ[key] = value
             runtime.reset()
             dynamodb.disable_fast_lane()
+            dynamodb.index_lag.clear()
             asl.reset()
             if self._mock is not None:
                 self._mock.stop()
@@ -363,8 +376,8 @@ class LocalStack:
 
         return run
 
-    def advance(self, *, days: float = 0, hours: float = 0) -> datetime:
-        return self.clock.advance(timedelta(days=days, hours=hours))
+    def advance(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> datetime:
+        return self.clock.advance(timedelta(days=days, hours=hours, seconds=seconds))
 
     # ================================================================ Lambda
     def _install_lambda_seam(self) -> None:
