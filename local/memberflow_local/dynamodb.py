@@ -76,6 +76,11 @@ def fast_serialized(handler, action_result):
 _streams = {"enabled": False}
 
 
+def write_lock():
+    """The lock each DynamoDB request holds while it runs (requests apply whole)."""
+    return _lock
+
+
 def keep_stream_images() -> None:
     """A table with a stream needs update_item's pre-image copies."""
     _streams["enabled"] = True

@@ -6,11 +6,16 @@ right after a write, a handler past its timeout, ...) fails here as it fails in 
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from botocore.exceptions import ClientError
 
 from memberflow_local import dynamodb
 from memberflow_local.stack import LocalStack
+from tests.conftest import signed_shopify
 
 
 @pytest.fixture
@@ -167,3 +172,110 @@ def test_with_no_lag_index_reads_answer_exactly_as_motos_own():
             theirs = _index_reads(client, table)
     assert ours == theirs
     assert ours[0] and ours[1] and ours[3]
+
+
+# ------------------------------------------------------------------ defect 8: read after write
+def _deliver(stack, delivery):
+    path, body, headers = delivery
+    response = stack.http("POST", path, body=body, headers=headers)
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def test_a_sign_up_gets_its_welcome_at_once_though_the_index_lags(lagging):
+    from memberflow_local.platforms import Deliveries
+
+    send = Deliveries(lagging.webhook_secrets)
+    now = lagging.clock.now()
+    (member_id,) = _deliver(lagging, send.shopify_customer(501, "w@example.com", "W", "X", now))[
+        "member_ids"
+    ]
+    lagging.clock.wait_idle()  # no advance: the index still shows nothing of the cohort
+    from memberflow.store import Enrolment
+
+    (enrolment,) = Enrolment.query(member_id, consistent_read=True)
+    assert enrolment.steps_reached and enrolment.steps_reached[0] == "welcome"
+
+
+def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, monkeypatch):
+    """Cohorts too large to list their members count them per shard: a step that sees
+    fewer enrolments in the index than its shard holds defers, never skips."""
+    from memberflow import runtime
+    from memberflow.journeys import engine
+    from memberflow.store import Enrolment
+    from memberflow_local.platforms import Deliveries
+
+    monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0)
+    send = Deliveries(lagging.webhook_secrets)
+    now = lagging.clock.now()
+    members = []
+    for n in range(6):
+        email = f"a{n}@example.com"
+        members += _deliver(lagging, send.shopify_customer(600 + n, email, "A", "B", now))[
+            "member_ids"
+        ]
+        _deliver(lagging, send.shopify_email_consent(600 + n, email, True, now))
+    lagging.advance(hours=1)
+    result = engine.enrol_cohort(
+        programme=runtime.app_context().programme,
+        journey="activation",
+        member_ids=members,
+        cohort_id="activation-lag-test",
+        state_machine_arn=lagging.physical["ActivationJourney"]["Arn"],
+        stepfunctions=lagging.client("stepfunctions"),
+        now=lagging.clock.now(),
+    )
+    assert result.started and sorted(result.enrolled) == sorted(members)
+    lagging.clock.wait_idle()
+    # The first step ran in the instant of enrolment: the index showed no one yet.
+    key = "activation#activation-lag-test"
+    reached = lambda: {  # noqa: E731
+        m: Enrolment.get(m, key, consistent_read=True).steps_reached or [] for m in members
+    }
+    assert all(not marks for marks in reached().values())
+    lagging.advance(days=1)
+    assert all(any(m.startswith("nudge_1") for m in marks) for marks in reached().values())
+
+
+def test_find_by_email_sees_a_member_created_a_moment_ago(lagging):
+    from memberflow_local.platforms import Deliveries
+
+    send = Deliveries(lagging.webhook_secrets)
+    now = lagging.clock.now()
+    (first,) = _deliver(lagging, send.shopify_customer(701, "Same@Example.com", "S", "E", now))[
+        "member_ids"
+    ]
+    # Another platform, same person, the same instant: one member, not two.
+    (second,) = _deliver(lagging, send.woo_customer(9701, "same@example.com", "S", "E", now))[
+        "member_ids"
+    ]
+    assert second == first
+    found = lagging.http("GET", "/members?email=same@example.com").json()["members"]
+    assert [m["member_id"] for m in found] == [first]
+    # A changed email is found at once too (and the old one no longer is).
+    update = json.loads(send.shopify_customer(701, "new@example.com", "S", "E", now)[1])
+    update["updated_at"] = (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps(update).encode()
+    headers = signed_shopify(lagging, "customers/update", body, "u-701")
+    assert lagging.http("POST", "/webhooks/shopify", body=body, headers=headers).status == 200
+    found = lagging.http("GET", "/members?email=new@example.com").json()["members"]
+    assert [m["member_id"] for m in found] == [first]
+    assert lagging.http("GET", "/members?email=same@example.com").json()["members"] == []
+
+
+def test_a_refund_parked_before_its_order_is_applied_when_the_order_lands(lagging):
+    from memberflow_local.platforms import Deliveries
+
+    send = Deliveries(lagging.webhook_secrets)
+    now = lagging.clock.now()
+    (member_id,) = _deliver(lagging, send.shopify_customer(801, "r@example.com", "R", "F", now))[
+        "member_ids"
+    ]
+    lagging.advance(hours=1)
+    now = lagging.clock.now()
+    # Shopify refunds carry no customer: this one is parked until its order arrives,
+    # which here is the same instant (the index has not caught up).
+    _deliver(lagging, send.shopify_refund(880, 8801, Decimal("40"), now))
+    _deliver(lagging, send.shopify_order_paid(8801, 801, "r@example.com", Decimal("100"), now))
+    member = lagging.http("GET", f"/members/{member_id}").json()
+    assert Decimal(member["lifetime_spend"]) == Decimal("60")
