@@ -7,6 +7,7 @@ right after a write, a handler past its timeout, ...) fails here as it fails in 
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -205,7 +206,7 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
     from memberflow.store import Enrolment
     from memberflow_local.platforms import Deliveries
 
-    monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0)
+    monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0, raising=False)
     send = Deliveries(lagging.webhook_secrets)
     now = lagging.clock.now()
     members = []
@@ -279,3 +280,193 @@ def test_a_refund_parked_before_its_order_is_applied_when_the_order_lands(laggin
     _deliver(lagging, send.shopify_order_paid(8801, 801, "r@example.com", Decimal("100"), now))
     member = lagging.http("GET", f"/members/{member_id}").json()
     assert Decimal(member["lifetime_spend"]) == Decimal("60")
+
+
+# ------------------------------------------------------------------ Lambda: Timeout as a budget
+def _slow(stack, logical_id, seen):
+    """Make the function overrun its budget before its real handler runs."""
+    real = stack.handler(logical_id)
+
+    def handler(event, context):
+        while context.get_remaining_time_in_millis() > 0:
+            time.sleep(0.005)
+        time.sleep(0.5)  # past the budget: Lambda has ended the invocation by now
+        seen.append("finished")
+        return real(event, context)
+
+    stack._handlers[logical_id] = handler
+
+
+def test_the_context_reports_the_time_left_of_the_functions_timeout():
+    with LocalStack(timeout_scale=0.01) as local:
+        seen = []
+        real = local.handler("JourneyStepFunction")
+
+        def handler(event, context):
+            seen.append(context.get_remaining_time_in_millis())
+            time.sleep(0.2)
+            seen.append(context.get_remaining_time_in_millis())
+            return {"ok": True}
+
+        local._handlers["JourneyStepFunction"] = handler
+        assert local.invoke("JourneyStepFunction", {}) == {"ok": True}
+        local._handlers["JourneyStepFunction"] = real
+    budget = local.functions["JourneyStepFunction"].timeout * 0.01 * 1000  # Timeout: 300
+    assert budget - 200 < seen[0] <= budget
+    assert seen[1] <= seen[0] - 190
+
+
+def test_an_invocation_past_its_timeout_is_ended_as_lambda_ends_it():
+    from memberflow_local.stack import LambdaTimeout
+
+    with LocalStack(timeout_scale=0.001) as local:
+        seen = []
+        _slow(local, "JourneyStepFunction", seen)
+        with pytest.raises(LambdaTimeout, match=r"Task timed out after 300\.00 seconds"):
+            local.invoke("JourneyStepFunction", {})
+        assert "finished" not in seen
+        # Through Lambda's API (what Step Functions calls): an Unhandled function error.
+        response = local.client("lambda").invoke(
+            FunctionName=local.physical["JourneyStepFunction"]["Ref"], Payload=b"{}"
+        )
+        assert response["FunctionError"] == "Unhandled"
+        error = json.loads(response["Payload"].read())
+        assert error["errorType"] == "Sandbox.Timedout"
+        assert error["errorMessage"].endswith("Task timed out after 300.00 seconds")
+        # A Step Functions task fails with Lambda's error, which Retry/Catch match.
+        sfn = local.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="timeout-probe",
+            roleArn="arn:aws:iam::123456789012:role/probe",
+            definition=json.dumps(
+                {
+                    "StartAt": "Step",
+                    "States": {
+                        "Step": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {
+                                "FunctionName": local.physical["JourneyStepFunction"]["Arn"],
+                                "Payload": {},
+                            },
+                            "End": True,
+                        }
+                    },
+                }
+            ),
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        local.clock.wait_idle()
+        described = sfn.describe_execution(executionArn=execution)
+        assert described["status"] == "FAILED" and described["error"] == "Sandbox.Timedout"
+        assert seen.count("finished") == 0
+
+
+def test_api_gateway_answers_504_after_29_seconds_and_502_when_the_function_times_out():
+    with LocalStack(timeout_scale=0.01) as local:
+        seen = []
+        # Globals Timeout 30 > 29: API Gateway gives up first (0.29 s at this scale).
+        _slow(local, "MemberApiFunction", seen)
+        response = local.http("GET", "/members/mbr_nobody")
+        assert response.status == 504
+        assert response.json() == {"message": "Endpoint request timed out"}
+        # The webhook function's own Timeout (10 s) comes first: Lambda's error, a 502.
+        _slow(local, "WebhookFunction", seen)
+        response = local.http("POST", "/webhooks/shopify", body=b"{}")
+        assert response.status == 502 and response.json() == {"message": "Internal server error"}
+        assert "finished" not in seen
+
+
+def test_api_gateway_refuses_a_payload_over_10_mb(stack):
+    response = stack.http("POST", "/webhooks/shopify", body=b"x" * (10 * 1024 * 1024 + 1))
+    assert response.status == 413 and response.json() == {"message": "Request Too Long"}
+    assert stack.invocations.get("WebhookFunction", 0) == 0
+
+
+# ------------------------------------------------------------------ Step Functions quotas
+def _run(local, name: str, definition: dict) -> tuple[dict, list]:
+    sfn = local.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/probe",
+        definition=json.dumps(definition),
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"n": 0}')["executionArn"]
+    local.clock.wait_idle()
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution)
+    return sfn.describe_execution(executionArn=execution), [e for p in pages for e in p["events"]]
+
+
+def test_an_execution_past_its_history_limit_fails_and_catch_cannot_stop_it():
+    loop = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.n, 1)"},
+                "Next": "Again?",
+            },
+            "Again?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericLessThan": 1000000, "Next": "Count"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    definition = {
+        "StartAt": "Forever",
+        "States": {
+            "Forever": {
+                "Type": "Parallel",
+                "Branches": [loop],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Succeed"},
+        },
+    }
+    # AWS's quota is 25,000 (the stack's default); a smaller one runs the same code.
+    assert LocalStack().history_limit == 25_000
+    with LocalStack(history_limit=400) as local:
+        described, events = _run(local, "history-probe", definition)
+    assert described["status"] == "FAILED" and described["error"] == "States.Runtime"
+    assert "maximum number of history events (400)" in described["cause"]
+    # get_execution_history holds every event: the limit, then the failure.
+    assert len(events) == 401 and events[-1]["type"] == "ExecutionFailed"
+
+
+def test_a_state_output_over_256_kb_fails_with_states_data_limit_exceeded(stack):
+    """moto enforces this quota itself, as AWS does: a parity check."""
+    big = {
+        "StartAt": "Big",
+        "States": {"Big": {"Type": "Pass", "Result": "x" * 262_144, "End": True}},
+    }
+    described, _ = _run(stack, "payload-probe", big)
+    assert described["status"] == "FAILED" and described["error"] == "States.DataLimitExceeded"
+    fits = {
+        "StartAt": "Fits",
+        "States": {"Fits": {"Type": "Pass", "Result": "x" * 250_000, "End": True}},
+    }
+    assert _run(stack, "payload-fits", fits)[0]["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------ DynamoDB quotas (parity)
+def test_dynamodb_refuses_a_transaction_over_100_items_and_an_item_over_400_kb(stack):
+    """moto refuses both as DynamoDB does (ValidationException, same messages)."""
+    client = stack.client("dynamodb")
+    table = stack.physical["CouponsTable"]["Ref"]
+    puts = [{"Put": {"TableName": table, "Item": {"code": {"S": f"c{n}"}}}} for n in range(101)]
+    with pytest.raises(ClientError) as refused:
+        client.transact_write_items(TransactItems=puts)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "Member must have length less than or equal to 100" in str(refused.value)
+    assert "Item" not in client.get_item(TableName=table, Key={"code": {"S": "c0"}})
+    client.transact_write_items(TransactItems=puts[:100])
+    with pytest.raises(ClientError) as refused:
+        client.put_item(TableName=table, Item={"code": {"S": "big"}, "x": {"S": "x" * 409_600}})
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert refused.value.response["Error"]["Message"] == (
+        "Item size has exceeded the maximum allowed size"
+    )
+    client.put_item(TableName=table, Item={"code": {"S": "fits"}, "x": {"S": "x" * 400_000}})
