@@ -226,6 +226,7 @@ _PENDING = "_memberflow_index_pending"
 class IndexLag:
     def __init__(self):
         self.seconds = 0.0
+        self._writes = 0
         self.real_time = False
         self.now: Callable[[], datetime] | None = None
 
@@ -257,14 +258,33 @@ class IndexLag:
             hash_key, range_key = backend.get_keys_value(table, key)
         except Exception:  # noqa: BLE001 - moto reports malformed requests itself
             return None
+        from moto.dynamodb.models.dynamo_type import Item
+
         current = table.get_item(hash_key, range_key)
-        return table, (hash_key, range_key), _copy.deepcopy(current)
+        projected = _projected(table)
+        if current is None or projected is None:
+            return table, (hash_key, range_key), _copy.deepcopy(current), projected
+        # Indexes that project a few attributes only need those (members: keys only).
+        attrs = {name: current.attrs[name] for name in projected if name in current.attrs}
+        image = Item(current.hash_key, current.range_key, {})
+        image.attrs.update(_copy.deepcopy(attrs))
+        return table, (hash_key, range_key), image, projected
 
     def written(self, before) -> None:
         if before is None:
             return
-        table, key, image = before
+        table, key, image, projected = before
+        if projected is not None:
+            # Nothing an index holds changed: nothing for the indexes to catch up on.
+            now = table.get_item(*key)
+            if (image is None) == (now is None) and (
+                image is None or all(_same(image.attrs.get(n), now.attrs.get(n)) for n in projected)
+            ):
+                return
         pending = table.__dict__.setdefault(_PENDING, {})
+        self._writes += 1
+        if self._writes % 1024 == 0:  # forget what every index shows by now
+            self.index_view(table)
         real = time.monotonic() + self.seconds if self.real_time else None
         visible_at = self.now() + timedelta(seconds=self.seconds)
         pending.setdefault(key, []).append((visible_at, real, image))
@@ -297,6 +317,29 @@ class IndexLag:
 
 
 index_lag = IndexLag()
+
+
+def _same(a, b) -> bool:
+    return a is b or (a is not None and b is not None and a == b)
+
+
+def _projected(table) -> set[str] | None:
+    """The attributes the table's GSIs hold, or None when one projects ALL."""
+    cached = table.__dict__.get("_memberflow_projected", False)
+    if cached is not False:
+        return cached
+    names = {table.hash_key_attr} | ({table.range_key_attr} if table.range_key_attr else set())
+    for index in table.global_indexes or ():
+        projection = index.projection or {}
+        kind = projection.get("ProjectionType", "ALL")
+        if kind == "ALL":
+            names = None
+            break
+        names |= set(index.schema_key_attrs)
+        if kind == "INCLUDE":
+            names |= set(projection.get("NonKeyAttributes", []))
+    table.__dict__["_memberflow_projected"] = names
+    return names
 
 
 def _lagged_items(table, items):

@@ -470,3 +470,32 @@ def test_dynamodb_refuses_a_transaction_over_100_items_and_an_item_over_400_kb(s
         "Item size has exceeded the maximum allowed size"
     )
     client.put_item(TableName=table, Item={"code": {"S": "fits"}, "x": {"S": "x" * 400_000}})
+
+
+def test_a_keys_only_index_lags_too(lagging):
+    """The members table's indexes project keys only: what they show lags the same way."""
+    client = lagging.client("dynamodb")
+    table = lagging.physical["MembersTable"]["Ref"]
+
+    def by_email(hashed):
+        return client.query(
+            TableName=table,
+            IndexName="by_email",
+            KeyConditionExpression="email_hash = :h",
+            ExpressionAttributeValues={":h": {"S": hashed}},
+        )["Items"]
+
+    client.put_item(TableName=table, Item={"member_id": {"S": "m1"}, "email_hash": {"S": "a"}})
+    lagging.advance(seconds=5)
+    client.update_item(
+        TableName=table,
+        Key={"member_id": {"S": "m1"}},
+        UpdateExpression="SET email_hash = :b, stage = :s",
+        ExpressionAttributeValues={":b": {"S": "b"}, ":s": {"S": "active"}},
+    )
+    assert by_email("a") == [{"member_id": {"S": "m1"}, "email_hash": {"S": "a"}}]
+    assert by_email("b") == []
+    lagging.advance(seconds=5)
+    assert by_email("a") == [] and by_email("b") == [
+        {"member_id": {"S": "m1"}, "email_hash": {"S": "b"}}
+    ]
