@@ -9,7 +9,6 @@ template names (seam: ``LambdaSimpleBackend.invoke``).
 from __future__ import annotations
 
 import base64
-import ctypes
 import importlib.util
 import io
 import json
@@ -34,6 +33,7 @@ from memberflow.webhooks.secrets import (
 )
 from memberflow_local import asl, dynamodb
 from memberflow_local import schedule as schedules
+from memberflow_local.budget import Deadline, Ended, LambdaTimeout
 from memberflow_local.clock import VirtualClock, patch_moto
 from memberflow_local.template import Resolver, Template, substitute_definition
 
@@ -74,56 +74,6 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         budget = self.timeout_seconds if self.budget_seconds is None else self.budget_seconds
         return max(0, int((budget - (time.monotonic() - self.started)) * 1000))
-
-
-class LambdaTimeout(Exception):
-    """The invocation overran its function's Timeout and was ended (as Lambda does)."""
-
-    error_type = "Sandbox.Timedout"
-
-    def __init__(self, request_id: str, timeout_seconds: float):
-        self.timeout_seconds = timeout_seconds
-        super().__init__(
-            f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"
-        )
-
-
-class _Ended(BaseException):
-    """Raised inside an overrunning handler (BaseException: ``except Exception`` in
-    handler code must not swallow it, as nothing in the handler survives a timeout)."""
-
-
-class _Deadline:
-    """Ends the calling thread's invocation when its budget has passed: an asynchronous
-    exception, delivered between DynamoDB calls (the emulator holds its lock during
-    one), as DynamoDB applies a request whole even when Lambda kills the caller."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.thread = threading.get_ident()
-        self.guard = threading.Lock()
-        self.done = False
-        self.fired = False
-        self.timer = threading.Timer(seconds, self._fire)
-        self.timer.daemon = True
-
-    def _fire(self) -> None:
-        with dynamodb.write_lock(), self.guard:
-            if self.done:
-                return
-            self.fired = True
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.thread), ctypes.py_object(_Ended)
-            )
-
-    def __enter__(self) -> _Deadline:
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.timer.cancel()
-        with self.guard:
-            self.done = True
 
 
 @dataclass
@@ -518,9 +468,9 @@ class LocalStack:
             )
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
             try:
-                with _Deadline(timeout * self.timeout_scale):
+                with Deadline(timeout * self.timeout_scale):
                     return handler(event, context)
-            except _Ended:
+            except Ended:
                 raise LambdaTimeout(context.aws_request_id, timeout) from None
 
     # ================================================================ HTTP

@@ -317,7 +317,7 @@ def test_the_context_reports_the_time_left_of_the_functions_timeout():
 
 
 def test_an_invocation_past_its_timeout_is_ended_as_lambda_ends_it():
-    from memberflow_local.stack import LambdaTimeout
+    from memberflow_local.budget import LambdaTimeout
 
     with LocalStack(timeout_scale=0.001) as local:
         seen = []
