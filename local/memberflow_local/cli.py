@@ -42,7 +42,12 @@ def cmd_serve(args) -> int:
         )
         return 2
     try:
-        stack = LocalStack(start=start, programme_file=args.programme).start()
+        stack = LocalStack(
+            start=start,
+            programme_file=args.programme,
+            # Requests arrive in real time: index lag passes on the wall clock too.
+            index_lag_real_time=True,
+        ).start()
     except (ConfigError, SettingsError) as error:
         # Refuse to serve a stack whose every route would fail on its configuration.
         print(f"memberflow serve: {error}", file=sys.stderr)

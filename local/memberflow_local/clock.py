@@ -172,6 +172,11 @@ class VirtualClock:
 _active: VirtualClock | None = None
 
 
+def active_clock() -> VirtualClock | None:
+    """The clock of the running local stack (None when none runs)."""
+    return _active
+
+
 def patch_moto(virtual: VirtualClock) -> None:
     """Route moto's ASL Wait states and execution threads through ``virtual``."""
     global _active

@@ -12,20 +12,28 @@
    already wire-format dicts, so they are written with ``json.dumps`` (a test checks
    both paths give the same body).
 
+4. Eventually consistent global secondary indexes (:class:`IndexLag`): an index query
+   shows a write only once a lag has passed on the virtual clock; base-table reads see
+   it at once, as in DynamoDB.
+
 Seams (moto 5.2.5): ``DynamoDBBackend.{put_item, update_item, delete_item,
 batch_write_item, transact_write_items}``, the module-level ``copy`` that
-``transact_write_items`` uses, and ``DynamoHandler.serialized``; checked by
-tests/integration/test_local_stack.py.
+``transact_write_items`` uses, ``Table.{query, all_items, has_idx_items}`` and
+``DynamoHandler.serialized``; checked by tests/integration/test_local_stack.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy as _copy
 import functools
 import itertools
 import json
 import os
 import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 _lock = threading.RLock()
@@ -66,6 +74,11 @@ def fast_serialized(handler, action_result):
 
 
 _streams = {"enabled": False}
+
+
+def write_lock():
+    """The lock each DynamoDB request holds while it runs (requests apply whole)."""
+    return _lock
 
 
 def keep_stream_images() -> None:
@@ -113,9 +126,15 @@ def install() -> None:
         original = getattr(DynamoDBBackend, name)
 
         @functools.wraps(original)
-        def locked(self, *args, __original=original, **kwargs):
+        def locked(self, *args, __original=original, __name=name, **kwargs):
             with _lock:
-                return __original(self, *args, **kwargs)
+                if __name == "batch_write_item" or not index_lag.active:
+                    return __original(self, *args, **kwargs)
+                # The index keeps showing the item as it was before this write.
+                before = index_lag.before_write(self, __name, args, kwargs)
+                result = __original(self, *args, **kwargs)
+                index_lag.written(before)
+                return result
 
         setattr(DynamoDBBackend, name, locked)
 
@@ -184,6 +203,155 @@ def _items_of(table, partitions=None):
         yield from partition.values() if table.range_key_attr else (partition,)
 
 
+# ---------------------------------------------------------------------- index lag
+# DynamoDB propagates a write to a table's global secondary indexes asynchronously
+# (usually within a second): an index query right after a write may still show the
+# item as it was, or not at all, and ConsistentRead is refused on a GSI (moto already
+# refuses it with DynamoDB's ValidationException). moto updates indexes at once, so code
+# that reads an index right after writing passes locally and fails in AWS.
+#
+# Model: every write to a table with a GSI records the item as it was just before
+# (a copy, or None when absent) and when that write becomes visible (now + lag). An
+# index query sees, for each item with a write still in flight, the state before the
+# *oldest* invisible write; every other item as it is. Writes become visible in order,
+# so a cancelled transaction (written, then restored) shows the original throughout.
+# "Now" is the virtual clock, which stands still while a request or a journey step
+# runs: a write is never visible to an index in the same instant, only after the
+# clock has moved (advance(), a Wait state). With ``real_time`` (``memberflow serve``,
+# where requests arrive in real time and nobody may advance the clock) the lag also
+# passes on the wall clock.
+_PENDING = "_memberflow_index_pending"
+
+
+class IndexLag:
+    def __init__(self):
+        self.seconds = 0.0
+        self._writes = 0
+        self.real_time = False
+        self.now: Callable[[], datetime] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.seconds > 0 and self.now is not None
+
+    def configure(
+        self, seconds: float, now: Callable[[], datetime] | None, *, real_time: bool = False
+    ) -> None:
+        if seconds < 0:
+            raise ValueError("index_lag must be >= 0 seconds")
+        self.seconds, self.now, self.real_time = float(seconds), now, real_time
+
+    # writes (called holding _lock) ------------------------------------------
+    def before_write(self, backend, operation: str, args: tuple, kwargs: dict):
+        table_name = args[0] if args else kwargs.get("table_name")
+        try:
+            table = backend.get_table(table_name)
+            if not table.global_indexes:
+                return None
+            if operation == "put_item":
+                attrs = args[1] if len(args) > 1 else kwargs["item_attrs"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = args[1] if len(args) > 1 else kwargs["key"]
+            hash_key, range_key = backend.get_keys_value(table, key)
+        except Exception:  # noqa: BLE001 - moto reports malformed requests itself
+            return None
+        from moto.dynamodb.models.dynamo_type import Item
+
+        current = table.get_item(hash_key, range_key)
+        projected = _projected(table)
+        if current is None or projected is None:
+            return table, (hash_key, range_key), _copy.deepcopy(current), projected
+        # Indexes that project a few attributes only need those (members: keys only).
+        attrs = {name: current.attrs[name] for name in projected if name in current.attrs}
+        image = Item(current.hash_key, current.range_key, {})
+        image.attrs.update(_copy.deepcopy(attrs))
+        return table, (hash_key, range_key), image, projected
+
+    def written(self, before) -> None:
+        if before is None:
+            return
+        table, key, image, projected = before
+        if projected is not None:
+            # Nothing an index holds changed: nothing for the indexes to catch up on.
+            now = table.get_item(*key)
+            if (image is None) == (now is None) and (
+                image is None or all(_same(image.attrs.get(n), now.attrs.get(n)) for n in projected)
+            ):
+                return
+        pending = table.__dict__.setdefault(_PENDING, {})
+        self._writes += 1
+        if self._writes % 1024 == 0:  # forget what every index shows by now
+            self.index_view(table)
+        real = time.monotonic() + self.seconds if self.real_time else None
+        visible_at = self.now() + timedelta(seconds=self.seconds)
+        pending.setdefault(key, []).append((visible_at, real, image))
+
+    # index reads ---------------------------------------------------------------
+    def _visible(self, entry, now: datetime, mono: float) -> bool:
+        visible_at, real, _ = entry
+        return visible_at <= now or (real is not None and real <= mono)
+
+    def index_view(self, table) -> dict | None:
+        """{(hash, range): item as the index still shows it, or None} for the items
+        whose last writes the table's GSIs do not show yet; None when there are none."""
+        pending = table.__dict__.get(_PENDING)
+        if not pending:
+            return None
+        now, mono = self.now() if self.now else datetime.max, time.monotonic()
+        view = {}
+        for key in list(pending):
+            entries = pending[key]
+            while entries and self._visible(entries[0], now, mono):
+                entries.pop(0)
+            if entries:
+                view[key] = entries[0][2]
+            else:
+                del pending[key]
+        return view or None
+
+    def clear(self) -> None:
+        self.seconds, self.now, self.real_time = 0.0, None, False
+
+
+index_lag = IndexLag()
+
+
+def _same(a, b) -> bool:
+    return a is b or (a is not None and b is not None and a == b)
+
+
+def _projected(table) -> set[str] | None:
+    """The attributes the table's GSIs hold, or None when one projects ALL."""
+    cached = table.__dict__.get("_memberflow_projected", False)
+    if cached is not False:
+        return cached
+    names = {table.hash_key_attr} | ({table.range_key_attr} if table.range_key_attr else set())
+    for index in table.global_indexes or ():
+        projection = index.projection or {}
+        kind = projection.get("ProjectionType", "ALL")
+        if kind == "ALL":
+            names = None
+            break
+        names |= set(index.schema_key_attrs)
+        if kind == "INCLUDE":
+            names |= set(projection.get("NonKeyAttributes", []))
+    table.__dict__["_memberflow_projected"] = names
+    return names
+
+
+def _lagged_items(table, items):
+    """``items`` (of ``table``) as its global secondary indexes show them now."""
+    view = index_lag.index_view(table) if index_lag.now is not None else None
+    if view is None:
+        return items
+    out = [item for item in items if (item.hash_key, item.range_key) not in view]
+    out.extend(image for image in view.values() if image is not None)
+    return out
+
+
 # ---------------------------------------------------------------------- queries
 # moto's Table.query starts from ``all_items()``, which walks *and sorts* every item
 # of the table (DynamoType comparisons, about 15 ms a query on a 2,000-item table),
@@ -197,6 +365,7 @@ _query_items = threading.local()
 def _index_queries(Table) -> None:
     original_all_items = Table.all_items
     original_query = Table.query
+    original_has_idx_items = Table.has_idx_items
 
     @functools.wraps(original_all_items)
     def all_items(self):
@@ -224,9 +393,14 @@ def _index_queries(Table) -> None:
                 (name, value.type, value.value)
                 for name, value in kwargs.get("hash_key_conditions") or ()
             ]
+            candidates = _items_of(self)
+            if index_name is not None and any(
+                i.name == index_name for i in self.global_indexes or ()
+            ):
+                candidates = _lagged_items(self, list(candidates))
             items = [
                 item
-                for item in _items_of(self)
+                for item in candidates
                 if all(
                     (found := item.attrs.get(name)) is not None
                     and found.type == kind
@@ -240,8 +414,38 @@ def _index_queries(Table) -> None:
         finally:
             _query_items.scope = None
 
+    @functools.wraps(original_has_idx_items)
+    def has_idx_items(self, index_name):
+        # A Scan with IndexName reads an index: eventually consistent as well.
+        if not any(i.name == index_name for i in self.global_indexes or ()):
+            return original_has_idx_items(self, index_name)
+        names = {part["AttributeName"] for part in self.get_index(index_name).schema}
+        items = _lagged_items(self, list(_items_of(self)))
+        return [item for item in items if names <= set(item.attrs)]
+
     Table.all_items = all_items
     Table.query = query
+    Table.has_idx_items = has_idx_items
+    Table._memberflow_originals = {
+        "all_items": original_all_items,
+        "query": original_query,
+        "has_idx_items": original_has_idx_items,
+    }
+
+
+@contextlib.contextmanager
+def motos_own_reads():
+    """moto's own Table.query/all_items/has_idx_items for a while (parity tests)."""
+    from moto.dynamodb.models import Table
+
+    patched = {name: getattr(Table, name) for name in Table._memberflow_originals}
+    for name, original in Table._memberflow_originals.items():
+        setattr(Table, name, original)
+    try:
+        yield
+    finally:
+        for name, function in patched.items():
+            setattr(Table, name, function)
 
 
 def table_items(table_name: str, region: str, *, at_least: tuple[str, str] | None = None):

@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,7 @@ from memberflow.webhooks.secrets import (
 )
 from memberflow_local import asl, dynamodb, iam
 from memberflow_local import schedule as schedules
+from memberflow_local.budget import Deadline, Ended, LambdaTimeout
 from memberflow_local.clock import VirtualClock, patch_moto
 from memberflow_local.template import Resolver, Template, substitute_definition
 
@@ -40,6 +42,9 @@ log = logging.getLogger("memberflow.local")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+# Seconds (virtual clock) before a write shows in a global secondary index
+# (docs/local-stack.md). AWS's is usually under a second, never zero.
+DEFAULT_INDEX_LAG = 1.0
 
 # Development defaults for the webhook secrets (docs/local-stack.md); override with
 # the environment variables of the same names.
@@ -50,6 +55,11 @@ DEV_SECRETS = {
 }
 
 
+# API Gateway's integration timeout (REST APIs), and its payload quota.
+API_TIMEOUT_SECONDS = 29
+API_PAYLOAD_MAX_BYTES = 10 * 1024 * 1024
+
+
 @dataclass
 class LambdaContext:
     function_name: str
@@ -57,9 +67,13 @@ class LambdaContext:
     invoked_function_arn: str
     aws_request_id: str
     timeout_seconds: int
+    # Real-time budget: the function's Timeout x the stack's timeout_scale.
+    budget_seconds: float | None = None
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        budget = self.timeout_seconds if self.budget_seconds is None else self.budget_seconds
+        return max(0, int((budget - (time.monotonic() - self.started)) * 1000))
 
 
 @dataclass
@@ -83,6 +97,10 @@ class LocalStack:
         programme_file: str | None = None,
         template: Template | None = None,
         environ: dict[str, str] | None = None,
+        index_lag: float = DEFAULT_INDEX_LAG,
+        index_lag_real_time: bool = False,
+        timeout_scale: float = 1.0,
+        history_limit: int = asl.HISTORY_EVENTS_MAX,
     ):
         self.template = template or Template()
         self.stack_name = stack_name
@@ -103,6 +121,16 @@ class LocalStack:
         self._mock = None
         self._jobs_fired: dict[str, datetime] = {}
         self.invocations: dict[str, int] = {}
+        if index_lag < 0:
+            raise ValueError("index_lag: must be >= 0 seconds")
+        self.index_lag = index_lag
+        self.index_lag_real_time = index_lag_real_time
+        # Real seconds per second of a function's Timeout (and of API Gateway's 29 s):
+        # tests and benchmarks pass < 1 to exercise the budgets cheaply.
+        if timeout_scale <= 0:
+            raise ValueError("timeout_scale: must be > 0")
+        self.timeout_scale = timeout_scale
+        self.history_limit = history_limit
 
     # ================================================================ lifecycle
     def start(self) -> LocalStack:
@@ -131,7 +159,11 @@ class LocalStack:
         dynamodb.install()
         dynamodb.enable_fast_lane()
         iam.install()
+        dynamodb.index_lag.configure(
+            self.index_lag, self.clock.now, real_time=self.index_lag_real_time
+        )
         self._install_lambda_seam()
+        asl.history_limit(self.history_limit)
         patch_moto(self.clock)
         self.clock.install()
         self.clock.set_job_source(self._due_jobs)
@@ -166,7 +198,9 @@ class LocalStack:
             runtime.reset()
             dynamodb.disable_fast_lane()
             iam.deactivate()
+            dynamodb.index_lag.clear()
             asl.reset()
+            asl.history_limit(asl.HISTORY_EVENTS_MAX)
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
@@ -373,8 +407,8 @@ class LocalStack:
 
         return run
 
-    def advance(self, *, days: float = 0, hours: float = 0) -> datetime:
-        return self.clock.advance(timedelta(days=days, hours=hours))
+    def advance(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> datetime:
+        return self.clock.advance(timedelta(days=days, hours=hours, seconds=seconds))
 
     # ================================================================ Lambda
     def _install_lambda_seam(self) -> None:
@@ -389,6 +423,11 @@ class LocalStack:
                 payload = json.loads(body) if body else {}
                 result = stack.invoke(logical_id, payload)
                 return json.dumps(result, default=str).encode()
+            except LambdaTimeout as error:  # Lambda's own error, as Step Functions sees it
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(
+                    {"errorType": error.error_type, "errorMessage": str(error)}
+                ).encode()
             except Exception as error:  # noqa: BLE001 - reported as a Lambda function error
                 response_headers["x-amz-function-error"] = "Unhandled"
                 log.warning("%s failed: %s", logical_id, traceback.format_exc(limit=-4))
@@ -424,19 +463,28 @@ class LocalStack:
                 )
             return self._handlers[logical_id]
 
-    def invoke(self, logical_id: str, event: dict) -> Any:
+    def invoke(self, logical_id: str, event: dict, *, budget_seconds: float | None = None) -> Any:
+        """Run the handler within its Timeout (x timeout_scale, real time); past it the
+        invocation is ended and :class:`LambdaTimeout` raised, as Lambda reports it.
+        ``budget_seconds`` (unscaled): a caller that gives up sooner (API Gateway)."""
         spec = self.functions[logical_id]
-        context = LambdaContext(
-            function_name=self.physical[logical_id]["Ref"],
-            memory_limit_in_mb=spec.memory,
-            invoked_function_arn=self.physical[logical_id]["Arn"],
-            aws_request_id=str(uuid.uuid4()),
-            timeout_seconds=spec.timeout,
-        )
         handler = self.handler(logical_id)
         with self._invocation_lock:
+            timeout = spec.timeout if budget_seconds is None else min(spec.timeout, budget_seconds)
+            context = LambdaContext(
+                function_name=self.physical[logical_id]["Ref"],
+                memory_limit_in_mb=spec.memory,
+                invoked_function_arn=self.physical[logical_id]["Arn"],
+                aws_request_id=str(uuid.uuid4()),
+                timeout_seconds=spec.timeout,
+                budget_seconds=spec.timeout * self.timeout_scale,
+            )
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
-            return handler(event, context)
+            try:
+                with Deadline(timeout * self.timeout_scale):
+                    return handler(event, context)
+            except Ended:
+                raise LambdaTimeout(context.aws_request_id, timeout) from None
 
     # ================================================================ HTTP
     def http(
@@ -457,13 +505,20 @@ class LocalStack:
         headers = dict(headers or {})
         if "?" in path:
             path, query = path.split("?", 1)
+        if body is not None and len(body) > API_PAYLOAD_MAX_BYTES:
+            return _gateway_error(413, "Request Too Long")
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method.upper():
                 event = proxy_event(
                     method.upper(), route.path, path, match.groupdict(), query, headers, body
                 )
-                result = self.invoke(route.function, event)
+                try:
+                    result = self.invoke(route.function, event, budget_seconds=API_TIMEOUT_SECONDS)
+                except LambdaTimeout as timeout:
+                    if timeout.timeout_seconds >= API_TIMEOUT_SECONDS:  # API Gateway gave up first
+                        return _gateway_error(504, "Endpoint request timed out")
+                    return _gateway_error(502, "Internal server error")
                 raw = result.get("body") or ""
                 payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
                 out_headers = dict(result.get("headers") or {})
@@ -506,6 +561,22 @@ class LocalStack:
                 }
             )
         return sorted(items, key=lambda m: (m["sent_at"], m["member_id"], m["step"]))
+
+
+def _gateway_error(status: int, message: str) -> HttpResponse:
+    """An error API Gateway itself answers (its own body shape, not the handlers')."""
+    return HttpResponse(
+        status,
+        {"Content-Type": "application/json", "x-amzn-ErrorType": _GATEWAY_ERROR_TYPES[status]},
+        json.dumps({"message": message}).encode(),
+    )
+
+
+_GATEWAY_ERROR_TYPES = {
+    413: "RequestTooLargeException",
+    502: "InternalServerErrorException",
+    504: "IntegrationTimeoutException",
+}
 
 
 def proxy_event(

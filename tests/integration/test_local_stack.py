@@ -321,6 +321,7 @@ def test_queries_read_only_the_queried_partition_and_indexes_still_answer(stack)
         )["Items"]
         == []
     )
+    stack.advance(seconds=stack.index_lag)  # the index is eventually consistent
     pages = client.get_paginator("query").paginate(
         TableName=table,
         IndexName="by_cohort_shard",

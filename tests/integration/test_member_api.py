@@ -132,6 +132,8 @@ def test_export_holds_everything_on_the_member(stack, member):
     Platforms(stack).shopify(
         "customers/data_request", raw("shopify", "customers_data_request.json"), "dr-1"
     )
+    # The export reads the by_member indexes (eventually consistent): a moment later.
+    stack.advance(seconds=stack.index_lag)
     data = stack.http("GET", f"/members/{member}/export").json()
     assert data["member"]["email"] == "ada@example.com"
     assert [(i["platform"], i["customer_id"]) for i in data["identities"]] == [

@@ -244,6 +244,7 @@ def test_one_person_in_two_shops_is_one_member(stack):
     second = send.shopify("customers/create", other, "c-2", shop=SHOP_B)
     assert first.json()["member_ids"] == second.json()["member_ids"]
     (member_id,) = first.json()["member_ids"]
+    stack.advance(seconds=stack.index_lag)  # by_member is eventually consistent
     links = [r for r in ExternalIdentity.member_index.query(member_id) if not r.kind]
     assert {(r.shop, r.customer_id) for r in links} == {
         (SHOP, "7000000001"),

@@ -11,7 +11,7 @@ from memberflow.ingest.resolve import erased_identity
 from memberflow.loyalty import points
 from memberflow.loyalty import service as loyalty
 from memberflow.members.identity import email_hash, normalise_email
-from memberflow.members.service import change_stage, link_or_create
+from memberflow.members.service import change_stage, email_link, link_or_create
 from memberflow.store import Member
 from memberflow.store.ledger import post_movement
 from memberflow.webhooks.events import CustomerUpserted
@@ -40,7 +40,8 @@ def _update_profile(member: Member, event: CustomerUpserted) -> None:
     # loyalty write re-read the member rather than commit a stale stage or profile.
     actions = [Member.source_updated_at.set(event.updated_at), Member.version.add(1)]
     email = normalise_email(event.email)
-    if email and email != member.email:
+    new_email = email if email and email != member.email else None
+    if new_email:
         actions += [Member.email.set(email), Member.email_hash.set(email_hash(email))]
     for name in PROFILE_FIELDS:
         value = getattr(event, name)
@@ -54,6 +55,9 @@ def _update_profile(member: Member, event: CustomerUpserted) -> None:
     except UpdateError as error:
         if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
             raise
+        return
+    if new_email:  # find_by_email's consistent lookup (the by_email index lags)
+        email_link(member.member_id, email_hash(new_email), now=event.updated_at).save()
 
 
 def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:

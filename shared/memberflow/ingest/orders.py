@@ -176,7 +176,9 @@ def _apply_parked_refunds(
 ) -> None:
     from memberflow.clock import parse_iso
 
-    for record, data in records.parked_refunds(order_key(platform, shop, order_id)):
+    key = order_key(platform, shop, order_id)
+    applied = []
+    for data in records.parked_refunds(key):
         refund = OrderRefunded(
             platform=data["platform"],
             shop=data["shop"],
@@ -189,7 +191,9 @@ def _apply_parked_refunds(
             currency=data.get("currency"),
         )
         _loyalty().apply_refund(member, refund, programme=programme, now=now)
-        record.delete()
+        applied.append(data["refund_id"])
+    if applied:
+        records.unpark_refunds(key, applied)
 
 
 def apply_interaction(event: Interaction, *, programme: Programme, now: datetime) -> str | None:

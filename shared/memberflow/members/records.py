@@ -88,26 +88,87 @@ def _parked_owner(order_key: str) -> str:
     return f"parked#{order_key}"
 
 
+def _parked_key(order_key: str) -> str:
+    return f"parked#{order_key}"
+
+
 def park_refund(order_key: str, refund: dict, now: datetime) -> None:
-    """A refund for an order not seen yet (Shopify refunds carry no customer)."""
-    ExternalIdentity(
-        identity_key=f"parked#{order_key}#{refund['refund_id']}",
-        member_id=_parked_owner(order_key),
-        platform=refund["platform"],
-        shop=refund["shop"] or None,
-        kind=PARKED_REFUND,
-        payload=json.dumps(refund, default=str),
-        created_at=now,
-    ).save()
+    """A refund for an order not seen yet (Shopify refunds carry no customer).
+
+    One record per order, its refunds by id, read back by key: the order's handler
+    must find it consistently (an index query right after the write may miss it)."""
+    key = _parked_key(order_key)
+    for _ in range(5):
+        record = get_record(key)
+        parked = json.loads(record.payload) if record is not None else {}
+        if refund["refund_id"] in parked:
+            return
+        parked[refund["refund_id"]] = refund
+        updated = ExternalIdentity(
+            identity_key=key,
+            member_id=_parked_owner(order_key),
+            platform=refund["platform"],
+            shop=refund["shop"] or None,
+            kind=PARKED_REFUND,
+            payload=json.dumps(parked, default=str, sort_keys=True),
+            created_at=record.created_at if record is not None else now,
+        )
+        if _replace(updated, record):
+            return
+    raise RuntimeError(f"could not park refund {refund['refund_id']}: concurrent updates")
 
 
-def parked_refunds(order_key: str) -> list[tuple[ExternalIdentity, dict]]:
+def _replace(updated: ExternalIdentity, previous: ExternalIdentity | None) -> bool:
+    """Save ``updated`` if the stored record is still ``previous`` (optimistic)."""
+    from pynamodb.exceptions import DeleteError, PutError
+
+    if previous is None:
+        condition = ExternalIdentity.identity_key.does_not_exist()
+    else:
+        condition = ExternalIdentity.payload == previous.payload
+    try:
+        if updated.payload == "{}":
+            updated.delete(condition=condition)
+        else:
+            updated.save(condition=condition)
+        return True
+    except (PutError, DeleteError):
+        return False
+
+
+def parked_refunds(order_key: str) -> list[dict]:
+    """The refunds parked for an order (consistent read)."""
+    record = get_record(_parked_key(order_key))
+    if record is None:
+        return []
     out = []
-    for record in ExternalIdentity.member_index.query(_parked_owner(order_key)):
-        data = json.loads(record.payload)
-        data["amount"] = Decimal(data["amount"])
-        out.append((record, data))
+    for data in json.loads(record.payload).values():
+        out.append(data | {"amount": Decimal(data["amount"])})
     return out
+
+
+def unpark_refunds(order_key: str, refund_ids: list[str]) -> None:
+    """Drop refunds once applied (a refund parked meanwhile stays)."""
+    key = _parked_key(order_key)
+    for _ in range(5):
+        record = get_record(key)
+        if record is None:
+            return
+        parked = json.loads(record.payload)
+        left = {rid: r for rid, r in parked.items() if rid not in refund_ids}
+        if len(left) == len(parked):
+            return
+        updated = ExternalIdentity(
+            identity_key=key,
+            member_id=record.member_id,
+            platform=record.platform,
+            shop=record.shop,
+            kind=PARKED_REFUND,
+            payload=json.dumps(left, default=str, sort_keys=True),
+            created_at=record.created_at,
+        )
+        if _replace(updated, record):
+            return
 
 
 def get_record(key: str) -> ExternalIdentity | None:

@@ -27,10 +27,39 @@ def get_member(member_id: str) -> Member | None:
         return None
 
 
+EMAIL_LINK = "email_link"
+
+
+def email_link_key(hashed_email: str) -> str:
+    return f"email#{hashed_email}"
+
+
+def email_link(member_id: str, hashed_email: str, now: datetime) -> ExternalIdentity:
+    """email hash -> member, in the identities table. The by_email index is eventually
+    consistent (a member created a moment ago may not show in it yet); this record is
+    read by key, consistently. Not an identity (``kind``): erasure leaves it, and a
+    stale link is harmless because :func:`find_by_email` checks the member's own hash."""
+    return ExternalIdentity(
+        identity_key=email_link_key(hashed_email),
+        member_id=member_id,
+        platform="memberflow",
+        kind=EMAIL_LINK,
+        created_at=now,
+    )
+
+
 def find_by_email(email: str) -> Member | None:
     hashed = email_hash(email)
     if not hashed:
         return None
+    try:
+        link = ExternalIdentity.get(email_link_key(hashed), consistent_read=True)
+        member = get_member(link.member_id)
+        if member is not None and member.email_hash == hashed:
+            return member
+    except DoesNotExist:
+        pass
+    # Members whose email was set before links existed.
     for hit in Member.email_index.query(hashed, limit=1):
         return get_member(hit.member_id)
     return None
@@ -122,6 +151,8 @@ def link_or_create(
             # the model's cached connection: a new Connection is a new botocore session
             with TransactWrite(connection=Member._get_connection().connection) as transaction:
                 transaction.save(member, condition=Member.member_id.does_not_exist())
+                if member.email_hash:
+                    transaction.save(email_link(member.member_id, member.email_hash, now))
                 if customer_id:
                     transaction.save(
                         ExternalIdentity(

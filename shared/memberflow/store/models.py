@@ -263,6 +263,11 @@ class Cohort(Model):
     config = UnicodeAttribute()  # the journey's configuration (JSON) pinned at start
     shards = NumberAttribute()
     size = NumberAttribute(default=0)
+    # Written with the enrolments, read consistently by each step: the by_cohort_shard
+    # index is eventually consistent, so a step needs them to tell an index that is
+    # behind from a shard with no one left (memberflow.journeys.engine.shard_enrolments).
+    shard_sizes = ListAttribute(of=NumberAttribute, null=True)
+    member_ids = ListAttribute(of=UnicodeAttribute, null=True)  # small cohorts only
     created_at = UTCDateTimeAttribute()
     execution_arn = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="running")
