@@ -195,7 +195,8 @@ def enrol_cohort(
             stateMachineArn=state_machine_arn,
             name=cohort_id,
             # ids only: never member data (history is kept 90 days; erasure must be complete)
-            input=json.dumps({"cohort_id": cohort_id, "journey": journey}),
+            # "cursor": null marks the first execution (later passes bring theirs)
+            input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": None}),
         )
         arn = response["executionArn"]
         started = not cohort.execution_arn
