@@ -525,10 +525,24 @@ def _scale_in(stack, label, members, budget_s, zones, journey) -> ScaleRun:
     from memberflow.store import Cohort, Enrolment
 
     stage = {"activation": "new", "dormancy_recall": "at_risk", "winback": "lapsed"}[journey]
+    from memberflow_local.stack import LambdaContext
+
     pacer = PacerClock()
     saved = engine.Budget.clock, engine.Budget.pause
+    saved_context = LambdaContext.get_remaining_time_in_millis
     stack.functions["JourneyStepFunction"].timeout = budget_s
     engine.Budget.clock, engine.Budget.pause = pacer.clock, pacer.pause
+
+    # As in AWS, the time left counts down from the moment the invocation starts (the
+    # local stack's context may report the whole Timeout throughout). Invocations take
+    # turns, so the one running is the one ``timed`` started last.
+    turn = {"started": pacer.clock()}
+
+    def remaining(context):
+        left = context.timeout_seconds - (pacer.clock() - turn["started"])
+        return max(0, int(left * 1000))
+
+    LambdaContext.get_remaining_time_in_millis = remaining
     original_invoke = stack.invoke
     original_wait = stack.clock.wait_idle
     largest: dict[str, float] = {}
@@ -541,7 +555,7 @@ def _scale_in(stack, label, members, budget_s, zones, journey) -> ScaleRun:
         # Invocations take turns on the local stack (docs/local-stack.md): time this one
         # from the moment it holds the turn, so other shards' sleeps are not counted.
         with stack._invocation_lock:
-            started = pacer.clock()
+            started = turn["started"] = pacer.clock()
             result = None
             try:
                 result = original_invoke(logical_id, event)
@@ -611,6 +625,7 @@ def _scale_in(stack, label, members, budget_s, zones, journey) -> ScaleRun:
         stack.invoke = original_invoke
         stack.clock.wait_idle = original_wait
         engine.Budget.clock, engine.Budget.pause = saved
+        LambdaContext.get_remaining_time_in_millis = saved_context
 
 
 def scale(members: int = 10_000, zone_members: int = 1_000) -> bool:

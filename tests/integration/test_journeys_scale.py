@@ -1,7 +1,7 @@
 """The journey engine at scale, at a small size: `make bench` runs the same with 10,000
 members and the template's 300 s budget (bench/journeys.py, ``scale``).
 
-Budgets are proportionally smaller (8 s for ~1/36 of the members); the send pacer's
+Budgets are proportionally smaller (4 s for 1/71 of the members); the send pacer's
 sleeps are counted rather than slept (``PacerClock``), so the runs are quick and the
 times they measure are the ones the budget check sees."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from bench.journeys import ZONES, history_bound, scale_run
 
-BUDGET_S = 8  # template.yaml's 300 s, scaled with the cohort (10,000 -> 280 members)
+BUDGET_S = 4  # template.yaml's 300 s, scaled with the cohort (10,000 -> 140 members)
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +24,14 @@ def _quiet():
 
 
 def test_a_cohort_step_stops_inside_its_lambda_budget_and_paces_sends_to_the_channel_rate():
-    run = scale_run(label="budget", members=280, budget_s=BUDGET_S, steps=1, members_per_shard=50)
-    assert run.shards == 6  # sized to the cohort: 280 / 50, not the configured maximum
+    run = scale_run(label="budget", members=140, budget_s=BUDGET_S, steps=1, members_per_shard=25)
+    assert run.shards == 6  # sized to the cohort: 140 / 25, not the configured maximum
     # Each shard stopped before its budget ran out and was run again for the rest ...
     assert max(run.largest_s.values()) <= BUDGET_S
     assert run.invocations["step"] > run.shards
     # ... until every member was reached once: nobody left open, nobody sent twice.
-    assert run.outcomes == {"completed": 280}
-    treatment = 280 - run.outcomes_by_arm.get("control", 0)
+    assert run.outcomes == {"completed": 140}
+    treatment = 140 - run.outcomes_by_arm.get("control", 0)
     assert run.sent == treatment
     # All shards together stay within the channel's configured rate (SES: 14/s).
     assert 0 < run.step_rate <= run.email_rate
@@ -39,9 +39,9 @@ def test_a_cohort_step_stops_inside_its_lambda_budget_and_paces_sends_to_the_cha
 
 
 def test_a_journey_across_37_time_zones_finishes_with_every_history_bounded():
-    members = 2 * len(ZONES)
+    members = len(ZONES)
     run = scale_run(
-        label="zones", members=members, budget_s=BUDGET_S, zones=ZONES, members_per_shard=40
+        label="zones", members=members, budget_s=BUDGET_S, zones=ZONES, members_per_shard=20
     )
     assert run.zones == 37 and run.steps == 3 and run.shards == 2
     # Every send window opening is a pass of its own execution: many executions, each
