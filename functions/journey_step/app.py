@@ -59,5 +59,19 @@ def handler(event, lambda_context):
             stepfunctions=context.stepfunctions,
         )
     if action == "finalize":
-        return engine.finalize(cohort_id, now(), event.get("failed_shards") or [])
+        outcome = engine.finalize(
+            cohort_id,
+            now(),
+            event.get("failed_shards") or [],
+            budget=engine.Budget.of(lambda_context),
+        )
+        if outcome.get("unfinished") and "state_machine_arn" in event:
+            # Out of time: the close goes on in a new execution (its history stays bounded).
+            engine.continue_cohort(
+                cohort_id,
+                engine.closing_cursor(cohort_id, event["cursor"]),
+                state_machine_arn=event["state_machine_arn"],
+                stepfunctions=context.stepfunctions,
+            )
+        return outcome
     raise ValueError(f"unknown action {action!r}")

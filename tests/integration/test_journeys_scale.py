@@ -7,6 +7,7 @@ times they measure are the ones the budget check sees."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -52,3 +53,48 @@ def test_a_journey_across_37_time_zones_finishes_with_every_history_bounded():
     treatment = members - run.outcomes_by_arm.get("control", 0)
     assert run.sent == 3 * treatment  # reminder, double points and coupon, once each
     assert max(run.largest_s.values()) <= BUDGET_S
+
+
+def test_a_close_that_runs_out_of_time_goes_on_in_a_new_execution(stack, monkeypatch):
+    from memberflow.journeys import engine
+    from memberflow.store import Cohort
+    from tests.integration.test_journeys_support import (
+        arm_ids,
+        cohort_executions,
+        enrol,
+        enrolment,
+        make_member,
+    )
+
+    members = arm_ids("dormancy_recall", "treatment", 5, "close-")
+    for member_id in members:
+        make_member(stack, member_id, stage="at_risk")
+
+    class TwoMembers(engine.Budget):
+        """A budget that lasts for two open members."""
+
+        def __init__(self):
+            super().__init__(None)
+            self.asked = 0
+
+        def exhausted(self) -> bool:
+            self.asked += 1
+            return self.asked > 2
+
+    real_finalize = engine.finalize
+    closes = []
+
+    def short_finalize(cohort_id, now, failed_shards=None, budget=None):
+        closes.append(cohort_id)
+        return real_finalize(cohort_id, now, failed_shards, budget=TwoMembers())
+
+    monkeypatch.setattr(engine, "finalize", short_finalize)
+    result = enrol("dormancy_recall", members)
+    stack.advance(days=40)
+    assert len(closes) == 3  # 2 + 2 + 1 members
+    assert {enrolment(m, "dormancy_recall").status for m in members} == {"completed"}
+    cohort = Cohort.get(result.cohort_id)
+    assert cohort.status == "finished"
+    assert json.loads(cohort.totals) == {"treatment": {"completed": 5, "entered": 5}}
+    executions = cohort_executions(stack, "DormancyRecallJourney", result.cohort_id)
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}

@@ -301,7 +301,7 @@ def continue_cohort(cohort_id: str, cursor: dict, *, state_machine_arn: str, ste
 
     Idempotent: the name comes from the cursor, which ``advance`` derives from its input
     alone, so a retried ``advance`` finds the execution already started."""
-    if cursor.get("done"):
+    if cursor.get("done") and not cursor.get("closing"):
         return {**cursor, "continued": False}
     try:
         stepfunctions.start_execution(
@@ -806,15 +806,45 @@ def _churn(member: Member, stage: str, reason: str, enrolment: Enrolment, now: d
         return False
 
 
-def finalize(cohort_id: str, now: datetime, failed_shards: list[int] | None = None) -> dict:
+def closing_cursor(cohort_id: str, cursor: dict) -> dict:
+    """The cursor of an execution that only finishes closing the cohort (``finalize`` ran
+    out of its invocation's time): no wait, straight to the close."""
+    following_pass = int(cursor.get("pass", 0)) + 1
+    return {
+        **cursor,
+        "done": True,
+        "closing": True,
+        "wait_seconds": 0,
+        "pass": following_pass,
+        "execution_name": execution_name(cohort_id, following_pass),
+    }
+
+
+def finalize(
+    cohort_id: str,
+    now: datetime,
+    failed_shards: list[int] | None = None,
+    budget: Budget | None = None,
+) -> dict:
+    """Close every open enrolment and record the totals. Inside the invocation's budget:
+    when it runs short, ``unfinished`` (the caller continues in a new execution; members
+    already closed are only counted then)."""
     cohort, pinned = _load(cohort_id)
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
     failed_shards = set(failed_shards or [])
+    budget = budget or Budget(None)
     totals: dict[str, dict[str, int]] = {}
     churned = 0
     for shard in range(int(cohort.shards)):
         for enrolment in Enrolment.cohort_index.query(f"COHORT#{cohort_id}#{shard}"):
+            if enrolment.status == "open" and budget.exhausted():
+                return {
+                    "cohort_id": cohort_id,
+                    "journey": cohort.journey,
+                    "unfinished": True,
+                    "churned": churned,
+                }
             if enrolment.status == "open":
                 member = get_member(enrolment.member_id)
                 if member is None or member.erased:
