@@ -485,6 +485,7 @@ def scale_run(
     zones: list[str] | None = None,
     steps: int | None = None,
     members_per_shard: int | None = None,
+    email_rate: float | None = None,
     journey: str = "dormancy_recall",
 ) -> ScaleRun:
     """One cohort of ``members`` through ``journey`` (its first ``steps`` steps) on the
@@ -503,6 +504,8 @@ def scale_run(
         doc["journeys"][journey]["steps"] = doc["journeys"][journey]["steps"][:steps]
     if members_per_shard is not None:
         doc["messaging"]["members_per_shard"] = members_per_shard
+    if email_rate is not None:
+        doc["messaging"].setdefault("send_rate_per_second", {})["email"] = email_rate
     load_programme(json.dumps(doc))  # fails with the field if the edit is invalid
     with tempfile.TemporaryDirectory() as folder:
         programme_file = Path(folder) / "programme.json"
