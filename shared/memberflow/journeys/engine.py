@@ -32,6 +32,7 @@ from memberflow.journeys.channels import (
 )
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.journeys.templates import pick_locale, render
+from memberflow.loyalty import service as loyalty
 from memberflow.members.service import change_stage, get_member
 from memberflow.store import Cohort, Coupon, Enrolment, LedgerEntry, Member, Message
 
@@ -751,13 +752,18 @@ class StepRunner:
         if incentive.get("type") == "double_points":
             until = now + timedelta(days=incentive["days"])
             multiplier = Decimal(str(incentive["multiplier"]))
-            # The loyalty engine's earning reads these two fields.
-            member.update(
-                actions=[
-                    Member.double_points_until.set(until),
-                    Member.double_points_multiplier.set(multiplier),
-                ]
-            )
+
+            def open_window(current: Member | None, _order):
+                # The loyalty engine's earning reads these two fields.
+                if current is None:
+                    return None
+                current.double_points_until = until
+                current.double_points_multiplier = multiplier
+                return loyalty.Change(member=current, result=True)
+
+            # The member's one write path: version-checked, replayed on a conflict, so
+            # a concurrent order neither loses the window nor has its own write lost.
+            loyalty.run(member.member_id, open_window)
             return {"double_points_until": until.date().isoformat()}
         return {}
 
@@ -781,29 +787,20 @@ def points_expiring(member_id: str, now: datetime, within_days: int = 30) -> int
 
 
 # ------------------------------------------------------------------ finalize
-def _churn(member: Member, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
-    """lapsed -> churned, as a conditional update: not if the member bought or moved on."""
-    history_before = list(member.stage_history or [])
-    stage_before = member.stage
-    if not change_stage(member, stage, reason, now):
-        return False
-    condition = (Member.stage == stage_before) & (
-        Member.last_order_at.does_not_exist() | (Member.last_order_at < enrolment.entered_at)
-    )
-    try:
-        member.update(
-            actions=[
-                Member.stage.set(member.stage),
-                Member.stage_changed_at.set(now),
-                Member.stage_reason.set(reason),
-                Member.stage_history.set(member.stage_history),
-            ],
-            condition=condition,
-        )
-        return True
-    except UpdateError:
-        member.stage, member.stage_history = stage_before, history_before
-        return False
+def _churn(member_id: str, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
+    """lapsed -> churned through the member's one write path (version-checked, replayed
+    on a conflict): not if the member bought since entry or moved on meanwhile."""
+
+    def plan(member: Member | None, _order):
+        if member is None or member.erased or member.stage != "lapsed":
+            return None
+        if member.last_order_at is not None and member.last_order_at >= enrolment.entered_at:
+            return None
+        if not change_stage(member, stage, reason, now):
+            return None
+        return loyalty.Change(member=member, result=True)
+
+    return bool(loyalty.run(member_id, plan))
 
 
 def closing_cursor(cohort_id: str, cursor: dict) -> dict:
@@ -868,7 +865,11 @@ def finalize(
                     # Holdout members churn too: the arms must stay comparable.
                     if churn_stage and member.stage == "lapsed":
                         churned += _churn(
-                            member, churn_stage, f"{cohort.journey}_ended", enrolment, now
+                            member.member_id,
+                            churn_stage,
+                            f"{cohort.journey}_ended",
+                            enrolment,
+                            now,
                         )
                 if enrolment.status == "open":  # closed concurrently: read the outcome
                     enrolment.refresh(consistent_read=True)
