@@ -347,10 +347,16 @@ def measure(
 def extrapolate(largest: Measure, size: int) -> Measure:
     """A cohort of ``size`` from the largest measured one, stated as such.
 
-    Transitions and invocations do not grow with members once the cohort has its full
-    shard count (``messaging.cohort_shards``, 4 by default; reached at 1,000 members),
-    so they are the measured ones; DynamoDB work is per member, so it scales linearly.
+    Shards grow with the cohort (``messaging.members_per_shard`` 250, at most 40), and so
+    do the Map's transitions and invocations: they are scaled by the shard count (an
+    over-estimate: plan, advance and finalize do not grow). DynamoDB work is per member,
+    so it scales linearly. (The scale runs measure 10,000 members for real.)
     """
+
+    def shards(members: int) -> int:
+        return max(1, min(40, math.ceil(members / 250)))
+
+    by_shards = shards(size) / shards(largest.members)
     factor = size / largest.members
     dynamo = Counter(
         requests={k: round(v * factor) for k, v in largest.dynamo.requests.items()},
@@ -362,8 +368,8 @@ def extrapolate(largest: Measure, size: int) -> Measure:
         label=f"cohort{size}*",
         members=size,
         executions=largest.executions,
-        transitions=largest.transitions,
-        invocations=largest.invocations,
+        transitions=round(largest.transitions * by_shards),
+        invocations=round(largest.invocations * by_shards),
         dynamo=dynamo,
         seconds=float("nan"),
     )
@@ -633,16 +639,18 @@ def _scale_in(stack, label, members, budget_s, zones, journey) -> ScaleRun:
 
 def scale(members: int = 10_000, zone_members: int = 1_000) -> bool:
     """`make bench`: the 10,000-member step and the 37-zone journey inside their budgets."""
-    budget = 300  # template.yaml: JourneyStepFunction Timeout
-    runs = [
-        scale_run(label="cohort", members=members, budget_s=budget, steps=1),
-        scale_run(label="zones", members=zone_members, budget_s=budget, zones=ZONES),
-    ]
+    from memberflow_local.template import Template
+
+    budget = Template().functions["JourneyStepFunction"].timeout  # 300 s in template.yaml
     print("\nscale on the local stack (Lambda time = handler time + pacer sleeps, counted):")
     ok = True
-    for run in runs:
+    for start in (
+        lambda: scale_run(label="cohort", members=members, budget_s=budget, steps=1),
+        lambda: scale_run(label="zones", members=zone_members, budget_s=budget, zones=ZONES),
+    ):
+        run = start()
         for line in run.lines():
-            print(line)
+            print(line, flush=True)
         ok &= max(run.largest_s.values()) <= run.budget_s
         ok &= run.largest_history <= HISTORY_LIMIT and "open" not in run.outcomes
         ok &= "executions_not_succeeded" not in run.outcomes
