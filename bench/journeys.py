@@ -393,7 +393,7 @@ HISTORY_LIMIT = 25_000  # Step Functions: events per execution
 
 
 def history_bound(shards: int) -> int:
-    """Most events one execution of a journey can record (docs/architecture.md, Journeys).
+    """Most events one execution of a journey can record (docs/architecture.md, "Journeys at scale").
 
     One execution runs one pass: start 1, choice 2, plan task (or resume pass) T, choice 2,
     wait 2, map 4 + per shard (iteration 2 + task T + catch pass 2), advance T, choice 2,
