@@ -26,14 +26,17 @@ def _channels(context) -> ChannelAdapters:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-def handler(event, _lambda_context):
+def handler(event, lambda_context):
     context = app_context()
     action = event["action"]
     cohort_id = event["cohort_id"]
     if action == "plan":
         return engine.plan(cohort_id)
     if action == "step":
-        runner = engine.StepRunner(channels=_channels(context), now=now())
+        # The shard stops early, inside this invocation's Timeout, and reports the rest.
+        runner = engine.StepRunner(
+            channels=_channels(context), now=now(), budget=engine.Budget.of(lambda_context)
+        )
         result = runner.run(cohort_id, int(event["step_index"]), int(event["shard"]))
         counts = result.get("counts", {})
         for metric, key in (
@@ -45,7 +48,30 @@ def handler(event, _lambda_context):
             count(metric, counts.get(key, 0))
         return result
     if action == "advance":
-        return engine.advance(cohort_id, event["cursor"], event["shard_results"])
+        cursor = engine.advance(cohort_id, event["cursor"], event["shard_results"])
+        if "state_machine_arn" not in event:
+            return cursor
+        # Each pass runs in its own execution, so no history grows with the passes.
+        return engine.continue_cohort(
+            cohort_id,
+            cursor,
+            state_machine_arn=event["state_machine_arn"],
+            stepfunctions=context.stepfunctions,
+        )
     if action == "finalize":
-        return engine.finalize(cohort_id, now(), event.get("failed_shards") or [])
+        outcome = engine.finalize(
+            cohort_id,
+            now(),
+            event.get("failed_shards") or [],
+            budget=engine.Budget.of(lambda_context),
+        )
+        if outcome.get("unfinished") and "state_machine_arn" in event:
+            # Out of time: the close goes on in a new execution (its history stays bounded).
+            engine.continue_cohort(
+                cohort_id,
+                engine.closing_cursor(cohort_id, event["cursor"]),
+                state_machine_arn=event["state_machine_arn"],
+                stepfunctions=context.stepfunctions,
+            )
+        return outcome
     raise ValueError(f"unknown action {action!r}")

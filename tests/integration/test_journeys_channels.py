@@ -175,3 +175,38 @@ def test_cohorts_finish_on_the_configuration_they_started_with(tmp_path, monkeyp
             assert (sent[2].sent_at - sent[1].sent_at).days == 3
             variants.add(want)
         assert variants == {"activation_nudge", "recall_reminder"}  # both arms of the A/B
+
+
+def test_a_message_rejected_by_ses_fails_the_member_once_and_is_never_retried(stack, monkeypatch):
+    """SES answers ``MessageRejected`` (in the sandbox: an address that is not verified);
+    moto answers it when the sender identity is not verified, the same error."""
+    from memberflow.journeys.channels import ChannelAdapters
+    from memberflow.store import Enrolment
+
+    rejected, delivered = arm_ids("dormancy_recall", "treatment", 2, "sandbox-")
+    for member_id in (rejected, delivered):
+        make_member(stack, member_id, stage="at_risk")
+    ses = stack.client("ses")
+    sender = runtime.app_context().settings.email_sender
+    real_send = ChannelAdapters.send
+    attempts: dict[str, int] = {}
+
+    def send(self, channel, message, **kwargs):
+        attempts[message.member_id] = attempts.get(message.member_id, 0) + 1
+        if message.member_id != rejected:
+            return real_send(self, channel, message, **kwargs)
+        ses.delete_identity(Identity=sender)  # this recipient's send is refused ...
+        try:
+            return real_send(self, channel, message, **kwargs)
+        finally:
+            ses.verify_email_identity(EmailAddress=sender)  # ... the others' are not
+
+    monkeypatch.setattr(ChannelAdapters, "send", send)
+    enrol("dormancy_recall", [rejected, delivered])
+    stack.advance(days=40)
+    assert attempts[rejected] == 1  # recorded once, no retry, no later step
+    failed = Enrolment.get(rejected, "dormancy_recall#dormancy_recall-2026-01-05")
+    assert (failed.status, failed.outcome_reason) == ("failed", "rejected:MessageRejected")
+    assert failed.steps_reached == ["reminder:rejected"] and not failed.failures
+    assert messages(rejected) == []  # no claim left behind
+    assert [m.step for m in messages(delivered)] == ["reminder", "double_points", "coupon"]

@@ -12,6 +12,7 @@ from memberflow.runtime import app_context
 from memberflow.store import Enrolment
 from tests.integration.test_journeys_support import (
     arm_ids,
+    cohort_executions,
     enrol,
     enrolment,
     make_member,
@@ -110,7 +111,13 @@ def test_starting_the_same_cohort_twice_starts_one_execution_and_sends_once(stac
     assert sorted(second.enrolled) == sorted(members)
     sfn = stack.client("stepfunctions")
     arn = stack.physical["DormancyRecallJourney"]["Ref"]
-    assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    # One chain: one execution named after the cohort, one pass under way at a time.
+    assert [e["name"] for e in executions].count(first.cohort_id) == 1
+    assert sum(e["status"] == "RUNNING" for e in executions) == 1
+    assert len(cohort_executions(stack, "DormancyRecallJourney", first.cohort_id)) == len(
+        executions
+    )
     stack.advance(days=3)
     enrol("dormancy_recall", members)  # and again, mid-journey
     late = arm_ids("dormancy_recall", "treatment", 6, "rerun-")[-1]
@@ -118,7 +125,12 @@ def test_starting_the_same_cohort_twice_starts_one_execution_and_sends_once(stac
     third = enrol("dormancy_recall", [*members, late])
     assert third.skipped == {late: "cohort_started"}  # would miss the first steps
     stack.advance(days=40)
-    assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions].count(first.cohort_id) == 1
+    assert len(cohort_executions(stack, "DormancyRecallJourney", first.cohort_id)) == len(
+        executions
+    )  # every execution is a pass of this cohort's one chain, none started twice
+    assert all(e["status"] == "SUCCEEDED" for e in executions)
     for member_id in members:
         assert [m.step for m in messages(member_id)] == ["reminder", "double_points", "coupon"]
 

@@ -146,3 +146,17 @@ def execution_histories(stack) -> list[dict]:
             events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
             histories.append({"execution": execution, "events": events})
     return histories
+
+
+def cohort_executions(stack, logical_id: str, cohort_id: str) -> list[dict]:
+    """The executions of one cohort: the first is named after it, each further pass
+    ``<cohort>.p<n>`` (engine.execution_name)."""
+    from memberflow.journeys.engine import execution_name
+
+    sfn = stack.client("stepfunctions")
+    arn = stack.physical[logical_id]["Ref"]
+    executions = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+        executions += page["executions"]
+    names = {cohort_id} | {execution_name(cohort_id, n) for n in range(1, len(executions) + 1)}
+    return [e for e in executions if e["name"] in names]

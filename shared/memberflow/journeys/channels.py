@@ -21,6 +21,39 @@ class Undeliverable(Exception):
     """The member has no address for this channel: skip, do not retry."""
 
 
+class Rejected(Exception):
+    """The provider refused this recipient for good (SES ``MessageRejected``: in the SES
+    sandbox, a recipient that is not verified): record once, never retry."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class Throttled(Exception):
+    """The provider's sending rate was exceeded: send again later, not a failure."""
+
+
+# Provider error codes (botocore ``ClientError``) that are the recipient's, permanently.
+PERMANENT_CODES = {"MessageRejected"}
+THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+
+
+def _provider_call(call, **params):
+    """Call a provider API, sorting its errors into permanent, throttled and the rest."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return call(**params)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in PERMANENT_CODES:
+            raise Rejected(code) from None  # the message may name the address: not kept
+        if code in THROTTLE_CODES:
+            raise Throttled(code) from None
+        raise
+
+
 @dataclass(frozen=True)
 class Outgoing:
     member_id: str
@@ -79,7 +112,8 @@ class ChannelAdapters:
         if channel == "email":
             if not email:
                 raise Undeliverable("no email address")
-            response = self._ses.send_email(
+            response = _provider_call(
+                self._ses.send_email,
                 Source=self.email_sender,
                 Destination={"ToAddresses": [email]},
                 Message={
@@ -95,7 +129,8 @@ class ChannelAdapters:
         if channel == "sms":
             if not phone:
                 raise Undeliverable("no phone number")
-            return self._sns.publish(PhoneNumber=phone, Message=message.body)["MessageId"]
+            response = _provider_call(self._sns.publish, PhoneNumber=phone, Message=message.body)
+            return response["MessageId"]
         if channel == "esp":
             return self._hand_off_to_esp(message)
         if channel == "webhook":

@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,16 +23,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from memberflow.config import Programme
-from memberflow.journeys.channels import ChannelAdapters, Outgoing, Undeliverable
+from memberflow.journeys.channels import (
+    ChannelAdapters,
+    Outgoing,
+    Rejected,
+    Throttled,
+    Undeliverable,
+)
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.journeys.templates import pick_locale, render
+from memberflow.loyalty import service as loyalty
 from memberflow.members.service import change_stage, get_member
 from memberflow.store import Cohort, Coupon, Enrolment, LedgerEntry, Member, Message
 
 log = logging.getLogger("memberflow.journeys")
 
 DAY = 86_400
+# Defaults of the optional ``messaging`` settings (programme.default.json states them too;
+# a cohort pinned before they existed runs with these).
 MEMBERS_PER_SHARD = 250
+SEND_RATE_PER_SECOND = {"email": 14, "sms": 20, "esp": 100, "webhook": 50}
+# Inline Map's concurrency in every journey state machine (statemachines/*.asl.json):
+# at most this many shards send at once, so each shard paces at rate / min(shards, 40).
+MAP_CONCURRENCY = 40
 # Channels whose consent flag governs them (ESP and outbound webhook deliver email).
 CONSENT_FOR_CHANNEL = {"email": "email", "sms": "sms", "esp": "email", "webhook": "email"}
 
@@ -80,7 +95,9 @@ def _recently_enrolled(
 
 
 def _new_cohort(programme: Programme, journey: str, cohort_id: str, size: int, now: datetime):
-    shards = max(1, min(programme.messaging["cohort_shards"], math.ceil(size / MEMBERS_PER_SHARD)))
+    messaging = programme.messaging
+    per_shard = messaging.get("members_per_shard", MEMBERS_PER_SHARD)
+    shards = max(1, min(messaging["cohort_shards"], math.ceil(size / per_shard)))
     cohort = Cohort(
         cohort_id=cohort_id,
         journey=journey,
@@ -179,7 +196,8 @@ def enrol_cohort(
             stateMachineArn=state_machine_arn,
             name=cohort_id,
             # ids only: never member data (history is kept 90 days; erasure must be complete)
-            input=json.dumps({"cohort_id": cohort_id, "journey": journey}),
+            # "cursor": null marks the first execution (later passes bring theirs)
+            input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": None}),
         )
         arn = response["executionArn"]
         started = not cohort.execution_arn
@@ -262,11 +280,32 @@ def plan(cohort_id: str) -> dict:
         "repeats": 0,
         "failed_shards": [],
         "done": False,
+        "pass": 0,
     }
 
 
+def execution_name(cohort_id: str, pass_number: int) -> str:
+    """Name of the execution that runs pass ``pass_number`` of a cohort (the first is the
+    cohort id itself). Unique per state machine for 90 days, so a retried start of the
+    next pass finds it (``ExecutionAlreadyExists``) instead of starting a second one."""
+    suffix = f".p{pass_number}"
+    if len(cohort_id) + len(suffix) <= 80:
+        return cohort_id + suffix
+    digest = hashlib.sha256(cohort_id.encode()).hexdigest()[:10]
+    return f"{cohort_id[: 80 - len(suffix) - 11]}-{digest}{suffix}"
+
+
 def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
-    """Same step again (members waiting for their send window or a retry), or the next."""
+    """Same step again (members waiting for their send window or a retry), or the next.
+
+    Each pass runs in an execution of its own (architecture.md, "Journeys"): the cursor
+    returned names the execution of the next pass."""
+    following_pass = int(cursor.get("pass", 0)) + 1
+    cursor = {
+        **cursor,
+        "pass": following_pass,
+        "execution_name": execution_name(cohort_id, following_pass),
+    }
     _cohort, pinned = _load(cohort_id)
     steps = pinned["config"]["steps"]
     failed = sorted({int(r["shard"]) for r in shard_results if r.get("failed")})
@@ -276,6 +315,9 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
         waits = [int(r["retry_in_seconds"]) for r in waiting] + [300 * 2**repeats]
         return {**cursor, "repeats": repeats + 1, "wait_seconds": max(60, min(waits))}
     failed_shards = sorted(set(cursor.get("failed_shards", [])) | set(failed))
+    if any(r.get("unfinished") and not r.get("failed") for r in shard_results):
+        # A shard ran out of its invocation's time: run the step again at once.
+        return {**cursor, "wait_seconds": 0, "failed_shards": failed_shards}
     if waiting:
         wait = min(int(r["retry_in_seconds"]) for r in waiting)
         return {**cursor, "wait_seconds": max(60, wait), "failed_shards": failed_shards}
@@ -295,6 +337,24 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
         "wait_seconds": int(pinned["config"]["exit_after_days"] * DAY),
         "failed_shards": failed_shards,
     }
+
+
+def continue_cohort(cohort_id: str, cursor: dict, *, state_machine_arn: str, stepfunctions) -> dict:
+    """Start the execution of the next pass (ids and the cursor only, never member data).
+
+    Idempotent: the name comes from the cursor, which ``advance`` derives from its input
+    alone, so a retried ``advance`` finds the execution already started."""
+    if cursor.get("done") and not cursor.get("closing"):
+        return {**cursor, "continued": False}
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=cursor["execution_name"],
+            input=json.dumps({"cohort_id": cohort_id, "cursor": cursor}, sort_keys=True),
+        )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        pass  # a retry: the next pass is under way (or already finished)
+    return {**cursor, "continued": True}
 
 
 # ------------------------------------------------------------------ per-member rules
@@ -386,6 +446,77 @@ def _reach(enrolment: Enrolment, mark: str, sent: bool) -> None:
         pass
 
 
+# ------------------------------------------------------------------ time and pace
+class Budget:
+    """The time left to one Lambda invocation, as ``context.get_remaining_time_in_millis()``
+    reported it at the start, minus what has elapsed since (the send pacer's sleeps
+    included). A shard stops taking members once less than the safety margin is left:
+    one member's work (a few DynamoDB calls and a send with a 5 s timeout) must fit in it.
+    """
+
+    # The seam the benchmark replaces to count sleeps instead of sleeping them.
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    pause: Callable[[float], None] = staticmethod(time.sleep)
+
+    def __init__(self, remaining_ms: int | None, *, margin_fraction: float = 0.1):
+        self.total = None if remaining_ms is None else remaining_ms / 1000
+        self.margin = None if self.total is None else max(0.05, self.total * margin_fraction)
+        self.started = self.clock()
+
+    @classmethod
+    def of(cls, lambda_context) -> Budget:
+        remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+        return cls(remaining() if remaining else None)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def left(self) -> float:
+        return math.inf if self.total is None else self.total - self.elapsed()
+
+    def exhausted(self) -> bool:
+        return self.total is not None and self.left() < self.margin
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, unless that would eat into the margin (then ``False``, not slept)."""
+        if self.total is not None and self.left() - seconds < self.margin:
+            return False
+        if seconds > 0:
+            self.pause(seconds)
+        return True
+
+
+class Pacer:
+    """Spaces one shard's sends so that all of a step's shards together stay within the
+    channel's configured rate (SES's default quota is 14 messages a second per account):
+    each of the shards that run at once (at most the Map's concurrency) gets an equal share.
+    """
+
+    def __init__(self, rate_per_second: float, budget: Budget):
+        self.interval = 1 / rate_per_second
+        self.budget = budget
+        self.next_at: float | None = None
+
+    def wait(self) -> bool:
+        """Wait for the next send slot; ``False`` when the invocation has no time for it."""
+        now = self.budget.clock()
+        if self.next_at is not None and self.next_at > now:
+            if not self.budget.sleep(self.next_at - now):
+                return False
+            now = self.next_at
+        self.next_at = now + self.interval
+        return True
+
+
+def shard_rate(pinned: dict, channel: str, shards: int) -> float:
+    rates = {**SEND_RATE_PER_SECOND, **pinned["messaging"].get("send_rate_per_second", {})}
+    return rates[channel] / max(1, min(int(shards), MAP_CONCURRENCY))
+
+
+class OutOfTime(Exception):
+    """The invocation's budget cannot fit this member's send: leave it to the next pass."""
+
+
 # Failed attempts for one member at one step before the member is marked ``failed``.
 MAX_MEMBER_ATTEMPTS = 8
 OUTCOMES = (
@@ -399,7 +530,9 @@ OUTCOMES = (
     "converted",
     "exited",
     "failed",
+    "rejected",
     "already_sent",
+    "unreached",
 )
 
 
@@ -411,13 +544,21 @@ class StepRunner:
     ``MAX_MEMBER_ATTEMPTS`` is closed as ``failed``; the shard never fails for it.
     """
 
-    def __init__(self, *, channels: ChannelAdapters, now: datetime):
+    def __init__(self, *, channels: ChannelAdapters, now: datetime, budget: Budget | None = None):
         self.channels = channels
         self.now = now
+        self.budget = budget or Budget(None)
+        self.pacer: Pacer | None = None
 
     def run(self, cohort_id: str, step_index: int, shard: int) -> dict:
+        """One pass of a step over one shard, inside the invocation's time budget.
+
+        Members the pass does not reach before the margin (or whose send would not fit)
+        are reported ``unreached``; ``unfinished`` tells ``advance`` to run the step again
+        at once. A re-run skips the members already done (their enrolment records it)."""
         cohort, pinned = _load(cohort_id)
         step = pinned["config"]["steps"][step_index]
+        self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
         counts = dict.fromkeys(OUTCOMES, 0)
         enrolments, unseen = shard_enrolments(cohort, shard)
         # Members the index does not show yet are deferred, never skipped.
@@ -426,9 +567,15 @@ class StepRunner:
         for enrolment in enrolments:
             if enrolment.status != "open":
                 continue
+            if counts["unreached"] or self.budget.exhausted():
+                counts["unreached"] += 1  # counted, not processed: the next pass takes it
+                continue
             counts["processed"] += 1
             try:
                 outcome, wait = self._member(cohort, pinned, step, enrolment)
+            except OutOfTime:
+                outcome, wait = "unreached", None
+                counts["processed"] -= 1
             except Exception as error:  # noqa: BLE001 - one member never fails the shard
                 outcome, wait = self._failed(enrolment, step["id"], error)
             counts[outcome] += 1
@@ -440,9 +587,11 @@ class StepRunner:
         )
         return {
             "shard": shard,
-            "deferred": counts["deferred"] + counts["retry"],
+            "deferred": counts["deferred"] + counts["retry"] + counts["unreached"],
+            "unfinished": counts["unreached"] > 0,
             "retry_in_seconds": retry_in or 0,
             "counts": counts,
+            "elapsed_ms": int(self.budget.elapsed() * 1000),
         }
 
     def _failed(self, enrolment: Enrolment, step_id: str, error: Exception):
@@ -526,6 +675,8 @@ class StepRunner:
             else None
         )
         message_key = f"{cohort.journey}#{cohort.cohort_id}#{step_id}"
+        if self.pacer is not None and not self.pacer.wait():
+            raise OutOfTime
         # 1. Claim the (enrolment, step) send: a retried Map iteration finds the claim.
         record = Message(
             member_id=member.member_id,
@@ -576,6 +727,26 @@ class StepRunner:
             record.delete()
             _reach(enrolment, f"{step_id}:undeliverable", sent=False)
             return "undeliverable", None
+        except Rejected as error:
+            # Permanent for this member (SES sandbox: an unverified recipient): recorded
+            # once, the enrolment closed, never retried.
+            record.delete()
+            log.warning(
+                "message rejected",
+                extra={
+                    "cohort_id": cohort.cohort_id,
+                    "member_id": member.member_id,
+                    "step": step_id,
+                    "error": error.code,
+                },
+            )
+            _reach(enrolment, f"{step_id}:rejected", sent=False)
+            _close(enrolment, "failed", f"rejected:{error.code}", now)
+            return "rejected", None
+        except Throttled:
+            # The provider's rate (shared with other cohorts): not the member's failure.
+            record.delete()
+            return "deferred", 60
         except Exception:
             # Transient failure: release the claim so the retry sends it (exactly once).
             try:
@@ -626,13 +797,18 @@ class StepRunner:
         if incentive.get("type") == "double_points":
             until = now + timedelta(days=incentive["days"])
             multiplier = Decimal(str(incentive["multiplier"]))
-            # The loyalty engine's earning reads these two fields.
-            member.update(
-                actions=[
-                    Member.double_points_until.set(until),
-                    Member.double_points_multiplier.set(multiplier),
-                ]
-            )
+
+            def open_window(current: Member | None, _order):
+                # The loyalty engine's earning reads these two fields.
+                if current is None:
+                    return None
+                current.double_points_until = until
+                current.double_points_multiplier = multiplier
+                return loyalty.Change(member=current, result=True)
+
+            # The member's one write path: version-checked, replayed on a conflict, so
+            # a concurrent order neither loses the window nor has its own write lost.
+            loyalty.run(member.member_id, open_window)
             return {"double_points_until": until.date().isoformat()}
         return {}
 
@@ -656,36 +832,50 @@ def points_expiring(member_id: str, now: datetime, within_days: int = 30) -> int
 
 
 # ------------------------------------------------------------------ finalize
-def _churn(member: Member, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
-    """lapsed -> churned, as a conditional update: not if the member bought or moved on."""
-    history_before = list(member.stage_history or [])
-    stage_before = member.stage
-    if not change_stage(member, stage, reason, now):
-        return False
-    condition = (Member.stage == stage_before) & (
-        Member.last_order_at.does_not_exist() | (Member.last_order_at < enrolment.entered_at)
-    )
-    try:
-        member.update(
-            actions=[
-                Member.stage.set(member.stage),
-                Member.stage_changed_at.set(now),
-                Member.stage_reason.set(reason),
-                Member.stage_history.set(member.stage_history),
-            ],
-            condition=condition,
-        )
-        return True
-    except UpdateError:
-        member.stage, member.stage_history = stage_before, history_before
-        return False
+def _churn(member_id: str, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
+    """lapsed -> churned through the member's one write path (version-checked, replayed
+    on a conflict): not if the member bought since entry or moved on meanwhile."""
+
+    def plan(member: Member | None, _order):
+        if member is None or member.erased or member.stage != "lapsed":
+            return None
+        if member.last_order_at is not None and member.last_order_at >= enrolment.entered_at:
+            return None
+        if not change_stage(member, stage, reason, now):
+            return None
+        return loyalty.Change(member=member, result=True)
+
+    return bool(loyalty.run(member_id, plan))
 
 
-def finalize(cohort_id: str, now: datetime, failed_shards: list[int] | None = None) -> dict:
+def closing_cursor(cohort_id: str, cursor: dict) -> dict:
+    """The cursor of an execution that only finishes closing the cohort (``finalize`` ran
+    out of its invocation's time): no wait, straight to the close."""
+    following_pass = int(cursor.get("pass", 0)) + 1
+    return {
+        **cursor,
+        "done": True,
+        "closing": True,
+        "wait_seconds": 0,
+        "pass": following_pass,
+        "execution_name": execution_name(cohort_id, following_pass),
+    }
+
+
+def finalize(
+    cohort_id: str,
+    now: datetime,
+    failed_shards: list[int] | None = None,
+    budget: Budget | None = None,
+) -> dict:
+    """Close every open enrolment and record the totals. Inside the invocation's budget:
+    when it runs short, ``unfinished`` (the caller continues in a new execution; members
+    already closed are only counted then)."""
     cohort, pinned = _load(cohort_id)
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
     failed_shards = set(failed_shards or [])
+    budget = budget or Budget(None)
     totals: dict[str, dict[str, int]] = {}
     churned = 0
     for shard in range(int(cohort.shards)):
@@ -693,6 +883,13 @@ def finalize(cohort_id: str, now: datetime, failed_shards: list[int] | None = No
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
         for enrolment in enrolments:
+            if enrolment.status == "open" and budget.exhausted():
+                return {
+                    "cohort_id": cohort_id,
+                    "journey": cohort.journey,
+                    "unfinished": True,
+                    "churned": churned,
+                }
             if enrolment.status == "open":
                 member = get_member(enrolment.member_id)
                 if member is None or member.erased:
@@ -716,7 +913,11 @@ def finalize(cohort_id: str, now: datetime, failed_shards: list[int] | None = No
                     # Holdout members churn too: the arms must stay comparable.
                     if churn_stage and member.stage == "lapsed":
                         churned += _churn(
-                            member, churn_stage, f"{cohort.journey}_ended", enrolment, now
+                            member.member_id,
+                            churn_stage,
+                            f"{cohort.journey}_ended",
+                            enrolment,
+                            now,
                         )
                 if enrolment.status == "open":  # closed concurrently: read the outcome
                     enrolment.refresh(consistent_read=True)
