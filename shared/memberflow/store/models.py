@@ -181,6 +181,9 @@ class Member(Model):
     source_updated_at = UTCDateTimeAttribute(null=True)
     is_stub = BooleanAttribute(default=False)
     erased = BooleanAttribute(default=False)
+    # The operator's decision: no marketing journey (PUT /members/{id}/suppression).
+    suppressed = BooleanAttribute(default=False)
+    suppressed_at = UTCDateTimeAttribute(null=True)
 
 
 class MemberIdentityIndex(GlobalSecondaryIndex):
@@ -268,6 +271,14 @@ class Cohort(Model):
     status = UnicodeAttribute(default="running")
     finished_at = UTCDateTimeAttribute(null=True)
     totals = UnicodeAttribute(null=True)  # JSON of outcome counts by arm
+    # API entry (POST /journeys/{journey}/enrollments): the request, kept until the
+    # asynchronous enrolment has run, and its outcome. Ids only.
+    request_digest = UnicodeAttribute(null=True)  # sha256 of the request's content
+    requested_ids = UnicodeAttribute(null=True)  # JSON list of member ids
+    entry_status = UnicodeAttribute(null=True)  # accepted | enrolling | enrolled
+    handed_off_at = UTCDateTimeAttribute(null=True)
+    refused = UnicodeAttribute(null=True)  # JSON {member_id: reason}
+    entry_finished_at = UTCDateTimeAttribute(null=True)
 
 
 class Message(Model):
