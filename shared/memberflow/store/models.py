@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -384,6 +386,18 @@ class Order(Model):
     version = NumberAttribute(null=True)  # optimistic lock
 
 
+class ReportSnapshot(Model):
+    """A precomputed report (the KPIs): what ``GET /reports/kpis`` reads, one item."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    report = UnicodeAttribute(hash_key=True)  # "kpis"
+    generated_at = UnicodeAttribute(range_key=True)  # ISO-8601 UTC: the newest sorts last
+    body = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON (counts, no PII)
+    expires_at = TTLAttribute(null=True)
+
+
 # Each model and the environment variable (declared in template.yaml Globals) that
 # names its table.
 MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
@@ -395,6 +409,7 @@ MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
     "LEDGER_TABLE": LedgerEntry,
     "COUPONS_TABLE": Coupon,
     "ORDERS_TABLE": Order,
+    "REPORTS_TABLE": ReportSnapshot,
 }
 
 
