@@ -7,10 +7,12 @@ the cohort entry function (an asynchronous invocation) enrols it; ``GET
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
 from memberflow.journeys.entry import MAX_API_MEMBER_IDS
 from memberflow.members.service import new_member
@@ -82,12 +84,21 @@ def test_api_answers_202_at_once_and_the_cohort_is_enrolled_asynchronously(stack
     assert same.status == 200 and same.json()["cohort_id"] == cohort_id
 
 
-def test_a_retry_without_a_key_names_the_same_cohort_not_a_second_one(stack):
+def test_a_retry_without_a_key_names_the_same_cohort_not_a_second_one(stack, monkeypatch):
     """Before: the generated key held the current second, so a retry after a 504 made a
     second cohort whose members were all skipped as ``reentry_window``."""
     members = arm_ids("winback", "treatment", 2, "retry-")
     for member_id in members:
         make_member(stack, member_id, stage="lapsed")
+    # The hand-off fails (Lambda throttled): recorded, not enrolled, and a retry recovers.
+    api = sys.modules[stack.handler("JourneyApiFunction").__module__]
+    throttled = ClientError({"Error": {"Code": "TooManyRequestsException"}}, "Invoke")
+    with monkeypatch.context() as patched:
+        patched.setattr(api, "_hand_off", lambda _cohort_id: (_ for _ in ()).throw(throttled))
+        failed = stack.http("POST", PATH, body={"member_ids": members})
+    assert failed.status == 503 and "error" in failed.json()
+    stack.clock.wait_idle()
+    assert "CohortEntryFunction" not in stack.invocations
     first = stack.http("POST", PATH, body={"member_ids": members})
     assert first.status == 202, first.body
     cohort_id = first.json()["cohort_id"]

@@ -223,7 +223,9 @@ class JourneyEntry:
                 ],
                 condition=Cohort.request_digest.does_not_exist(),
             )
-        except UpdateError:
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
             cohort.refresh(consistent_read=True)  # recorded before: a retry, or another body
         return cohort if cohort.request_digest == request.digest else None
 
