@@ -53,16 +53,18 @@ def get_json(base_url: str, path: str, *, timeout: float = 300) -> dict:
 def fresh_kpis(base_url: str, *, wait: float = 900, poll: float = 5) -> dict:
     """Ask for a KPI snapshot (``POST /reports/kpis/snapshots``) and read it once the
     snapshot job has written it (``GET /reports/kpis`` with ``generated_at`` at or
-    after the request)."""
+    after the request). Polls at 0.25 s, doubling up to ``poll`` seconds."""
     status, accepted = request_json(base_url, "/reports/kpis/snapshots", method="POST")
     if status != 202:
         raise RuntimeError(f"POST /reports/kpis/snapshots answered {status}: {accepted}")
     requested = datetime.fromisoformat(accepted["requested_at"])
     deadline = time.monotonic() + wait
+    pause = 0.25
     while True:
         status, kpis = request_json(base_url, "/reports/kpis")
         if status == 200 and datetime.fromisoformat(kpis["generated_at"]) >= requested:
             return kpis
         if status not in (200, 404) or time.monotonic() > deadline:
             raise RuntimeError(f"no KPI snapshot after {wait:.0f}s (last answer {status})")
-        time.sleep(poll)
+        time.sleep(pause)
+        pause = min(poll, pause * 2)
