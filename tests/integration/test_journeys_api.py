@@ -189,3 +189,38 @@ def test_api_refuses_bad_input_naming_the_field(stack):
     assert list(Cohort.scan()) == []
     assert stack.http("GET", f"{PATH}/api-winback-nope").status == 404
     assert stack.http("POST", PATH, body={"member_ids": ["m1"]}).status == 202
+
+
+def test_batched_enrolment_keeps_a_concurrent_runs_enrolments_and_stops_at_a_started_cohort(
+    stack,
+):
+    """The transactions' conditions, as DynamoDB reports them (CancellationReasons)."""
+    from memberflow.journeys.engine import _new_cohort, _write_enrolments, enrolment_key
+
+    programme = app_context().programme
+    now = stack.clock.now()
+    cohort = _new_cohort(programme, "winback", "race", 3, now)
+    key = enrolment_key("winback", "race")
+
+    def item(member_id):
+        return Enrolment(
+            member_id=member_id,
+            enrolment_key=key,
+            cohort_shard="COHORT#race#0",
+            journey="winback",
+            cohort_id="race",
+            config_version=cohort.config_version,
+            arm="treatment",
+            entered_at=now,
+            status="open",
+        )
+
+    taken = item("m-b")
+    taken.status = "converted"  # a concurrent run enrolled it, and it has moved on since
+    taken.save()
+    enrolled, late = _write_enrolments(cohort, [item("m-a"), item("m-b"), item("m-c")])
+    assert (sorted(enrolled), late) == (["m-a", "m-b", "m-c"], [])
+    assert Enrolment.get("m-b", key, consistent_read=True).status == "converted"  # kept
+    cohort.update(actions=[Cohort.execution_arn.set("arn:started")])
+    assert _write_enrolments(cohort, [item("m-d"), item("m-e")]) == ([], ["m-d", "m-e"])
+    assert Enrolment.count("m-d") == 0
