@@ -35,7 +35,7 @@ def _json(status: int, body: dict, headers: dict | None = None) -> Response:
 def _body():
     try:
         return json.loads(app.current_event.body or "")
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, RecursionError, TypeError):  # also too deep, or a huge integer
         raise EntryError(400, "body", "must be a JSON object") from None
 
 

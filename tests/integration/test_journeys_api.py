@@ -203,6 +203,10 @@ def test_api_refuses_bad_input_naming_the_field(stack):
     assert status == 400 and error["field"] == "body"
     status, error = post(PATH, b"[1, 2]")
     assert status == 400 and error["field"] == "body"
+    status, error = post(PATH, b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and error["field"] == "body"
+    status, error = post(PATH, b'{"member_ids": [' + b"9" * 5000 + b"]}")
+    assert status == 400 and error["field"] == "body"
     # Nothing was recorded, and the next good request works.
     assert list(Cohort.scan()) == []
     assert stack.http("GET", f"{PATH}/api-winback-nope").status == 404
