@@ -1,32 +1,85 @@
-"""Journey API: operators and CRMs enrol member ids into a journey as a cohort."""
+"""Journey API: operators and CRMs enrol member ids into a journey as a cohort.
+
+``POST /journeys/{journey}/enrollments`` records the request and hands it to the cohort
+entry function (an asynchronous invocation), answering 202 at once; ``GET
+/journeys/{journey}/enrollments/{cohort_id}`` reports the cohort's status and the ids
+refused, with why. ``PUT /members/{member_id}/suppression`` is the operator's switch
+that keeps a member out of every marketing journey.
+"""
 
 import json
+import os
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from memberflow.journeys.entry import EntryError, JourneyEntry
+from memberflow.journeys.entry import EntryError, JourneyEntry, cohort_entry_function
+from memberflow.journeys.suppression import set_suppression
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+_lambda = {}
 
 
-def _json(status: int, body: dict) -> Response:
+def _json(status: int, body: dict, headers: dict | None = None) -> Response:
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body),
+        headers=headers,
+    )
+
+
+def _body():
+    try:
+        return json.loads(app.current_event.body or "")
+    except (ValueError, RecursionError, TypeError):  # also too deep, or a huge integer
+        raise EntryError(400, "body", "must be a JSON object") from None
+
+
+def _hand_off(cohort_id: str) -> None:
+    """Asynchronous invocation of the cohort entry function: ids only in the payload."""
+    context = app_context()
+    if "client" not in _lambda:
+        _lambda["client"] = boto3.client("lambda", region_name=context.settings.region)
+    _lambda["client"].invoke(
+        FunctionName=cohort_entry_function(os.environ),
+        InvocationType="Event",
+        Payload=json.dumps({"cohort_id": cohort_id}).encode(),
     )
 
 
 @app.post("/journeys/<journey>/enrollments")
 def enrol(journey: str):
     try:
-        body = json.loads(app.current_event.body or "")
-    except (json.JSONDecodeError, TypeError):
-        return _json(400, EntryError(400, "body", "must be a JSON object").body())
-    status, payload = JourneyEntry(app_context()).enrol_from_api(journey, body)
+        body = _body()
+    except EntryError as error:
+        return _json(error.status, error.body())
+    key = app.current_event.headers.get("Idempotency-Key")  # case-insensitive
+    status, payload = JourneyEntry(app_context()).accept(journey, body, key, _hand_off)
     # Ids and counts only: never member data in logs.
     logger.info("enrol", extra={"journey": journey, "status": status})
+    headers = None
+    if "cohort_id" in payload:
+        headers = {"Location": f"/journeys/{journey}/enrollments/{payload['cohort_id']}"}
+    return _json(status, payload, headers)
+
+
+@app.get("/journeys/<journey>/enrollments/<cohort_id>")
+def cohort_status(journey: str, cohort_id: str):
+    status, payload = JourneyEntry(app_context()).status(journey, cohort_id)
+    return _json(status, payload)
+
+
+@app.put("/members/<member_id>/suppression")
+def suppression(member_id: str):
+    try:
+        status, payload = set_suppression(member_id, _body())
+    except EntryError as error:
+        return _json(error.status, error.body())
+    logger.info("suppression", extra={"member_id": member_id, "status": status})
     return _json(status, payload)
 
 

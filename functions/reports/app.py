@@ -1,19 +1,54 @@
-"""Programme report: KPIs, journey funnels by arm, uplift against the holdout."""
+"""Programme report: serves the newest KPI snapshot (KPIs, journey funnels by arm,
+uplift against the holdout); ``POST /reports/kpis/snapshots`` asks for a fresh one.
 
+The KPIs are computed by KpiSnapshotFunction (a job: it scans the store), never in
+this request: the route reads one item, whatever the size of the programme."""
+
+import json
+import os
+
+import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
 from memberflow.clock import now
-from memberflow.reports.kpis import compute_kpis
+from memberflow.reports.snapshots import kpi_snapshot_function, latest_snapshot
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+_lambda = {}
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+    )
 
 
 @app.get("/reports/kpis")
 def kpis():
-    return compute_kpis(app_context().programme, now())
+    snapshot = latest_snapshot()
+    if snapshot is None:
+        reason = "no KPI snapshot yet: POST /reports/kpis/snapshots computes one"
+        return _json(404, {"error": {"status": 404, "field": "snapshot", "reason": reason}})
+    return _json(200, snapshot)
+
+
+@app.post("/reports/kpis/snapshots")
+def request_snapshot():
+    """Asynchronous: the snapshot function computes it; GET /reports/kpis shows it once
+    its ``generated_at`` is at or after ``requested_at``."""
+    context = app_context()
+    if "client" not in _lambda:
+        _lambda["client"] = boto3.client("lambda", region_name=context.settings.region)
+    requested_at = now()
+    _lambda["client"].invoke(
+        FunctionName=kpi_snapshot_function(os.environ),
+        InvocationType="Event",
+        Payload=json.dumps({"requested_at": requested_at.isoformat()}).encode(),
+    )
+    return _json(202, {"requested_at": requested_at.isoformat(), "status_url": "/reports/kpis"})
 
 
 @logger.inject_lambda_context

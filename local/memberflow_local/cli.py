@@ -83,10 +83,14 @@ def cmd_demo(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from memberflow_local.remote import get_json
+    from memberflow_local.remote import fresh_kpis, get_json
     from memberflow_local.report import summary_table, write_report
 
-    kpis = get_json(args.api_url, "/reports/kpis")
+    # The route serves the newest snapshot; by default ask for a fresh one first.
+    if args.latest:
+        kpis = get_json(args.api_url, "/reports/kpis")
+    else:
+        kpis = fresh_kpis(args.api_url)
     path = write_report(kpis, Path(args.out))
     print(summary_table(kpis))
     print(f"wrote {Path(args.out) / 'kpis.json'} and {path}")
@@ -125,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         "https URLs are signed with SigV4 from your AWS credentials",
     )
     p_report.add_argument("--out", default="out")
+    p_report.add_argument(
+        "--latest",
+        action="store_true",
+        help="read the newest KPI snapshot as it is instead of asking for a fresh one",
+    )
     p_report.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     return args.func(args)

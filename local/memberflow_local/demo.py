@@ -1,8 +1,8 @@
 """``memberflow demo``: the main job on the embedded local stack.
 
 Simulates a loyalty programme for months (``memberflow_local.simulation``), then reads
-the report through the same API a deployed stack serves (``GET /reports/kpis``) and
-writes ``kpis.json`` and ``report.html``.
+the report through the same API a deployed stack serves (``POST
+/reports/kpis/snapshots``, then ``GET /reports/kpis``) and writes ``kpis.json`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def simulate(
         simulation.run(progress=tick if bar else None)
         if bar is not None:
             bar.close()
+        # The route serves the newest KPI snapshot: ask for one of the final state.
+        requested = stack.http("POST", "/reports/kpis/snapshots")
+        if requested.status != 202:
+            raise RuntimeError(f"POST /reports/kpis/snapshots answered {requested.status}")
+        stack.clock.wait_idle()
         response = stack.http("GET", "/reports/kpis")
         if response.status != 200:
             raise RuntimeError(

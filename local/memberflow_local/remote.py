@@ -7,13 +7,19 @@ Deployed member and report routes are IAM-authorised: requests are signed with S
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
 import urllib.request
+from datetime import datetime
 from urllib.parse import urlsplit
 
 
-def get_json(base_url: str, path: str, *, timeout: float = 300) -> dict:
+def request_json(
+    base_url: str, path: str, *, method: str = "GET", timeout: float = 300
+) -> tuple[int, dict]:
     url = base_url.rstrip("/") + path
     headers = {"Accept": "application/json"}
+    data = b"" if method != "GET" else None
     host = urlsplit(url).hostname or ""
     if host.endswith(".amazonaws.com"):
         import botocore.session
@@ -24,10 +30,41 @@ def get_json(base_url: str, path: str, *, timeout: float = 300) -> dict:
         region = (
             host.split(".")[2] if host.count(".") >= 4 else session.get_config_variable("region")
         )
-        request = AWSRequest(method="GET", url=url, headers=headers)
+        request = AWSRequest(method=method, url=url, headers=headers, data=data)
         SigV4Auth(session.get_credentials(), "execute-api", region).add_auth(request)
         headers = dict(request.headers)
-    with urllib.request.urlopen(
-        urllib.request.Request(url, headers=headers), timeout=timeout
-    ) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers, data=data, method=method),
+            timeout=timeout,
+        ) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def get_json(base_url: str, path: str, *, timeout: float = 300) -> dict:
+    status, body = request_json(base_url, path, timeout=timeout)
+    if status >= 400:
+        raise RuntimeError(f"GET {path} answered {status}: {body}")
+    return body
+
+
+def fresh_kpis(base_url: str, *, wait: float = 900, poll: float = 5) -> dict:
+    """Ask for a KPI snapshot (``POST /reports/kpis/snapshots``) and read it once the
+    snapshot job has written it (``GET /reports/kpis`` with ``generated_at`` at or
+    after the request). Polls at 0.25 s, doubling up to ``poll`` seconds."""
+    status, accepted = request_json(base_url, "/reports/kpis/snapshots", method="POST")
+    if status != 202:
+        raise RuntimeError(f"POST /reports/kpis/snapshots answered {status}: {accepted}")
+    requested = datetime.fromisoformat(accepted["requested_at"])
+    deadline = time.monotonic() + wait
+    pause = 0.25
+    while True:
+        status, kpis = request_json(base_url, "/reports/kpis")
+        if status == 200 and datetime.fromisoformat(kpis["generated_at"]) >= requested:
+            return kpis
+        if status not in (200, 404) or time.monotonic() > deadline:
+            raise RuntimeError(f"no KPI snapshot after {wait:.0f}s (last answer {status})")
+        time.sleep(pause)
+        pause = min(poll, pause * 2)

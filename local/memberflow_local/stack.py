@@ -419,6 +419,10 @@ class LocalStack:
         def invoke(self, function_name, qualifier, body, headers, response_headers):
             # seam: LambdaSimpleBackend.invoke -> the real handler, in-process
             logical_id = stack._logical_function(function_name)
+            if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
+                # Lambda's asynchronous invocation: accepted at once (202), run later
+                stack.invoke_async(logical_id, json.loads(body) if body else {})
+                return b""
             try:
                 payload = json.loads(body) if body else {}
                 result = stack.invoke(logical_id, payload)
@@ -462,6 +466,30 @@ class LocalStack:
                     self, logical_id, getattr(module, function_name)
                 )
             return self._handlers[logical_id]
+
+    def invoke_async(self, logical_id: str, event: dict, retries: int = 2) -> None:
+        """An asynchronous invocation (``InvocationType=Event``), as Lambda runs one: on
+        its own, after the caller got its 202, retried twice on error (Lambda's default).
+        Counted as busy work on the clock, so ``wait_idle``/``advance`` wait for it."""
+        self.clock.execution_started()
+
+        def run() -> None:
+            try:
+                for attempt in range(1 + retries):
+                    try:
+                        self.invoke(logical_id, event)
+                        return
+                    except Exception:  # noqa: BLE001 - Lambda retries, then drops the event
+                        log.warning(
+                            "%s async attempt %d failed: %s",
+                            logical_id,
+                            attempt + 1,
+                            traceback.format_exc(limit=-4),
+                        )
+            finally:
+                self.clock.execution_finished()
+
+        threading.Thread(target=run, name=f"async-{logical_id}", daemon=True).start()
 
     def invoke(self, logical_id: str, event: dict, *, budget_seconds: float | None = None) -> Any:
         """Run the handler within its Timeout (x timeout_scale, real time); past it the

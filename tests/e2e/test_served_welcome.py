@@ -57,3 +57,18 @@ def test_signed_sign_up_welcome_and_two_day_advance_over_http(served, local_only
     assert status == 200
     outbox = served.request("GET", "/_local/outbox")[1]["messages"]
     assert [m["step"] for m in outbox if m["member_id"] == member_id] == ["welcome", "onboarding"]
+
+
+def test_report_asks_for_a_fresh_kpi_snapshot_and_reads_it(served):
+    """What `memberflow report` does (docs/reports.md), over real HTTP."""
+    from datetime import datetime
+
+    from memberflow_local.remote import fresh_kpis
+
+    status, accepted = served.request("POST", "/reports/kpis/snapshots", b"")
+    assert status == 202
+    kpis = fresh_kpis(served.base, poll=0.5, wait=120)
+    assert datetime.fromisoformat(kpis["generated_at"]) >= datetime.fromisoformat(
+        accepted["requested_at"]
+    )
+    assert set(kpis) >= {"members", "stages", "journeys", "messages", "points", "revenue"}

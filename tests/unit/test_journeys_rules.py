@@ -37,13 +37,22 @@ def test_send_window_in_the_members_zone(zone, expected):
 
 def test_api_input_errors_name_the_field():
     with pytest.raises(EntryError) as error:
-        parse_api_request("nope", {"member_ids": ["a"]}, NOW)
+        parse_api_request("nope", {"member_ids": ["a"]})
     assert (error.value.status, error.value.field) == (404, "path:journey")
     with pytest.raises(EntryError) as error:
-        parse_api_request("winback", {"member_ids": "a"}, NOW)
+        parse_api_request("winback", {"member_ids": "a"})
     assert (error.value.status, error.value.field) == (400, "member_ids")
-    request = parse_api_request("winback", {"member_ids": ["a", "b"]}, NOW)
-    assert request.cohort_id.startswith("api-winback-20260105T080000-")
-    assert (
-        parse_api_request("winback", {"member_ids": ["b", "a"]}, NOW).cohort_id == request.cohort_id
-    )
+
+
+def test_api_cohort_is_named_by_the_clients_key_or_the_requests_content_never_the_clock():
+    request = parse_api_request("winback", {"member_ids": ["a", "b"]})
+    assert request.cohort_id.startswith("api-winback-c") and "2026" not in request.cohort_id
+    same = parse_api_request("winback", {"member_ids": ["b", "a", "b"]})
+    assert (same.cohort_id, same.digest) == (request.cohort_id, request.digest)
+    assert same.member_ids == ["b", "a"]
+    assert parse_api_request("winback", {"member_ids": ["a"]}).cohort_id != request.cohort_id
+    assert parse_api_request("activation", {"member_ids": ["a", "b"]}).digest != request.digest
+    keyed = parse_api_request("winback", {"member_ids": ["a"]}, "crm-7")
+    assert keyed.cohort_id == "api-winback-crm-7"
+    body_key = parse_api_request("winback", {"member_ids": ["a"], "cohort_key": "crm-7"})
+    assert body_key.cohort_id == keyed.cohort_id and body_key.digest == keyed.digest

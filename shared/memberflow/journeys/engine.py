@@ -114,6 +114,89 @@ def _new_cohort(programme: Programme, journey: str, cohort_id: str, size: int, n
         return Cohort.get(cohort_id, consistent_read=True)  # a concurrent or earlier run
 
 
+# Members a journey of this purpose may not enter, and why (checked at entry and again
+# at send time): an erased member gets nothing; a churned member and one the operator
+# suppressed get no marketing. Transactional journeys (the welcome) are not marketing.
+def refusal(member: Member | None, purpose: str) -> str | None:
+    if member is None:
+        return "unknown_member"
+    if member.erased:
+        return "erased"
+    if purpose == "marketing":
+        if member.stage == "churned":
+            return "churned"
+        if member.suppressed:
+            return "suppressed"
+    return None
+
+
+BATCH_GET = 100  # BatchGetItem's limit
+TRANSACTION_PUTS = 99  # TransactWriteItems holds 100 items: 99 puts + the cohort check
+
+
+def _enrolled_already(member_ids: list[str], key: str) -> set[str]:
+    keys = [(member_id, key) for member_id in member_ids]
+    found = set()
+    for start in range(0, len(keys), BATCH_GET):
+        for item in Enrolment.batch_get(
+            keys[start : start + BATCH_GET], consistent_read=True, attributes_to_get=["member_id"]
+        ):
+            found.add(item.member_id)
+    return found
+
+
+def _members(member_ids: list[str]) -> dict[str, Member]:
+    # Only what the entry rules read: member items carry long bookkeeping lists.
+    wanted = ["member_id", "erased", "stage", "suppressed"]
+    found = {}
+    for start in range(0, len(member_ids), BATCH_GET):
+        for member in Member.batch_get(
+            member_ids[start : start + BATCH_GET], consistent_read=True, attributes_to_get=wanted
+        ):
+            found[member.member_id] = member
+    return found
+
+
+def _write_enrolments(cohort: Cohort, enrolments: list[Enrolment]) -> tuple[list[str], list[str]]:
+    """Put new enrolments in transactions of 100 items, each with a check that the
+    cohort's execution has not started (members added later would miss its first steps).
+    Returns (enrolled, refused as cohort_started)."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    enrolled: list[str] = []
+    pending = list(enrolments)
+    while pending:
+        chunk, pending = pending[:TRANSACTION_PUTS], pending[TRANSACTION_PUTS:]
+        while chunk:
+            try:
+                # The model's own connection (a new one per call would build a new client).
+                with TransactWrite(connection=Cohort._get_connection().connection) as write:
+                    write.condition_check(
+                        Cohort, cohort.cohort_id, condition=Cohort.execution_arn.does_not_exist()
+                    )
+                    for enrolment in chunk:
+                        write.save(enrolment, condition=Enrolment.enrolment_key.does_not_exist())
+                enrolled.extend(e.member_id for e in chunk)
+                break
+            except TransactWriteError as error:
+                reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
+                if not reasons or any(
+                    code not in (None, "None", "ConditionalCheckFailed") for code in reasons
+                ):
+                    raise
+                if reasons[0] == "ConditionalCheckFailed":  # the execution started meanwhile
+                    started = [e.member_id for e in chunk + pending]
+                    return enrolled, started
+                # Enrolled by a concurrent run of the same cohort: already in, keep the rest.
+                taken = {
+                    i for i, code in enumerate(reasons[1:]) if code == "ConditionalCheckFailed"
+                }
+                enrolled.extend(chunk[i].member_id for i in taken)
+                chunk = [e for i, e in enumerate(chunk) if i not in taken]
+    return enrolled, []
+
+
 def enrol_cohort(
     *,
     programme: Programme,
@@ -129,7 +212,9 @@ def enrol_cohort(
     A re-run (the sweep again, an API retry with the same cohort key) finds the cohort,
     the enrolments and the execution already there: nothing is enrolled or started
     twice. Members added to a cohort whose execution has started are refused
-    (``cohort_started``): they would miss its first steps.
+    (``cohort_started``): they would miss its first steps. Reads and writes go in
+    batches (BatchGetItem, TransactWriteItems of 100), so a cohort of 1,000 costs tens
+    of calls, not thousands; only the re-entry rule reads per member.
     """
     config = programme.journey(journey)
     if not config["enabled"]:
@@ -142,51 +227,58 @@ def enrol_cohort(
         cohort = _new_cohort(programme, journey, cohort_id, len(member_ids), now)
     pinned = json.loads(cohort.config)
     journey_config = pinned["config"]
+    purpose = journey_config.get("purpose", "marketing")
     experiment_key = journey_config.get("experiment_key", pinned["version"])
     entered_at = cohort.created_at  # every member of a cohort enters at the same moment
-    enrolled, skipped = [], {}
     key = enrolment_key(journey, cohort_id)
     variants = max(len(s.get("variants", [])) for s in journey_config["steps"])
-    for member_id in dict.fromkeys(member_ids):
-        try:
-            Enrolment.get(member_id, key)
-            enrolled.append(member_id)  # already in this cohort (a re-run)
+    ids = list(dict.fromkeys(member_ids))
+    already = _enrolled_already(ids, key)  # a re-run
+    enrolled = [m for m in ids if m in already]
+    skipped: dict[str, str] = {}
+    fresh = [m for m in ids if m not in already]
+    if cohort.execution_arn:
+        skipped.update(dict.fromkeys(fresh, "cohort_started"))
+        fresh = []
+    members = _members(fresh)
+    new = []
+    for member_id in fresh:
+        reason = refusal(members.get(member_id), purpose)
+        if reason is None and _recently_enrolled(
+            member_id, journey, journey_config["reentry_days"], now
+        ):
+            reason = "reentry_window"
+        if reason is not None:
+            skipped[member_id] = reason
             continue
-        except DoesNotExist:
-            pass
-        if cohort.execution_arn:
-            skipped[member_id] = "cohort_started"
-            continue
-        member = get_member(member_id)
-        if member is None:
-            skipped[member_id] = "unknown_member"
-            continue
-        if member.erased:
-            skipped[member_id] = "erased"
-            continue
-        if _recently_enrolled(member_id, journey, journey_config["reentry_days"], now):
-            skipped[member_id] = "reentry_window"
-            continue
-        enrolment = Enrolment(
-            member_id=member_id,
-            enrolment_key=key,
-            cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, int(cohort.shards))}",
-            journey=journey,
-            cohort_id=cohort_id,
-            config_version=cohort.config_version,
-            goal=journey_config["goal"],
-            arm=assign_arm(member_id, journey, experiment_key, journey_config["holdout_percent"]),
-            variant=str(assign_variant(member_id, journey, experiment_key, variants))
-            if variants
-            else None,
-            entered_at=entered_at,
-            status="open",
+        new.append(
+            Enrolment(
+                member_id=member_id,
+                enrolment_key=key,
+                cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, int(cohort.shards))}",
+                journey=journey,
+                cohort_id=cohort_id,
+                config_version=cohort.config_version,
+                goal=journey_config["goal"],
+                arm=assign_arm(
+                    member_id, journey, experiment_key, journey_config["holdout_percent"]
+                ),
+                variant=str(assign_variant(member_id, journey, experiment_key, variants))
+                if variants
+                else None,
+                entered_at=entered_at,
+                status="open",
+            )
         )
-        try:
-            enrolment.save(condition=Enrolment.enrolment_key.does_not_exist())
-        except PutError:
-            pass  # a concurrent run enrolled the member first
-        enrolled.append(member_id)
+    written, late = _write_enrolments(cohort, new)
+    enrolled.extend(written)
+    skipped.update(dict.fromkeys(late, "cohort_started"))
+    if late:
+        cohort.refresh(consistent_read=True)
+    # Answer in the order asked.
+    order = {m: i for i, m in enumerate(ids)}
+    enrolled.sort(key=order.__getitem__)
+    skipped = {m: skipped[m] for m in sorted(skipped, key=order.__getitem__)}
     if not enrolled:
         return EnrolResult(cohort_id, [], skipped, False)
     if not cohort.execution_arn:
@@ -640,6 +732,10 @@ class StepRunner:
                 attributed_step=last_step_sent(enrolment),
             )
             return "converted", None
+        suppression = refusal(member, config["purpose"])
+        if suppression:  # churned or suppressed since entry: no more marketing
+            _close(enrolment, "exited", suppression, now)
+            return "exited", None
         channel = step["channel"]
         marketing = config["purpose"] == "marketing"
         consent = member.consent

@@ -13,10 +13,12 @@ from decimal import Decimal
 
 from pynamodb.attributes import (
     Attribute,
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -181,6 +183,9 @@ class Member(Model):
     source_updated_at = UTCDateTimeAttribute(null=True)
     is_stub = BooleanAttribute(default=False)
     erased = BooleanAttribute(default=False)
+    # The operator's decision: no marketing journey (PUT /members/{id}/suppression).
+    suppressed = BooleanAttribute(default=False)
+    suppressed_at = UTCDateTimeAttribute(null=True)
 
 
 class MemberIdentityIndex(GlobalSecondaryIndex):
@@ -273,6 +278,14 @@ class Cohort(Model):
     status = UnicodeAttribute(default="running")
     finished_at = UTCDateTimeAttribute(null=True)
     totals = UnicodeAttribute(null=True)  # JSON of outcome counts by arm
+    # API entry (POST /journeys/{journey}/enrollments): the request, kept until the
+    # asynchronous enrolment has run, and its outcome. Ids only.
+    request_digest = UnicodeAttribute(null=True)  # sha256 of the request's content
+    requested_ids = UnicodeAttribute(null=True)  # JSON list of member ids
+    entry_status = UnicodeAttribute(null=True)  # accepted | enrolling | enrolled
+    handed_off_at = UTCDateTimeAttribute(null=True)
+    refused = UnicodeAttribute(null=True)  # JSON {member_id: reason}
+    entry_finished_at = UTCDateTimeAttribute(null=True)
 
 
 class Message(Model):
@@ -378,6 +391,18 @@ class Order(Model):
     version = NumberAttribute(null=True)  # optimistic lock
 
 
+class ReportSnapshot(Model):
+    """A precomputed report (the KPIs): what ``GET /reports/kpis`` reads, one item."""
+
+    class Meta:
+        table_name = UNBOUND
+
+    report = UnicodeAttribute(hash_key=True)  # "kpis"
+    generated_at = UnicodeAttribute(range_key=True)  # ISO-8601 UTC: the newest sorts last
+    body = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON (counts, no PII)
+    expires_at = TTLAttribute(null=True)
+
+
 # Each model and the environment variable (declared in template.yaml Globals) that
 # names its table.
 MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
@@ -389,6 +414,7 @@ MODELS_BY_TABLE_VARIABLE: dict[str, type[Model]] = {
     "LEDGER_TABLE": LedgerEntry,
     "COUPONS_TABLE": Coupon,
     "ORDERS_TABLE": Order,
+    "REPORTS_TABLE": ReportSnapshot,
 }
 
 
