@@ -5,7 +5,8 @@ import json
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from memberflow.journeys.entry import EntryError, JourneyEntry
+from memberflow.api.http import ApiError, read_json
+from memberflow.journeys.entry import JourneyEntry
 from memberflow.runtime import app_context
 
 logger = Logger()
@@ -21,9 +22,9 @@ def _json(status: int, body: dict) -> Response:
 @app.post("/journeys/<journey>/enrollments")
 def enrol(journey: str):
     try:
-        body = json.loads(app.current_event.body or "")
-    except (json.JSONDecodeError, TypeError):
-        return _json(400, EntryError(400, "body", "must be a JSON object").body())
+        body = read_json(app.current_event.raw_event)
+    except ApiError as refused:
+        return refused.response()
     status, payload = JourneyEntry(app_context()).enrol_from_api(journey, body)
     # Ids and counts only: never member data in logs.
     logger.info("enrol", extra={"journey": journey, "status": status})

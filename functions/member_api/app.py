@@ -5,10 +5,11 @@ from aws_lambda_powertools import Logger
 
 from memberflow.api.http import begin
 from memberflow.api.members import build_app
+from memberflow.api.openapi import document
 from memberflow.runtime import app_context
 
 logger = Logger(service="memberflow-member-api")
-app = build_app()
+app = build_app(openapi=document)
 
 
 @logger.inject_lambda_context
