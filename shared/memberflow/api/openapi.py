@@ -233,6 +233,11 @@ def build_document() -> dict[str, Any]:
         for operation in item.values():
             if operation.get("security") != []:
                 operation["responses"]["403"] = IAM_REFUSAL
+            # memberflow's own refusals all have one shape (the webhook resolver
+            # declares descriptions only)
+            for code, response in operation["responses"].items():
+                if code[0] in "45" and code != "403":
+                    response["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
     # Validation is the routes' own (errors in memberflow's format): Powertools' 422
     # answer never happens, so neither it nor its schemas are described.
     for item in merged["paths"].values():
