@@ -15,18 +15,34 @@ def _quiet_logs() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _refuse_remote(args) -> bool:
+    """Print why the host is refused (before anything starts); True when refused."""
+    from memberflow_local.server import refuse_remote_host
+
+    refusal = refuse_remote_host(args.host, args.allow_remote)
+    if refusal:
+        print(f"memberflow serve: {refusal}", file=sys.stderr, flush=True)
+    return refusal is not None
+
+
+def _announce(server, stack) -> None:
+    from memberflow_local.server import banner
+
+    host, port = server.server_address[:2]
+    for line in banner(host, port, stack.clock.now().isoformat()):
+        print(line, flush=True)
+
+
 def cmd_serve(args) -> int:
     from memberflow_local.server import serve
     from memberflow_local.stack import LocalStack
 
+    if _refuse_remote(args):
+        return 2
     _quiet_logs()
     stack = LocalStack(programme_file=args.programme).start()
     server = serve(stack, args.host, args.port)
-    host, port = server.server_address[:2]
-    print(
-        f"memberflow local stack on http://{host}:{port}  (clock {stack.clock.now().isoformat()})",
-        flush=True,
-    )
+    _announce(server, stack)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -62,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the embedded local stack behind HTTP")
     p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a non-loopback --host although the local member API is unauthenticated",
+    )
     p_serve.add_argument("--port", type=int, default=3000)
     p_serve.add_argument("--programme", help="programme configuration file (JSON)")
     p_serve.set_defaults(func=cmd_serve)
