@@ -5,12 +5,13 @@ import json
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from memberflow.api.http import ApiError, read_json
+from memberflow.api.http import answer_errors_as_json, read_json
 from memberflow.journeys.entry import JourneyEntry
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+answer_errors_as_json(app, logger)
 
 
 def _json(status: int, body: dict) -> Response:
@@ -21,10 +22,7 @@ def _json(status: int, body: dict) -> Response:
 
 @app.post("/journeys/<journey>/enrollments")
 def enrol(journey: str):
-    try:
-        body = read_json(app.current_event.raw_event)
-    except ApiError as refused:
-        return refused.response()
+    body = read_json(app.current_event.raw_event)  # refusals: answer_errors_as_json
     status, payload = JourneyEntry(app_context()).enrol_from_api(journey, body)
     # Ids and counts only: never member data in logs.
     logger.info("enrol", extra={"journey": journey, "status": status})

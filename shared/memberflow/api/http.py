@@ -47,6 +47,26 @@ class ApiError(Exception):
         return json_response(self.status, self.body(), headers)
 
 
+def answer_errors_as_json(app: Any, log: Any) -> None:
+    """Give a Powertools resolver memberflow's error shape for what it answers itself:
+    an unknown path (404, field ``path``), an :class:`ApiError`, and any other failure
+    (500; only the exception's type is logged, messages may quote client values)."""
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+    @app.not_found
+    def not_found(_: NotFoundError) -> Response:
+        return error(404, "path", "no such route")
+
+    @app.exception_handler(ApiError)
+    def refused(failure: ApiError) -> Response:
+        return failure.response()
+
+    @app.exception_handler(Exception)
+    def failed(failure: Exception) -> Response:
+        log.error("request failed", extra={"error_type": type(failure).__name__})
+        return error(500, None, "internal error")
+
+
 def begin(event: dict, lambda_context: Any) -> None:
     _request.event = event
     _request.context = lambda_context

@@ -14,9 +14,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from memberflow.api.http import ApiError, error, json_response, raw_event, read_json
+from memberflow.api.http import ApiError, answer_errors_as_json, json_response, raw_event, read_json
 from memberflow.clock import iso, now
 from memberflow.members.service import find_by_email, get_member, member_view
 from memberflow.runtime import app_context
@@ -173,18 +172,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
     rather than imported: no import circle)."""
     app = APIGatewayRestResolver()
 
-    @app.exception_handler(ApiError)
-    def refused(failure: ApiError) -> Response:
-        return failure.response()
-
-    @app.not_found
-    def not_found(_: NotFoundError) -> Response:
-        return error(404, "path", "no such route")
-
-    @app.exception_handler(Exception)
-    def failed(failure: Exception) -> Response:
-        log.error("request failed", extra={"error_type": type(failure).__name__})
-        return error(500, None, "internal error")
+    answer_errors_as_json(app, log)
 
     @app.get(
         "/members/<member_id>",
