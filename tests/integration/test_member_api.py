@@ -372,3 +372,15 @@ def test_openapi_documents_every_route_of_the_template_with_its_body_and_errors(
                 assert "error" in json.dumps(schema), (route.path, code)
     documented = {(p, m.upper()) for p, item in paths.items() for m in item}
     assert documented == {(r.path, r.method) for r in stack.routes}
+
+
+def test_a_journey_entry_of_a_thousand_full_length_member_ids_is_not_refused_for_its_size(stack):
+    from memberflow.journeys.entry import MAX_API_MEMBER_IDS
+
+    ids = [f"mbr_{i:060d}" for i in range(MAX_API_MEMBER_IDS)]
+    body = {"member_ids": ids, "cohort_key": "crm-full"}
+    assert len(json.dumps(body)) > 64 * 1024
+    response = stack.http("POST", "/journeys/winback/enrollments", body=body)
+    assert response.status in (200, 202), response.body[:300]
+    assert len(response.json()["skipped"]) == MAX_API_MEMBER_IDS  # none of them exists
+    stack.clock.wait_idle()

@@ -168,7 +168,7 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
                 "400": _error("Bad body; error.field names it (member_ids[i], cohort_key, ...)"),
                 "404": _error("No such journey (path:journey)"),
                 "409": _error("The journey is disabled in the programme (path:journey)"),
-                "413": _error("Body larger than 16 KiB, or more than 1000 member ids"),
+                "413": _error("Body larger than 128 KiB, or more than 1000 member ids"),
                 "415": _error("Content-Type is not application/json (utf-8)"),
             },
         }
