@@ -14,12 +14,14 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from memberflow.api.http import answer_errors_as_json, read_json
 from memberflow.journeys.entry import EntryError, JourneyEntry, cohort_entry_function
 from memberflow.journeys.suppression import set_suppression
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+answer_errors_as_json(app, logger)
 _lambda = {}
 
 
@@ -30,13 +32,6 @@ def _json(status: int, body: dict, headers: dict | None = None) -> Response:
         body=json.dumps(body),
         headers=headers,
     )
-
-
-def _body():
-    try:
-        return json.loads(app.current_event.body or "")
-    except (ValueError, RecursionError, TypeError):  # also too deep, or a huge integer
-        raise EntryError(400, "body", "must be a JSON object") from None
 
 
 def _hand_off(cohort_id: str) -> None:
@@ -53,10 +48,7 @@ def _hand_off(cohort_id: str) -> None:
 
 @app.post("/journeys/<journey>/enrollments")
 def enrol(journey: str):
-    try:
-        body = _body()
-    except EntryError as error:
-        return _json(error.status, error.body())
+    body = read_json(app.current_event.raw_event)  # refusals: answer_errors_as_json
     key = app.current_event.headers.get("Idempotency-Key")  # case-insensitive
     status, payload = JourneyEntry(app_context()).accept(journey, body, key, _hand_off)
     # Ids and counts only: never member data in logs.
@@ -76,7 +68,7 @@ def cohort_status(journey: str, cohort_id: str):
 @app.put("/members/<member_id>/suppression")
 def suppression(member_id: str):
     try:
-        status, payload = set_suppression(member_id, _body())
+        status, payload = set_suppression(member_id, read_json(app.current_event.raw_event))
     except EntryError as error:
         return _json(error.status, error.body())
     logger.info("suppression", extra={"member_id": member_id, "status": status})

@@ -5,11 +5,12 @@ from aws_lambda_powertools import Logger
 
 from memberflow.api.http import begin
 from memberflow.api.members import build_app
+from memberflow.api.openapi import document
 from memberflow.metrics import metrics  # PointsRedeemed
 from memberflow.runtime import app_context
 
 logger = Logger(service="memberflow-member-api")
-app = build_app()
+app = build_app(openapi=document)
 
 
 @metrics.log_metrics

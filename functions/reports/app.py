@@ -11,12 +11,14 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from memberflow.api.http import answer_errors_as_json
 from memberflow.clock import now
 from memberflow.reports.snapshots import kpi_snapshot_function, latest_snapshot
 from memberflow.runtime import app_context
 
 logger = Logger()
 app = APIGatewayRestResolver()
+answer_errors_as_json(app, logger)  # a failure is ours (no client input): JSON 500
 _lambda = {}
 
 

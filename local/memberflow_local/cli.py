@@ -27,12 +27,33 @@ def _start_time(text: str | None):
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _refuse_remote(args) -> bool:
+    """Print why the host is refused (before anything starts); True when refused."""
+    from memberflow_local.server import refuse_remote_host
+
+    refusal = refuse_remote_host(args.host, args.allow_remote)
+    if refusal:
+        print(f"memberflow serve: {refusal}", file=sys.stderr, flush=True)
+    return refusal is not None
+
+
+def _announce(server, stack, frozen_clock: bool) -> None:
+    from memberflow_local.server import banner
+
+    host, port = server.server_address[:2]
+    mode = "frozen" if frozen_clock else "following real time"
+    for line in banner(host, port, f"{stack.clock.now().isoformat()}, {mode}"):
+        print(line, flush=True)
+
+
 def cmd_serve(args) -> int:
     from memberflow.config import ConfigError
     from memberflow.runtime import SettingsError
     from memberflow_local.server import follow_real_time, serve
     from memberflow_local.stack import LocalStack
 
+    if _refuse_remote(args):
+        return 2
     _quiet_logs()
     try:
         start = _start_time(args.start)
@@ -54,13 +75,7 @@ def cmd_serve(args) -> int:
         return 2
     server = serve(stack, args.host, args.port)
     ticker = None if args.frozen_clock else follow_real_time(stack, server.clock_lock)
-    host, port = server.server_address[:2]
-    mode = "frozen" if args.frozen_clock else "following real time"
-    print(
-        f"memberflow local stack on http://{host}:{port}  "
-        f"(clock {stack.clock.now().isoformat()}, {mode})",
-        flush=True,
-    )
+    _announce(server, stack, args.frozen_clock)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -102,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the embedded local stack behind HTTP")
     p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a non-loopback --host although the local member API is unauthenticated",
+    )
     p_serve.add_argument("--port", type=int, default=3000)
     p_serve.add_argument("--programme", help="programme configuration file (JSON)")
     p_serve.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -139,6 +140,41 @@ def follow_real_time(
 
     threading.Thread(target=tick, name="memberflow-real-time", daemon=True).start()
     return stop
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a reachable address
+
+
+def refuse_remote_host(host: str, allow_remote: bool) -> str | None:
+    """Why ``host`` must not be served on, or None. The local member API has no
+    authentication (IAM guards it in AWS): on a reachable address, anyone on the
+    network could read, change and erase members."""
+    if allow_remote or is_loopback(host):
+        return None
+    return (
+        f"refusing to serve on {host}: the local member API is unauthenticated, so anyone "
+        "who can reach this address could read, change and erase members. Use a loopback "
+        "address (the default 127.0.0.1), or pass --allow-remote if you mean it."
+    )
+
+
+def banner(host: str, port: int, clock_now: str) -> list[str]:
+    """What `memberflow serve` says at start: where, and what is not protected."""
+    lines = [f"memberflow local stack on http://{host}:{port}  (clock {clock_now})"]
+    lines.append(
+        "warning: the member, journey and report APIs are unauthenticated here (IAM in "
+        "AWS); webhook routes check signatures with the public development secrets."
+    )
+    if not is_loopback(host):
+        lines.append(f"warning: --allow-remote: reachable beyond this machine on {host}.")
+    return lines
 
 
 def serve(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from memberflow.store import ExternalIdentity, Member
-from tests.integration.test_webhooks_support import Platforms, all_items, raw
+from tests.integration.test_webhooks_support import SHOP, Platforms, all_items, raw
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -218,3 +219,170 @@ def test_openapi_is_served_and_the_checked_in_copy_cannot_drift(stack):
     ):
         assert path in paths
     assert "requestBody" in paths["/members/{member_id}/consent"]["patch"]
+
+
+def test_a_redemption_reference_reused_for_another_amount_is_refused(stack, member):
+    path = f"/members/{member}/points/redeem"
+    first = stack.http("POST", path, body={"points": 40, "reference": "till-7#0042"})
+    assert first.status == 200, first.body
+    balance = first.json()["balance"]
+    again = stack.http("POST", path, body={"points": 41, "reference": "till-7#0042"})
+    _error(again, 409, "body.reference")
+    assert "40 points" in again.json()["error"]["reason"]
+    entries = stack.http("GET", f"/members/{member}/ledger").json()["entries"]
+    assert [e["points"] for e in entries if e["kind"] == "redemption"] == [-40]
+    assert stack.http("GET", f"/members/{member}").json()["points_balance"] == balance
+
+
+def test_bodies_that_are_not_json_objects_are_refused_with_a_4xx_naming_the_field(stack, member):
+    before = json.dumps(all_items(stack), sort_keys=True)
+    consent, redeem = f"/members/{member}/consent", f"/members/{member}/points/redeem"
+    enrol = "/journeys/activation/enrollments"
+    good = {"points": 5, "reference": "r-415"}
+    for path, method in ((consent, "PATCH"), (redeem, "POST"), (enrol, "POST")):
+        body = json.dumps(good).encode()
+        for content_type in ("text/plain", "application/json; charset=latin-1", None):
+            headers = {"Content-Type": content_type} if content_type else {}
+            _error(stack.http(method, path, body=body, headers=headers), 415, "header:Content-Type")
+        as_json = {"Content-Type": "application/json"}
+        nested = b'{"a":' * 5000 + b"1" + b"}" * 5000
+        huge = b'{"points": ' + b"9" * 5000 + b', "reference": "r"}'
+        for bad in (
+            nested,
+            b"[" * 100_000,
+            huge,
+            b'{"points": 1e999, "reference": "r"}',
+            b'{"points": NaN, "reference": "r"}',
+            b'{"points": 5, "points": 6, "reference": "r"}',
+            b'{"reference": "\\ud800"}',
+            b"\xed\xa0\x80",
+        ):
+            response = stack.http(method, path, body=bad, headers=as_json)
+            assert response.status in (400, 413), (path, bad[:40], response.body)
+            assert response.json()["error"]["field"].startswith("body"), response.body
+        oversized = json.dumps({"points": 5, "reference": "r", "pad": "x" * 20_000}).encode()
+        _error(stack.http(method, path, body=oversized, headers=as_json), 413, "body")
+    assert json.dumps(all_items(stack), sort_keys=True) == before
+
+
+def test_path_and_query_values_that_cannot_name_anything_are_400s(stack, member):
+    for path in ("/members/" + "m" * 3000, "/members/mbr_\u00e9", "/members/a%20b"):
+        for suffix, method in (("", "GET"), ("/ledger", "GET"), ("/export", "GET")):
+            _error(stack.http(method, path + suffix), 400, "member_id")
+        _error(stack.http("DELETE", path), 400, "member_id")
+    # not a path the resolver can route at all (API Gateway would pass it on)
+    _error(stack.http("GET", "/members/mbr_\ud800"), 404, "path")
+    _error(stack.http("GET", "/members", query="email=" + "a" * 300), 400, "query:email")
+    _error(stack.http("GET", "/members?email=%00x@example.com"), 400, "query:email")
+    assert stack.http("GET", "/members?email=nobody@example.com").json() == {"members": []}
+
+
+def _data_request(send, customer_id: int, request_id: int, event_id: str):
+    body = json.loads(raw("shopify", "customers_data_request.json"))
+    body["customer"]["id"] = customer_id
+    body["customer"]["email"] = f"c{customer_id}@example.com"
+    body["data_request"]["id"] = request_id
+    response = send.shopify("customers/data_request", body, event_id)
+    assert response.status == 200, response.body
+    return response
+
+
+def test_data_requests_are_listed_for_the_operator_known_or_not_with_their_due_date(stack, member):
+    send = Platforms(stack)
+    received = stack.clock.now()
+    _data_request(send, 7000000001, 4400000001, "dr-known")
+    stack.advance(hours=1)
+    _data_request(send, 7999999999, 4400000002, "dr-unknown")
+    # a redelivery under another event id is the same request: listed once, same due date
+    stack.advance(hours=1)
+    _data_request(send, 7999999999, 4400000002, "dr-unknown-again")
+
+    listed = stack.http("GET", "/privacy/data-requests")
+    assert listed.status == 200, listed.body
+    requests = listed.json()["data_requests"]
+    assert [(r["request_id"], r["member_id"]) for r in requests] == [
+        ("4400000001", member),
+        ("4400000002", None),
+    ]
+    known, unknown = requests
+    assert known["due_at"] == (received + timedelta(days=30)).isoformat().replace("+00:00", "Z")
+    assert known["export"] == f"/members/{member}/export" and unknown["export"] is None
+    assert known["platform"] == "shopify" and known["shop"] == SHOP
+    assert not known["overdue"] and listed.json()["next"] is None
+    assert "@" not in json.dumps(requests)  # ids and dates only
+
+    # pages, soonest due first
+    first = stack.http("GET", "/privacy/data-requests?limit=1").json()
+    assert [r["request_id"] for r in first["data_requests"]] == ["4400000001"]
+    second = stack.http("GET", "/privacy/data-requests", query=f"limit=1&after={first['next']}")
+    assert [r["request_id"] for r in second.json()["data_requests"]] == ["4400000002"]
+    _error(stack.http("GET", "/privacy/data-requests?limit=0"), 400, "query:limit")
+    _error(stack.http("GET", "/privacy/data-requests?limit=x"), 400, "query:limit")
+    _error(stack.http("GET", "/privacy/data-requests?after=bm9wZQ"), 400, "query:after")
+
+    stack.advance(days=29, hours=22.5)  # received + 30 days 30 minutes
+    overdue = stack.http("GET", "/privacy/data-requests").json()["data_requests"]
+    assert [r["overdue"] for r in overdue] == [True, False]
+    # the member's own export still names the request
+    export = stack.http("GET", f"/members/{member}/export").json()
+    assert [r["request_id"] for r in export["privacy_requests"]] == ["4400000001"]
+    stack.clock.wait_idle()
+
+
+def test_erasure_clears_the_free_text_of_orders_and_the_export_shows_none(stack):
+    send = Platforms(stack)
+    order = json.loads(raw("shopify", "orders_paid.json"))
+    order["id"] = 5500000077
+    order["discount_codes"][0]["code"] = "ADA-LOVELACE-BIRTHDAY"
+    for application in order.get("discount_applications", []):
+        if application.get("code"):
+            application["code"] = "ADA-LOVELACE-BIRTHDAY"
+    assert send.shopify("orders/paid", order, "p-77").status == 200
+    (member,) = [
+        m["member_id"]
+        for m in stack.http("GET", "/members?email=ada@example.com").json()["members"]
+    ]
+    export = json.dumps(stack.http("GET", f"/members/{member}/export").json())
+    assert "ADA-LOVELACE-BIRTHDAY" in export
+    assert stack.http("DELETE", f"/members/{member}").status == 200
+    stack.clock.wait_idle()
+    assert "ADA-LOVELACE-BIRTHDAY" not in json.dumps(all_items(stack))
+    export = stack.http("GET", f"/members/{member}/export").json()
+    assert export["orders"] and all(not o.get("coupon_codes") for o in export["orders"])
+    assert export["member"]["email"] is None and export["member"]["timezone"] is None
+
+
+def test_openapi_documents_every_route_of_the_template_with_its_body_and_errors(stack):
+    from memberflow.api.openapi import build_document
+
+    paths = build_document()["paths"]
+    for route in stack.routes:
+        operation = paths.get(route.path, {}).get(route.method.lower())
+        assert operation is not None, f"{route.method} {route.path} is not in openapi.json"
+        codes = set(operation["responses"])
+        assert {c for c in codes if c.startswith("2")}, (route.path, codes)
+        if route.method in ("POST", "PATCH", "PUT"):
+            assert operation["requestBody"]["content"]["application/json"]["schema"], route
+            assert {"400", "413", "415"} <= codes, (route.path, codes)
+        if "{" in route.path or route.method in ("POST", "PATCH", "PUT", "DELETE"):
+            assert {c for c in codes if c.startswith("4")}, (route.path, codes)
+        if route.authorised:
+            assert "403" in codes, route.path
+        for code, response in operation["responses"].items():
+            if code.startswith("4") and code != "403":
+                schema = response["content"]["application/json"]["schema"]
+                assert "error" in json.dumps(schema), (route.path, code)
+    documented = {(p, m.upper()) for p, item in paths.items() for m in item}
+    assert documented == {(r.path, r.method) for r in stack.routes}
+
+
+def test_a_journey_entry_of_a_thousand_full_length_member_ids_is_not_refused_for_its_size(stack):
+    from memberflow.journeys.entry import MAX_API_MEMBER_IDS
+
+    ids = [f"mbr_{i:060d}" for i in range(MAX_API_MEMBER_IDS)]
+    body = {"member_ids": ids, "cohort_key": "crm-full"}
+    assert len(json.dumps(body)) > 64 * 1024
+    response = stack.http("POST", "/journeys/winback/enrollments", body=body)
+    assert response.status in (200, 202), response.body[:300]
+    assert len(response.json()["skipped"]) == MAX_API_MEMBER_IDS  # none of them exists
+    stack.clock.wait_idle()

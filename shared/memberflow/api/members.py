@@ -8,17 +8,14 @@ the ledger and redemptions in :mod:`memberflow.loyalty.service`. Every error is
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
-from memberflow.api.http import error, json_response, raw_event
+from memberflow.api.http import ApiError, answer_errors_as_json, json_response, raw_event, read_json
 from memberflow.clock import iso, now
 from memberflow.members.service import find_by_email, get_member, member_view
 from memberflow.runtime import app_context
@@ -26,46 +23,64 @@ from memberflow.runtime import app_context
 log = Logger(service="memberflow-member-api", child=True)
 
 REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
+# Member ids are memberflow's own (mbr_<hex>); anything else cannot name a member, and
+# must not reach DynamoDB as a key (empty, > 2 KB or not UTF-8 would be a 500 there).
+MEMBER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_POINTS = 10**9
 MAX_BODY = 16 * 1024
+MAX_EMAIL = 254  # RFC 5321's limit on a path
 
 
-class BadRequest(Exception):
-    def __init__(self, field: str, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.field, self.reason, self.status = field, reason, status
+class BadRequest(ApiError):
+    def __init__(self, field: str | None, reason: str, status: int = 400, **extra: Any):
+        super().__init__(status, field, reason, **extra)
 
 
 def json_body() -> dict[str, Any]:
-    event = raw_event()
-    raw = event.get("body")
-    if raw is None or raw == "":
-        raise BadRequest("body", "a JSON object is required")
-    if event.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(raw)
-        except (binascii.Error, ValueError):
-            raise BadRequest("body", "invalid base64") from None
-    else:
-        data = raw.encode("utf-8", "surrogatepass")
-    if len(data) > MAX_BODY:
-        raise BadRequest("body", f"larger than {MAX_BODY} bytes", 413)
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest("body", "not valid UTF-8") from None
-    except (json.JSONDecodeError, RecursionError, ValueError):
-        raise BadRequest("body", "invalid JSON") from None
-    if not isinstance(doc, dict):
-        raise BadRequest("body", "must be a JSON object")
-    return doc
+    """The request's JSON object (415 unless application/json; see ``read_json``)."""
+    return read_json(raw_event(), max_bytes=MAX_BODY)
+
+
+def _check_member_id(member_id: str) -> str:
+    if not isinstance(member_id, str) or not MEMBER_ID.fullmatch(member_id):
+        raise BadRequest("member_id", "not a member id ([A-Za-z0-9_.:-], 1-64 characters)")
+    return member_id
 
 
 def _member_or_404(member_id: str):
-    member = get_member(member_id)
+    member = get_member(_check_member_id(member_id))
     if member is None:
         raise BadRequest("member_id", "no such member", 404)
     return member
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 50
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise BadRequest("query:limit", "must be a whole number from 1 to 100")
+    return int(raw)
+
+
+def _cursor(raw: str | None) -> str | None:
+    """``after`` is the ``next`` of the previous page (opaque to clients)."""
+    if raw is None:
+        return None
+    from memberflow.members.privacy import cursor_key
+
+    key = cursor_key(raw)
+    if key is None:
+        raise BadRequest("query:after", "not a cursor this API returned")
+    return key
+
+
+def _is_text(value: str) -> bool:
+    """Printable and encodable (a lone surrogate or a control character is neither)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
 
 
 def _iso(value):
@@ -121,7 +136,10 @@ ERROR_SCHEMA = {
                 "status": {"type": "integer"},
                 "field": {
                     "type": ["string", "null"],
-                    "description": "body.<path>, query:<name>, header:<name>, member_id",
+                    "description": (
+                        "body, body.<path>, query:<name>, header:<name>, path, "
+                        "path:<name> or a path parameter (member_id)"
+                    ),
                 },
                 "reason": {"type": "string"},
             },
@@ -132,10 +150,14 @@ ERROR_SCHEMA = {
 
 def _errors(*codes: int) -> dict:
     text = {
-        400: "Bad input; error.field names it",
+        400: "Bad input (body, query or member id); error.field names it",
         404: "No such member",
-        409: "Conflict (not enough points, or the member is erased)",
-        413: "Body too large",
+        409: (
+            "Conflict: not enough points (body.points), the reference already used for "
+            "another amount (body.reference), or the member is erased (member_id)"
+        ),
+        413: "Body larger than 16 KiB",
+        415: "Content-Type is not application/json (utf-8)",
     }
     return {c: {"description": text[c], "content": _content(ERROR_SCHEMA)} for c in codes}
 
@@ -144,27 +166,19 @@ def _ok(description: str) -> dict:
     return {200: {"description": description, "content": _content({"type": "object"})}}
 
 
-def build_app() -> APIGatewayRestResolver:
+def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolver:
+    """The member API's resolver. ``openapi`` renders the document GET /openapi.json
+    serves (memberflow.api.openapi builds it from this resolver, so it is passed in
+    rather than imported: no import circle)."""
     app = APIGatewayRestResolver()
 
-    @app.exception_handler(BadRequest)
-    def bad_request(failure: BadRequest) -> Response:
-        return error(failure.status, failure.field, failure.reason)
-
-    @app.not_found
-    def not_found(_: NotFoundError) -> Response:
-        return error(404, "path", "no such route")
-
-    @app.exception_handler(Exception)
-    def failed(failure: Exception) -> Response:
-        log.error("request failed", extra={"error_type": type(failure).__name__})
-        return error(500, None, "internal error")
+    answer_errors_as_json(app, log)
 
     @app.get(
         "/members/<member_id>",
         summary="A member: profile, stage, tier, points, consent",
         tags=["members"],
-        responses={**_ok("The member"), **_errors(404)},
+        responses={**_ok("The member"), **_errors(400, 404)},
     )
     def get_one(member_id: str):
         return json_response(200, member_view(_member_or_404(member_id)))
@@ -179,6 +193,10 @@ def build_app() -> APIGatewayRestResolver:
         email = app.current_event.get_query_string_value("email")
         if not email or not email.strip():
             raise BadRequest("query:email", "required")
+        if len(email) > MAX_EMAIL or not _is_text(email):
+            raise BadRequest(
+                "query:email", f"not an email address (at most {MAX_EMAIL} characters)"
+            )
         member = find_by_email(email)
         return json_response(200, {"members": [member_view(member)] if member else []})
 
@@ -186,7 +204,7 @@ def build_app() -> APIGatewayRestResolver:
         "/members/<member_id>/ledger",
         summary="Points movements (earn, bonus, reversal, redemption, expiry)",
         tags=["members"],
-        responses={**_ok("{member_id, points_balance, entries: [...]}"), **_errors(404)},
+        responses={**_ok("{member_id, points_balance, entries: [...]}"), **_errors(400, 404)},
     )
     def ledger(member_id: str):
         member = _member_or_404(member_id)
@@ -205,7 +223,7 @@ def build_app() -> APIGatewayRestResolver:
         "/members/<member_id>/journeys",
         summary="The member's journey enrolments",
         tags=["members"],
-        responses={**_ok("{member_id, enrolments: [...]}"), **_errors(404)},
+        responses={**_ok("{member_id, enrolments: [...]}"), **_errors(400, 404)},
     )
     def journeys(member_id: str):
         _member_or_404(member_id)
@@ -238,7 +256,7 @@ def build_app() -> APIGatewayRestResolver:
             "deliveries. Withdrawing exits open journeys on that channel."
         ),
         tags=["members"],
-        responses={**_ok("{member_id, consent}"), **_errors(400, 404, 409)},
+        responses={**_ok("{member_id, consent}"), **_errors(400, 404, 409, 413, 415)},
     )
     def consent(member_id: str):
         changes = parse_consent(json_body())
@@ -264,13 +282,13 @@ def build_app() -> APIGatewayRestResolver:
             **_ok(
                 "profile, identities, privacy requests, orders, ledger, enrolments, messages, coupons"
             ),
-            **_errors(404),
+            **_errors(400, 404),
         },
     )
     def export(member_id: str):
         from memberflow.members.privacy import export_member
 
-        data = export_member(member_id)
+        data = export_member(_check_member_id(member_id))
         if data is None:
             raise BadRequest("member_id", "no such member", 404)
         log.info("member exported", extra={"member_id": member_id})
@@ -280,20 +298,21 @@ def build_app() -> APIGatewayRestResolver:
         "/members/<member_id>",
         summary="Erase the member's personal data (idempotent)",
         description=(
-            "Clears email, phone and names from every item the member owns, deletes its "
-            "identity links, keeps a hashed suppression record so an opt-out survives, "
-            "and exits its journeys. Points, orders and enrolments stay, anonymous."
+            "Clears email, phone, names, locale, time zone and interaction ids from the "
+            "member and the discount codes from its orders, deletes its identity links, "
+            "keeps a hashed suppression record so an opt-out survives, and exits its "
+            "journeys. Points, orders and enrolments stay, anonymous."
         ),
         tags=["privacy"],
         responses={
             **_ok("{member_id, identities_removed, enrolments_exited, erased_at}"),
-            **_errors(404),
+            **_errors(400, 404),
         },
     )
     def erase(member_id: str):
         from memberflow.members.privacy import erase_member
 
-        result = erase_member(member_id, now=now())
+        result = erase_member(_check_member_id(member_id), now=now())
         if result is None:
             raise BadRequest("member_id", "no such member", 404)
         log.info("member erased", extra={"member_id": member_id})
@@ -303,7 +322,10 @@ def build_app() -> APIGatewayRestResolver:
         "/members/<member_id>/points/redeem",
         summary='Redeem points: {"points": int > 0, "reference": str} (idempotent on reference)',
         tags=["members"],
-        responses={**_ok("The redemption and the new balance"), **_errors(400, 404, 409, 413)},
+        responses={
+            **_ok("The redemption and the new balance"),
+            **_errors(400, 404, 409, 413, 415),
+        },
     )
     def redeem(member_id: str):
         points, reference = parse_redeem(json_body())
@@ -320,7 +342,43 @@ def build_app() -> APIGatewayRestResolver:
             )
         except InsufficientPoints as short:
             raise BadRequest("body.points", f"not enough points ({short})", 409) from None
+        except loyalty.RedemptionConflict as conflict:
+            # The reference is the idempotency key: reused for another amount it is a
+            # different request, refused rather than acknowledged as the first one.
+            raise BadRequest("body.reference", f"{conflict}; use a new reference", 409) from None
+        except loyalty.MemberNotFound:
+            raise BadRequest("member_id", "no such member", 404) from None
+        except loyalty.ConcurrencyExhausted:
+            raise BadRequest(
+                "member_id", "the member is being updated concurrently; retry", 409
+            ) from None
         return json_response(200, result)
+
+    @app.get(
+        "/privacy/data-requests",
+        summary="Data-access requests received (Shopify customers/data_request), soonest due first",
+        description=(
+            "Every request is recorded whether or not the customer is known: member_id is "
+            "null when memberflow holds nothing on them, else the export to send is "
+            "GET /members/{member_id}/export. due_at is 30 days after receipt. Pages of "
+            "`limit` (1-100, default 50); pass `next` back as `after` for the next page."
+        ),
+        tags=["privacy"],
+        responses={
+            **_ok(
+                "{data_requests: [{platform, shop, request_id, member_id, received_at, "
+                "due_at, overdue, export}], next}"
+            ),
+            **_errors(400),
+        },
+    )
+    def data_requests():
+        from memberflow.members.privacy import list_data_requests
+
+        query = app.current_event
+        limit = _limit(query.get_query_string_value("limit"))
+        after = _cursor(query.get_query_string_value("after"))
+        return json_response(200, list_data_requests(limit=limit, after=after, now=now()))
 
     @app.get(
         "/openapi.json",
@@ -328,9 +386,9 @@ def build_app() -> APIGatewayRestResolver:
         tags=["meta"],
         responses=_ok("OpenAPI 3 document"),
     )
-    def openapi():
-        from memberflow.api.openapi import document
-
-        return Response(status_code=200, content_type="application/json", body=document())
+    def openapi_document():
+        if openapi is None:
+            raise BadRequest("path", "no OpenAPI document in this build", 404)
+        return Response(status_code=200, content_type="application/json", body=openapi())
 
     return app

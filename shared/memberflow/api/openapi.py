@@ -1,8 +1,10 @@
 """The OpenAPI document of memberflow's HTTP API: the member API and the webhook routes.
 
 Generated with Powertools (``get_openapi_schema`` of both resolvers, merged), plus the
-request bodies the routes read themselves. ``docs/openapi.json`` is this document
-checked in; a test keeps the two equal. Regenerate with::
+request bodies the routes read themselves and the routes of the journey-entry and
+report functions (thin handlers of their own). ``docs/openapi.json`` is this document
+checked in; one test keeps the two equal, another checks that every route of
+template.yaml is documented with its body and errors. Regenerate with::
 
     .venv/bin/python -m memberflow.api.openapi > docs/openapi.json
 
@@ -16,13 +18,27 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+from memberflow.api.members import ERROR_SCHEMA
+from memberflow.config.programme import JOURNEYS
+
 TITLE = "memberflow"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Member-lifecycle automation for loyalty programmes. The member API is IAM (SigV4) "
     "authorised; the webhook routes authenticate each delivery by its platform's "
-    'signature. Errors are {"error": {"status", "field", "reason"}}.'
+    'signature. Errors are {"error": {"status", "field", "reason"}} (docs/api-errors.md).'
 )
+IAM_REFUSAL = {
+    "description": (
+        "Missing or invalid SigV4 signature, or not allowed by IAM (API Gateway answers "
+        '{"message": ...} before memberflow runs)'
+    ),
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"message": {"type": "string"}}}
+        }
+    },
+}
 SCHEMA_DOCS = "shared/memberflow/webhooks/schemas/README.md"
 
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -84,6 +100,95 @@ SIGNATURE_HEADERS = {
 }
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+# The routes whose handlers are not Powertools resolvers this module can import.
+OTHER_ROUTES: dict[str, dict[str, Any]] = {
+    "/journeys/{journey}/enrollments": {
+        "post": {
+            "tags": ["journeys"],
+            "summary": "Enrol member ids into a journey as one cohort",
+            "description": (
+                "Members already in the journey, unknown, or not eligible are skipped with "
+                "a reason; the cohort key makes a retried request the same cohort."
+            ),
+            "operationId": "enrol_journeys__journey__enrollments_post",
+            "parameters": [
+                {
+                    "name": "journey",
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "enum": list(JOURNEYS),
+                    },
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["member_ids"],
+                            "properties": {
+                                "member_ids": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 1000,
+                                    "items": {
+                                        "type": "string",
+                                        "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
+                                    },
+                                },
+                                "cohort_key": {
+                                    "type": "string",
+                                    "pattern": "^[A-Za-z0-9_-]{1,48}$",
+                                    "description": "Idempotency key of the cohort",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "{cohort_id, journey, started: false, enrolled, skipped} "
+                    "(nothing new to start)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "202": {
+                    "description": "{cohort_id, journey, started: true, enrolled, skipped: "
+                    "[{member_id, reason}]}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "400": _error("Bad body; error.field names it (member_ids[i], cohort_key, ...)"),
+                "404": _error("No such journey (path:journey)"),
+                "409": _error("The journey is disabled in the programme (path:journey)"),
+                "413": _error("Body larger than 128 KiB, or more than 1000 member ids"),
+                "415": _error("Content-Type is not application/json (utf-8)"),
+            },
+        }
+    },
+    "/reports/kpis": {
+        "get": {
+            "tags": ["reports"],
+            "summary": "Programme KPIs, journey funnels by arm, uplift against the holdout",
+            "operationId": "kpis_reports_kpis_get",
+            "responses": {
+                "200": {
+                    "description": "KPIs (docs/loyalty.md, docs/experiments-and-attribution.md)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+}
+
+
 def build_document() -> dict[str, Any]:
     from memberflow.api import members, webhooks
 
@@ -100,6 +205,8 @@ def build_document() -> dict[str, Any]:
         merged["paths"][path] = item
     for name, schema in docs[1].get("components", {}).get("schemas", {}).items():
         merged.setdefault("components", {}).setdefault("schemas", {})[name] = schema
+    for path, item in OTHER_ROUTES.items():
+        merged["paths"][path] = json.loads(json.dumps(item))
     for (path, method), body in REQUEST_BODIES.items():
         merged["paths"][path][method]["requestBody"] = body
     for path, text in WEBHOOK_BODY.items():
@@ -122,6 +229,15 @@ def build_document() -> dict[str, Any]:
     }
     merged["security"] = [{"sigv4": []}]
     merged["paths"]["/openapi.json"]["get"]["security"] = []
+    for item in merged["paths"].values():
+        for operation in item.values():
+            if operation.get("security") != []:
+                operation["responses"]["403"] = IAM_REFUSAL
+            # memberflow's own refusals all have one shape (the webhook resolver
+            # declares descriptions only)
+            for code, response in operation["responses"].items():
+                if code[0] in "45" and code != "403":
+                    response["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
     # Validation is the routes' own (errors in memberflow's format): Powertools' 422
     # answer never happens, so neither it nor its schemas are described.
     for item in merged["paths"].values():

@@ -1,4 +1,5 @@
-"""Data-subject rights: export everything held on a member, and erase it.
+"""Data-subject rights: export everything held on a member, erase it, and list the
+data-access requests the operator has to answer.
 
 Erasure is the one path for ``DELETE /members/{id}``, Shopify ``customers/redact`` and
 ``shop/redact``. It is idempotent and ordered so that a retry after a failure finishes
@@ -8,13 +9,15 @@ links, then the member's personal attributes, then the journeys' hook.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from memberflow.clock import iso
 from memberflow.members import records
@@ -31,6 +34,11 @@ from memberflow.store import (
 
 # Every attribute of Member that holds personal data (store/models.py marks them).
 PERSONAL_ATTRIBUTES = ("email", "phone", "first_name", "last_name", "email_hash")
+# Free text a platform sent about the member: preferences and the ids of its
+# interactions (a sender's own strings). Stage, tier and points are memberflow's.
+FREE_TEXT_ATTRIBUTES = ("locale", "timezone", "interaction_ids")
+# Free text on the member's orders: the discount codes the customer typed.
+ORDER_FREE_TEXT = ("coupon_codes",)
 
 
 def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
@@ -46,9 +54,8 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
         record.delete()
         removed += 1
     actions = [getattr(Member, name).remove() for name in PERSONAL_ATTRIBUTES]
+    actions += [getattr(Member, name).remove() for name in FREE_TEXT_ATTRIBUTES]
     actions += [
-        Member.locale.remove(),
-        Member.timezone.remove(),
         Member.erased.set(True),
         Member.version.add(1),
         Member.consent.email.set(False),
@@ -57,9 +64,10 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
         Member.consent.sms_updated_at.set(now),
     ]
     member.update(actions=actions)
-    # Orders, ledger entries, enrolments, messages and coupons hold ids, amounts and
-    # times only (no personal attributes exist on those models); they stay for the
-    # programme's accounts and KPIs, keyed by the now-anonymous member id.
+    _erase_order_text(member_id)
+    # Orders (now without free text), ledger entries, enrolments, messages and coupons
+    # hold ids, amounts and times only; they stay for the programme's accounts and KPIs,
+    # keyed by the now-anonymous member id.
     from memberflow.journeys import attribution
 
     exited = attribution.on_erasure(member_id, now=now)
@@ -69,6 +77,64 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
         "enrolments_exited": exited,
         "erased_at": iso(now),
     }
+
+
+def _erase_order_text(member_id: str) -> None:
+    """Clear the orders' free text. The version bump makes a concurrent loyalty write of
+    the same order (read before this) fail its condition and re-read, so it cannot
+    write the codes back."""
+    for order in Order.member_index.query(member_id):
+        if not any(getattr(order, name) for name in ORDER_FREE_TEXT):
+            continue
+        try:
+            order.update(
+                actions=[getattr(Order, name).remove() for name in ORDER_FREE_TEXT]
+                + [Order.version.add(1)],
+                condition=Order.order_key.exists(),
+            )
+        except UpdateError:
+            continue  # the order is gone: nothing left to clear
+
+
+def list_data_requests(*, limit: int, after: str | None, now: datetime) -> dict[str, Any]:
+    """The operator's list of data-access requests, soonest due first (see
+    :func:`records.data_requests`); ``next`` continues it."""
+    page, following = records.data_requests(limit=limit, after=after)
+    out = []
+    for record, data in page:
+        due = datetime.fromisoformat(data["due_at"])
+        member_id = data.get("member_id")
+        out.append(
+            {
+                "platform": record.platform,
+                "shop": record.shop,
+                "request_id": data.get("request_id"),
+                "member_id": member_id,
+                "received_at": iso(datetime.fromisoformat(data["received_at"])),
+                "due_at": iso(due),
+                "overdue": now > due,
+                # None: memberflow holds nothing on this customer (answer so).
+                "export": f"/members/{member_id}/export" if member_id else None,
+            }
+        )
+    return {"data_requests": out, "next": _cursor(following) if following else None}
+
+
+def _cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def cursor_key(cursor: str) -> str | None:
+    """The record key behind a ``next`` cursor, or None when it is not one."""
+    if len(cursor) > 2048:
+        return None
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        return None
+    if not key.startswith(records.DATA_REQUEST_PREFIX) or not key.isprintable():
+        return None
+    return key
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -144,4 +210,12 @@ def _coupons(member_id: str) -> list[Coupon]:
     return out
 
 
-__all__ = ["PERSONAL_ATTRIBUTES", "erase_member", "export_member", "ExternalIdentity"]
+__all__ = [
+    "FREE_TEXT_ATTRIBUTES",
+    "PERSONAL_ATTRIBUTES",
+    "cursor_key",
+    "erase_member",
+    "export_member",
+    "list_data_requests",
+    "ExternalIdentity",
+]

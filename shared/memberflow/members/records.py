@@ -8,10 +8,11 @@ Their keys never collide with identity keys (``<platform>#<shop>#<customer id>``
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from memberflow.members.identity import suppression_key
 from memberflow.store import ExternalIdentity
@@ -19,7 +20,15 @@ from memberflow.store import ExternalIdentity
 SUPPRESSION = "suppression"
 PRIVACY_REQUEST = "privacy_request"
 PARKED_REFUND = "parked_refund"
-_PREFIXES = ("suppressed#", "privacy#", "parked#")
+DATA_REQUEST = "data_request"
+_PREFIXES = ("suppressed#", "privacy#", "parked#", "privacy-due#")
+# Every data-access request also sits in one by_member partition, keyed by its due
+# date: the operator's list is one Query, soonest due first (requests are rare).
+DATA_REQUESTS_OWNER = "privacy#data_requests"
+DATA_REQUEST_PREFIX = "privacy-due#"
+# Shopify expects the merchant to answer a customers/data_request within 30 days
+# (GDPR Art. 12(3): one month).
+DATA_REQUEST_DUE = timedelta(days=30)
 
 
 def is_identity(record: ExternalIdentity) -> bool:
@@ -70,9 +79,12 @@ def is_erased_identity(identity_key: str) -> bool:
 def record_privacy_request(
     *, platform: str, shop: str, kind: str, request_id: str, member_id: str | None, now: datetime
 ) -> str:
-    """An audit record of a data-subject request (ids only). Returns its key."""
+    """An audit record of a data-subject request (ids only), once per request: a
+    redelivery keeps the first record and its due date. A data-access request is also
+    queued for the operator (:func:`data_requests`), whether the customer is known or
+    not. Returns the audit record's key."""
     key = f"privacy#{platform}#{(shop or '-').lower()}#{kind}#{request_id}"
-    ExternalIdentity(
+    audit = ExternalIdentity(
         identity_key=key,
         member_id=member_id or "-",
         platform=platform,
@@ -80,8 +92,67 @@ def record_privacy_request(
         kind=PRIVACY_REQUEST,
         payload=json.dumps({"kind": kind, "request_id": request_id, "member_id": member_id}),
         created_at=now,
-    ).save()
+    )
+    try:
+        with TransactWrite(connection=ExternalIdentity._get_connection().connection) as write:
+            write.save(audit, condition=ExternalIdentity.identity_key.does_not_exist())
+            if kind == DATA_REQUEST:
+                write.save(_queued(platform, shop, request_id, member_id, now))
+    except TransactWriteError as failure:
+        if not _condition_failed(failure):
+            raise
+        # recorded by an earlier delivery of the same request
     return key
+
+
+def _queued(
+    platform: str, shop: str, request_id: str, member_id: str | None, now: datetime
+) -> ExternalIdentity:
+    due = now + DATA_REQUEST_DUE
+    return ExternalIdentity(
+        identity_key=(
+            f"{DATA_REQUEST_PREFIX}{due.isoformat()}#{platform}#{(shop or '-').lower()}"
+            f"#{request_id}"
+        ),
+        member_id=DATA_REQUESTS_OWNER,
+        platform=platform,
+        shop=shop or None,
+        kind=DATA_REQUEST,
+        payload=json.dumps(
+            {
+                "request_id": request_id,
+                "member_id": member_id,
+                "received_at": now.isoformat(),
+                "due_at": due.isoformat(),
+            }
+        ),
+        created_at=now,
+    )
+
+
+def _condition_failed(failure: TransactWriteError) -> bool:
+    reasons = getattr(failure, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+
+
+def data_requests(
+    *, limit: int, after: str | None = None
+) -> tuple[list[tuple[ExternalIdentity, dict]], str | None]:
+    """Data-access requests, soonest due first: (record, payload) pairs and the key to
+    continue after (None on the last page)."""
+    last = None
+    if after is not None:
+        last = {"identity_key": {"S": after}, "member_id": {"S": DATA_REQUESTS_OWNER}}
+    results = ExternalIdentity.member_index.query(
+        DATA_REQUESTS_OWNER,
+        ExternalIdentity.identity_key.startswith(DATA_REQUEST_PREFIX),
+        limit=limit,
+        last_evaluated_key=last,
+    )
+    page = [(record, json.loads(record.payload or "{}")) for record in results]
+    more = results.last_evaluated_key
+    following = more["identity_key"]["S"] if more and len(page) == limit else None
+    return page, following
 
 
 def _parked_owner(order_key: str) -> str:
