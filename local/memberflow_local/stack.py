@@ -287,17 +287,25 @@ class LocalStack:
         self.function_environment = shared_env
 
     def _create_secrets(self, resolver: Resolver) -> None:
+        from memberflow.config import load_programme
+        from memberflow.webhooks.secrets import dev_secret_map
+
         values = {k: self.environ.get(k) or default for k, default in DEV_SECRETS.items()}
         self.webhook_secrets = values
+        # one secret holding a map: a development secret for every key the programme's
+        # sources name (docs/platforms/README.md); the variables above override theirs
+        sources = load_programme(self.programme_file or None).sources
+        self.webhook_secret_map = dev_secret_map(
+            sources,
+            {
+                "shopify": values["SHOPIFY_WEBHOOK_SECRET"],
+                "woocommerce": values["WOOCOMMERCE_WEBHOOK_SECRET"],
+                "memberflow": values["MEMBERFLOW_WEBHOOK_SECRET"],
+            },
+        )
         self.client("secretsmanager").create_secret(
             Name=resolver.ref("WebhookSecretName"),
-            SecretString=json.dumps(
-                {
-                    "shopify": values["SHOPIFY_WEBHOOK_SECRET"],
-                    "woocommerce": values["WOOCOMMERCE_WEBHOOK_SECRET"],
-                    "memberflow": values["MEMBERFLOW_WEBHOOK_SECRET"],
-                }
-            ),
+            SecretString=json.dumps(self.webhook_secret_map),
         )
 
     def _create_channels(self, resolver: Resolver) -> None:

@@ -27,7 +27,12 @@ ERRORS = {
     401: {
         "description": "Missing or invalid signature, stale timestamp (error.field names the header)"
     },
-    409: {"description": "The same delivery is being applied right now; redeliver later"},
+    403: {
+        "description": "The source is not configured in the programme's sources (error.field names the header or body.data.shop)"
+    },
+    409: {
+        "description": "The delivery id was used before with another body (error.field = delivery), or the same delivery is being applied right now (Retry-After)"
+    },
     413: {"description": "Body larger than 256 KiB"},
     415: {"description": "Content-Type is not application/json (utf-8)"},
     500: {"description": "Applying failed; nothing is marked done, so a redelivery finishes it"},
@@ -60,7 +65,7 @@ def _headers(event: dict) -> dict[str, str]:
 
 
 def receive(platform: str) -> Response:
-    from memberflow.ingest.deliveries import DeliveryInProgress, apply_once
+    from memberflow.ingest.deliveries import DeliveryConflict, DeliveryInProgress, apply_once
 
     event = raw_event()
     context = app_context()
@@ -96,6 +101,12 @@ def receive(platform: str) -> Response:
         )
     try:
         summary = apply_once(delivery, context, now(), lambda_context())
+    except DeliveryConflict:
+        log.info(
+            "delivery id reused with another body", extra={"delivery_id": delivery.delivery_id}
+        )
+        count("DeliveriesRefused")
+        return error(409, "delivery", "this delivery id was used with another body")
     except DeliveryInProgress:
         log.info("delivery in progress elsewhere", extra={"delivery_id": delivery.delivery_id})
         return error(
