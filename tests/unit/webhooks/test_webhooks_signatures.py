@@ -11,11 +11,11 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from memberflow.webhooks import WebhookError, WebhookSecrets
-from memberflow.webhooks.secrets import SourceConfigError
 from memberflow.webhooks.secrets import (
     DEV_MEMBERFLOW_SECRET,
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
+    SourceConfigError,
 )
 
 SIGNATURE_HEADER = {
