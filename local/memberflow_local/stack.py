@@ -307,6 +307,10 @@ class LocalStack:
             Name=resolver.ref("WebhookSecretName"),
             SecretString=json.dumps(self.webhook_secret_map),
         )
+        # a new stack in the same process: Powertools must not serve the last one's secret
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
 
     def _create_channels(self, resolver: Resolver) -> None:
         self.client("ses").verify_email_identity(EmailAddress=resolver.ref("EmailSender"))

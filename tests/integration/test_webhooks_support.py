@@ -130,3 +130,34 @@ def all_items(stack) -> dict[str, list[dict]]:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         out[logical_id] = items
     return out
+
+
+def programme_with_sources(tmp_path: Path, sources: dict) -> Path:
+    """A programme file: the defaults with ``sources`` replaced."""
+    from memberflow.config.programme import default_document
+
+    document = default_document()
+    document["sources"] = sources
+    path = tmp_path / "programme.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+TWO_SHOPS = {
+    "shopify": [
+        {"shop": SHOP, "secret": "shopify"},
+        {"shop": SHOP_B, "secret": "shopify-second"},
+    ],
+    "woocommerce": [{"site": SOURCE, "secret": "woocommerce"}],
+    "standard_webhooks": [{"sender": SENDER, "secret": "memberflow"}],
+}
+
+
+def stack_with_sources(tmp_path: Path, monkeypatch, sources: dict):
+    """A local stack whose programme accepts ``sources`` (a context manager)."""
+    from memberflow_local.stack import LocalStack
+
+    # LocalStack(programme_file=...) exports MEMBERFLOW_PROGRAMME_FILE: undo it afterwards
+    monkeypatch.setenv("MEMBERFLOW_PROGRAMME_FILE", "")
+    monkeypatch.delenv("MEMBERFLOW_PROGRAMME_FILE")
+    return LocalStack(programme_file=str(programme_with_sources(tmp_path, sources)))

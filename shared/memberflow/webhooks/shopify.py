@@ -139,15 +139,14 @@ def _customer(
     )
 
 
-def _resource(ctx: Context, body: dict, kind: str, id_field: str = "id") -> None:
+def _resource(ctx: Context, body: dict, kind: str) -> None:
     """The topic must agree with the body: Shopify names every resource in
-    ``admin_graphql_api_id`` (``gid://shopify/Order/<id>``); when present it must be
-    the topic's resource with the body's id."""
+    ``admin_graphql_api_id`` (``gid://shopify/Order/<id>``); when present it must name
+    the topic's kind of resource."""
     gid = body.get("admin_graphql_api_id")
     if gid is None:
         return
-    expected = f"gid://shopify/{kind}/{body.get(id_field)}"
-    if gid != expected:
+    if not isinstance(gid, str) or not gid.startswith(f"gid://shopify/{kind}/"):
         raise WebhookError(
             400, "body.admin_graphql_api_id", f"must be a {kind} for topic {ctx.topic}"
         )
