@@ -141,9 +141,11 @@ def build_app() -> APIGatewayRestResolver:
         description=(
             "Topics customers/create, customers/update, customers/email_marketing_consent_update, "
             "customers/marketing_consent_update, orders/create, orders/paid, orders/cancelled, "
-            "refunds/create, customers/data_request, customers/redact, shop/redact. Signed with "
-            "X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)); deduplicated on "
-            "(shop, topic, X-Shopify-Event-Id)."
+            "refunds/create, customers/data_request, customers/redact, shop/redact. The shop "
+            "(X-Shopify-Shop-Domain) must be configured in the programme's sources (403); "
+            "signed with X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(that shop's secret, raw "
+            "body)); deduplicated on (shop, topic, X-Shopify-Event-Id), another body under "
+            "the same id is 409."
         ),
         tags=["webhooks"],
         responses=responses,
@@ -156,8 +158,10 @@ def build_app() -> APIGatewayRestResolver:
         summary="WooCommerce webhook deliveries",
         description=(
             "Topics customer.created, customer.updated, order.created, order.updated and the "
-            "unsigned ping sent when a hook is saved. Signed with X-WC-Webhook-Signature = "
-            "base64(HMAC-SHA256(secret, raw body)); deduplicated on X-WC-Webhook-Delivery-ID."
+            "unsigned ping sent when a hook is saved. The site (X-WC-Webhook-Source) must be "
+            "configured in the programme's sources (403); signed with X-WC-Webhook-Signature "
+            "= base64(HMAC-SHA256(that site's secret, raw body)); deduplicated on "
+            "X-WC-Webhook-Delivery-ID, another body under the same id is 409."
         ),
         tags=["webhooks"],
         responses=responses,
@@ -172,7 +176,10 @@ def build_app() -> APIGatewayRestResolver:
             "Envelope {type, timestamp, data}; types member.upserted, order.paid, "
             "order.refunded, interaction, consent.changed (JSON Schemas in "
             "shared/memberflow/webhooks/schemas). Headers webhook-id, webhook-timestamp "
-            "(5-minute tolerance), webhook-signature v1,<base64>."
+            "(5-minute tolerance), webhook-signature v1,<base64> with the key of a sender "
+            "configured in the programme's sources (the key that verifies names the sender); "
+            "data.platform/shop must name a configured source (403); another body under the "
+            "same webhook-id is 409."
         ),
         tags=["webhooks"],
         responses=responses,
