@@ -66,6 +66,10 @@ def test_a_signed_order_replayed_under_another_header_changes_nothing(two_shop_s
     # another topic: the body says paid, not cancelled
     response = send.shopify("orders/cancelled", paid, "evt-3")
     assert (response.status, response.json()["error"]["field"]) == (400, "body.cancelled_at")
+    # as a new order or a refund: nothing moves (a pending copy of a paid order is older
+    # news; an order is not a refund)
+    assert send.shopify("orders/create", paid, "evt-3b").status == 200
+    assert send.shopify("refunds/create", paid, "evt-3c").status == 400
     # another configured shop's header: its secret did not sign this body
     response = send.shopify("orders/paid", paid, "evt-4", shop=SHOP_B, secret=send.shopify_secret)
     assert (response.status, response.json()["error"]["field"]) == (

@@ -37,8 +37,6 @@ OUTBOUND_SECRET_KEY = "memberflow"
 _WHSEC_PREFIX = "whsec_"
 # the sources section: platform -> the field naming the source
 SOURCE_KINDS = {"shopify": "shop", "woocommerce": "site", "standard_webhooks": "sender"}
-# the URL path segment of each platform's webhook route
-ROUTE_PLATFORM = {"shopify": "shopify", "woocommerce": "woocommerce", "standard_webhooks": "events"}
 
 
 def standard_key(whsec_secret: str) -> bytes:
@@ -94,10 +92,6 @@ class Source:
     secret_ref: str
     secret: str = field(repr=False)
     key: bytes = field(repr=False)
-
-    @property
-    def platform(self) -> str:
-        return ROUTE_PLATFORM[self.kind]
 
 
 class WebhookSecrets:
@@ -175,13 +169,9 @@ class WebhookSecrets:
     def of_kind(self, kind: str) -> list[Source]:
         return [s for s in self.sources if s.kind == kind]
 
-    def accepts(self, platform: str, shop: str) -> bool:
-        """Whether events may name ``(platform, shop)``: a configured source."""
-        kind = {v: k for k, v in ROUTE_PLATFORM.items()}.get(platform)
-        return kind is not None and self.source(kind, shop) is not None
-
-    # compatibility: the default source's secret of a platform (tests, tools)
     def secret_of(self, kind: str, name: str | None = None) -> str:
+        """The secret of source ``name`` (default: the first of ``kind``); for senders
+        (tests, the simulation, tools)."""
         sources = self.of_kind(kind)
         chosen = self.source(kind, name) if name else (sources[0] if sources else None)
         if chosen is None:
