@@ -250,3 +250,21 @@ def test_member_creation_failing_half_way_completes_on_the_next_delivery(stack, 
         welcome = [e for e in Enrolment.query(member_id) if e.enrolment_key.startswith("welcome#")]
         assert len(welcome) == 1, failing
     stack.clock.wait_idle()
+
+
+def test_a_shop_cannot_erase_by_email_a_member_it_does_not_know(two_shop_stack):
+    stack = two_shop_stack
+    send = Platforms(stack)
+    response = send.shopify("customers/create", raw("shopify", "customers_create.json"), "c")
+    (member_id,) = response.json()["member_ids"]
+    redact = doc("shopify", "customers_redact.json")
+    redact["customer"]["id"] = 8800000009  # the second shop's customer, the same email
+    response = send.shopify("customers/redact", redact, "rd-b", shop=SHOP_B)
+    assert response.status == 200 and response.json()["member_ids"] == []
+    member = Member.get(member_id, consistent_read=True)
+    assert not member.erased and member.email == "ada@example.com"
+    # the shop that knows the customer can
+    response = send.shopify("customers/redact", raw("shopify", "customers_redact.json"), "rd-a")
+    assert response.json()["member_ids"] == [member_id]
+    assert Member.get(member_id, consistent_read=True).erased
+    stack.clock.wait_idle()
