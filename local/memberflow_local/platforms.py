@@ -1,7 +1,8 @@
 """Deliveries as the platforms send them, built from the sample payloads in events/.
 
 The simulation and the demo post these through the public webhook routes, signed
-exactly as Shopify, WooCommerce and Standard Webhooks sign.
+exactly as Shopify, WooCommerce and Standard Webhooks sign, each with the secret of its
+configured source (the programme's ``sources``; the local stack's development secrets).
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from memberflow.webhooks.secrets import WebhookSecrets
 from memberflow.webhooks.signing import shopify_headers, standard_headers, woocommerce_headers
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "events" / "payloads"
+# the default programme's sources (programme.default.json): a programme that simulates
+# deliveries must configure them
 SHOP = "memberflow-demo.myshopify.com"
 WOO_SOURCE = "https://shop.example.com/"
+SENDER = "memberflow"
 
 
 @cache
@@ -36,9 +41,25 @@ def _woo_time(moment: datetime) -> str:
 class Deliveries:
     """Signed (path, body, headers) triples for the local stack's webhook routes."""
 
-    def __init__(self, secrets: dict[str, str]):
+    def __init__(self, secrets: WebhookSecrets):
         self.secrets = secrets
         self._sequence = 0
+
+    @classmethod
+    def for_stack(cls, stack) -> Deliveries:
+        """Signing with the local stack's secrets for its programme's sources."""
+        from memberflow.config import load_programme
+
+        sources = load_programme(stack.programme_file or None).sources
+        return cls(WebhookSecrets.from_config(sources, stack.webhook_secret_map))
+
+    def _secret(self, kind: str, name: str) -> str:
+        try:
+            return self.secrets.secret_of(kind, name)
+        except KeyError:
+            raise ValueError(
+                f"the simulation sends as {name!r}: configure it in the programme's sources.{kind}"
+            ) from None
 
     def _next_id(self, prefix: str) -> str:
         self._sequence += 1
@@ -48,7 +69,7 @@ class Deliveries:
     def _shopify(self, topic: str, doc: dict) -> tuple[str, bytes, dict]:
         body = json.dumps(doc).encode()
         headers = shopify_headers(
-            self.secrets["SHOPIFY_WEBHOOK_SECRET"], topic, SHOP, body, self._next_id("sim-shopify")
+            self._secret("shopify", SHOP), topic, SHOP, body, self._next_id("sim-shopify")
         )
         return "/webhooks/shopify", body, headers
 
@@ -150,7 +171,7 @@ class Deliveries:
     def _woo(self, topic: str, doc: dict) -> tuple[str, bytes, dict]:
         body = json.dumps(doc).encode()
         headers = woocommerce_headers(
-            self.secrets["WOOCOMMERCE_WEBHOOK_SECRET"],
+            self._secret("woocommerce", WOO_SOURCE),
             topic,
             WOO_SOURCE,
             body,
@@ -203,7 +224,7 @@ class Deliveries:
     def _standard(self, doc: dict, at: datetime) -> tuple[str, bytes, dict]:
         body = json.dumps(doc).encode()
         headers = standard_headers(
-            self.secrets["MEMBERFLOW_WEBHOOK_SECRET"], self._next_id("msg_sim"), body, at
+            self._secret("standard_webhooks", SENDER), self._next_id("msg_sim"), body, at
         )
         return "/webhooks/events", body, headers
 

@@ -86,7 +86,7 @@ class Simulation:
         self.stack = stack
         self.config = config
         self.rng = random.Random(config.seed)
-        self.deliveries = Deliveries(stack.webhook_secrets)
+        self.deliveries = Deliveries.for_stack(stack)
         self.start = stack.clock.now()
         self.members: list[SimMember] = []
         # day -> [(when, journey, coupon, member index)]

@@ -331,18 +331,30 @@ class LocalStack:
         self.function_environment = shared_env
 
     def _create_secrets(self, resolver: Resolver) -> None:
+        from memberflow.config import load_programme
+        from memberflow.webhooks.secrets import dev_secret_map
+
         values = {k: self.environ.get(k) or default for k, default in DEV_SECRETS.items()}
         self.webhook_secrets = values
+        # one secret holding a map: a development secret for every key the programme's
+        # sources name (docs/platforms/README.md); the variables above override theirs
+        sources = load_programme(self.programme_file or None).sources
+        self.webhook_secret_map = dev_secret_map(
+            sources,
+            {
+                "shopify": values["SHOPIFY_WEBHOOK_SECRET"],
+                "woocommerce": values["WOOCOMMERCE_WEBHOOK_SECRET"],
+                "memberflow": values["MEMBERFLOW_WEBHOOK_SECRET"],
+            },
+        )
         self.client("secretsmanager").create_secret(
             Name=resolver.ref("WebhookSecretName"),
-            SecretString=json.dumps(
-                {
-                    "shopify": values["SHOPIFY_WEBHOOK_SECRET"],
-                    "woocommerce": values["WOOCOMMERCE_WEBHOOK_SECRET"],
-                    "memberflow": values["MEMBERFLOW_WEBHOOK_SECRET"],
-                }
-            ),
+            SecretString=json.dumps(self.webhook_secret_map),
         )
+        # a new stack in the same process: Powertools must not serve the last one's secret
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
 
     def _create_channels(self, resolver: Resolver) -> None:
         self.client("ses").verify_email_identity(EmailAddress=resolver.ref("EmailSender"))

@@ -131,18 +131,23 @@ class AppContext:
         return self._programme
 
     def webhook_secrets(self):
-        """Signing secrets from Secrets Manager (Powertools Parameters, cached 5 minutes)."""
+        """The configured sources (programme ``sources``) with their secrets, read from
+        one Secrets Manager secret holding a JSON map (Powertools Parameters, cached 5
+        minutes). A source whose key is missing is a setting error naming the field."""
         from aws_lambda_powertools.utilities import parameters
 
         from memberflow.webhooks import WebhookSecrets
+        from memberflow.webhooks.secrets import SourceConfigError
 
         value = parameters.get_secret(
             self.settings.webhook_secret_name, transform="json", max_age=300
         )
-        missing = [k for k in ("shopify", "woocommerce", "memberflow") if not value.get(k)]
-        if missing:
-            raise SettingsError(self.settings.webhook_secret_name, f"secret lacks keys {missing}")
-        return WebhookSecrets(value["shopify"], value["woocommerce"], value["memberflow"])
+        if not isinstance(value, dict):
+            raise SettingsError(self.settings.webhook_secret_name, "must be a JSON object")
+        try:
+            return WebhookSecrets.from_config(self.programme.sources, value)
+        except SourceConfigError as bad:
+            raise SettingsError(self.settings.webhook_secret_name, str(bad)) from None
 
     @cached_property
     def stepfunctions(self):

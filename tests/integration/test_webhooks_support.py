@@ -18,6 +18,7 @@ PAYLOADS = ROOT / "events" / "payloads"
 SHOP = "memberflow-demo.myshopify.com"
 SHOP_B = "memberflow-second.myshopify.com"
 SOURCE = "https://shop.example.com/"
+SENDER = "memberflow"
 
 TABLES = (
     "MembersTable",
@@ -49,26 +50,51 @@ def encode(body: Any) -> bytes:
 
 
 class Platforms:
-    def __init__(self, stack):
-        self.stack = stack
-        secrets = stack.webhook_secrets
-        self.shopify_secret = secrets["SHOPIFY_WEBHOOK_SECRET"]
-        self.woo_secret = secrets["WOOCOMMERCE_WEBHOOK_SECRET"]
-        self.events_secret = secrets["MEMBERFLOW_WEBHOOK_SECRET"]
+    """Each sender signs with the secret of its configured source (the programme's
+    ``sources``, the local stack's development secret map); ``secret=`` overrides."""
 
-    def shopify(self, topic: str, body: Any, event_id: str, shop: str = SHOP):
+    def __init__(self, stack):
+        from memberflow.config import load_programme
+        from memberflow.webhooks.secrets import WebhookSecrets
+
+        self.stack = stack
+        self.secrets = WebhookSecrets.from_config(
+            load_programme(stack.programme_file or None).sources, stack.webhook_secret_map
+        )
+        self.shopify_secret = self.secrets.secret_of("shopify", SHOP)
+        self.woo_secret = self.secrets.secret_of("woocommerce", SOURCE)
+        self.events_secret = self.secrets.secret_of("standard_webhooks", SENDER)
+
+    def _of(self, kind: str, name: str, default: str) -> str:
+        source = self.secrets.source(kind, name)
+        return source.secret if source is not None else default
+
+    def shopify(
+        self, topic: str, body: Any, event_id: str, shop: str = SHOP, secret: str | None = None
+    ):
         data = encode(body)
-        headers = shopify_headers(self.shopify_secret, topic, shop, data, event_id)
+        secret = secret or self._of("shopify", shop, self.shopify_secret)
+        headers = shopify_headers(secret, topic, shop, data, event_id)
         return self.stack.http("POST", "/webhooks/shopify", body=data, headers=headers)
 
-    def woo(self, topic: str, body: Any, delivery_id: str, source: str = SOURCE):
+    def woo(
+        self,
+        topic: str,
+        body: Any,
+        delivery_id: str,
+        source: str = SOURCE,
+        secret: str | None = None,
+    ):
         data = encode(body)
-        headers = woocommerce_headers(self.woo_secret, topic, source, data, delivery_id)
+        secret = secret or self._of("woocommerce", source, self.woo_secret)
+        headers = woocommerce_headers(secret, topic, source, data, delivery_id)
         return self.stack.http("POST", "/webhooks/woocommerce", body=data, headers=headers)
 
-    def events(self, body: Any, msg_id: str):
+    def events(self, body: Any, msg_id: str, secret: str | None = None):
         data = encode(body)
-        headers = standard_headers(self.events_secret, msg_id, data, self.stack.clock.now())
+        headers = standard_headers(
+            secret or self.events_secret, msg_id, data, self.stack.clock.now()
+        )
         return self.stack.http("POST", "/webhooks/events", body=data, headers=headers)
 
 
@@ -104,3 +130,34 @@ def all_items(stack) -> dict[str, list[dict]]:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         out[logical_id] = items
     return out
+
+
+def programme_with_sources(tmp_path: Path, sources: dict) -> Path:
+    """A programme file: the defaults with ``sources`` replaced."""
+    from memberflow.config.programme import default_document
+
+    document = default_document()
+    document["sources"] = sources
+    path = tmp_path / "programme.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+TWO_SHOPS = {
+    "shopify": [
+        {"shop": SHOP, "secret": "shopify"},
+        {"shop": SHOP_B, "secret": "shopify-second"},
+    ],
+    "woocommerce": [{"site": SOURCE, "secret": "woocommerce"}],
+    "standard_webhooks": [{"sender": SENDER, "secret": "memberflow"}],
+}
+
+
+def stack_with_sources(tmp_path: Path, monkeypatch, sources: dict):
+    """A local stack whose programme accepts ``sources`` (a context manager)."""
+    from memberflow_local.stack import LocalStack
+
+    # LocalStack(programme_file=...) exports MEMBERFLOW_PROGRAMME_FILE: undo it afterwards
+    monkeypatch.setenv("MEMBERFLOW_PROGRAMME_FILE", "")
+    monkeypatch.delenv("MEMBERFLOW_PROGRAMME_FILE")
+    return LocalStack(programme_file=str(programme_with_sources(tmp_path, sources)))

@@ -27,7 +27,12 @@ ERRORS = {
     401: {
         "description": "Missing or invalid signature, stale timestamp (error.field names the header)"
     },
-    409: {"description": "The same delivery is being applied right now; redeliver later"},
+    403: {
+        "description": "The source is not configured in the programme's sources (error.field names the header or body.data.shop)"
+    },
+    409: {
+        "description": "The delivery id was used before with another body (error.field = delivery), or the same delivery is being applied right now (Retry-After)"
+    },
     413: {"description": "Body larger than 256 KiB"},
     415: {"description": "Content-Type is not application/json (utf-8)"},
     500: {"description": "Applying failed; nothing is marked done, so a redelivery finishes it"},
@@ -60,7 +65,7 @@ def _headers(event: dict) -> dict[str, str]:
 
 
 def receive(platform: str) -> Response:
-    from memberflow.ingest.deliveries import DeliveryInProgress, apply_once
+    from memberflow.ingest.deliveries import DeliveryConflict, DeliveryInProgress, apply_once
 
     event = raw_event()
     context = app_context()
@@ -96,6 +101,12 @@ def receive(platform: str) -> Response:
         )
     try:
         summary = apply_once(delivery, context, now(), lambda_context())
+    except DeliveryConflict:
+        log.info(
+            "delivery id reused with another body", extra={"delivery_id": delivery.delivery_id}
+        )
+        count("DeliveriesRefused")
+        return error(409, "delivery", "this delivery id was used with another body")
     except DeliveryInProgress:
         log.info("delivery in progress elsewhere", extra={"delivery_id": delivery.delivery_id})
         return error(
@@ -130,9 +141,11 @@ def build_app() -> APIGatewayRestResolver:
         description=(
             "Topics customers/create, customers/update, customers/email_marketing_consent_update, "
             "customers/marketing_consent_update, orders/create, orders/paid, orders/cancelled, "
-            "refunds/create, customers/data_request, customers/redact, shop/redact. Signed with "
-            "X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body)); deduplicated on "
-            "(shop, topic, X-Shopify-Event-Id)."
+            "refunds/create, customers/data_request, customers/redact, shop/redact. The shop "
+            "(X-Shopify-Shop-Domain) must be configured in the programme's sources (403); "
+            "signed with X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(that shop's secret, raw "
+            "body)); deduplicated on (shop, topic, X-Shopify-Event-Id), another body under "
+            "the same id is 409."
         ),
         tags=["webhooks"],
         responses=responses,
@@ -145,8 +158,10 @@ def build_app() -> APIGatewayRestResolver:
         summary="WooCommerce webhook deliveries",
         description=(
             "Topics customer.created, customer.updated, order.created, order.updated and the "
-            "unsigned ping sent when a hook is saved. Signed with X-WC-Webhook-Signature = "
-            "base64(HMAC-SHA256(secret, raw body)); deduplicated on X-WC-Webhook-Delivery-ID."
+            "unsigned ping sent when a hook is saved. The site (X-WC-Webhook-Source) must be "
+            "configured in the programme's sources (403); signed with X-WC-Webhook-Signature "
+            "= base64(HMAC-SHA256(that site's secret, raw body)); deduplicated on "
+            "X-WC-Webhook-Delivery-ID, another body under the same id is 409."
         ),
         tags=["webhooks"],
         responses=responses,
@@ -161,7 +176,10 @@ def build_app() -> APIGatewayRestResolver:
             "Envelope {type, timestamp, data}; types member.upserted, order.paid, "
             "order.refunded, interaction, consent.changed (JSON Schemas in "
             "shared/memberflow/webhooks/schemas). Headers webhook-id, webhook-timestamp "
-            "(5-minute tolerance), webhook-signature v1,<base64>."
+            "(5-minute tolerance), webhook-signature v1,<base64> with the key of a sender "
+            "configured in the programme's sources (the key that verifies names the sender); "
+            "data.platform/shop must name a configured source (403); another body under the "
+            "same webhook-id is 409."
         ),
         tags=["webhooks"],
         responses=responses,

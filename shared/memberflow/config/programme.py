@@ -88,6 +88,28 @@ def _check_rules(doc: dict) -> None:
                         )
 
 
+def _check_sources(doc: dict) -> None:
+    """One secret per source (the secret is what tells sources apart), each source once."""
+    seen_refs: dict[str, str] = {}
+    seen_names: set[tuple[str, str]] = set()
+    for kind, name_field in (
+        ("shopify", "shop"),
+        ("woocommerce", "site"),
+        ("standard_webhooks", "sender"),
+    ):
+        for i, entry in enumerate(doc.get("sources", {}).get(kind) or []):
+            path = f"$.sources.{kind}[{i}]"
+            name = entry[name_field].lower().rstrip("/")
+            if (kind, name) in seen_names:
+                raise ConfigError(f"{path}.{name_field}", "is configured twice")
+            seen_names.add((kind, name))
+            if entry["secret"] in seen_refs:
+                raise ConfigError(
+                    f"{path}.secret", f"shares its secret with {seen_refs[entry['secret']]}"
+                )
+            seen_refs[entry["secret"]] = path
+
+
 @dataclass(frozen=True)
 class Programme:
     """A validated programme configuration (read-only)."""
@@ -132,6 +154,11 @@ class Programme:
         return self.doc["rfm"]
 
     @property
+    def sources(self) -> dict:
+        """The webhook senders accepted (absent: none; every delivery is refused)."""
+        return self.doc.get("sources") or {}
+
+    @property
     def templates(self) -> dict:
         return self.doc["templates"]
 
@@ -159,6 +186,7 @@ def validate_document(doc: Any) -> Programme:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(_path(best), f"{best.message} (rule: {best.validator})")
     _check_rules(doc)
+    _check_sources(doc)
     return Programme(doc=doc)
 
 

@@ -52,6 +52,11 @@ class DeliveryInProgress(Exception):
     """The same delivery is being applied by another invocation right now."""
 
 
+class DeliveryConflict(Exception):
+    """The delivery id was used before with another body: one id means one message, so
+    the second body is refused (409), never acknowledged and dropped."""
+
+
 def apply_delivery(delivery: Delivery, context: AppContext, now: datetime) -> dict:
     """Apply every event of the delivery. Returns a summary with ids only (it is logged
     and returned to the platform)."""
@@ -123,12 +128,18 @@ def _idempotent(context: AppContext):
     )
 
     persistence = DynamoDBPersistenceLayer(table_name=table)
-    config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)
+    # the key is the delivery id (hashed as before); the record also keeps the body's
+    # hash, and Powertools refuses (IdempotencyValidationError) a copy with another body
+    config = IdempotencyConfig(
+        event_key_jmespath="delivery_id",
+        payload_validation_jmespath="body_sha256",
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
 
     @idempotent_function(
-        data_keyword_argument="delivery_id", persistence_store=persistence, config=config
+        data_keyword_argument="message", persistence_store=persistence, config=config
     )
-    def apply(*, delivery_id: str, delivery: Delivery, context: AppContext, now: datetime):
+    def apply(*, message: dict, delivery: Delivery, context: AppContext, now: datetime):
         return apply_delivery(delivery, context, now)
 
     _runner = (context, apply, config)
@@ -139,13 +150,15 @@ def apply_once(delivery: Delivery, context: AppContext, now: datetime, lambda_co
     """Apply a delivery at most once per ``delivery_id`` (see the module's docstring).
 
     Raises :class:`DeliveryInProgress` when a concurrent copy is still being applied
-    after :data:`WAIT_FOR_IN_PROGRESS_SECONDS`.
+    after :data:`WAIT_FOR_IN_PROGRESS_SECONDS`, :class:`DeliveryConflict` when the
+    delivery id was applied (or is being applied) with another body.
     """
     apply, config = _idempotent(context)
     if apply is None:
         return apply_delivery(delivery, context, now)
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
     )
 
     if lambda_context is not None:
@@ -154,10 +167,11 @@ def apply_once(delivery: Delivery, context: AppContext, now: datetime, lambda_co
     deadline = time.monotonic() + WAIT_FOR_IN_PROGRESS_SECONDS
     pause = 0.02
     while True:
+        message = {"delivery_id": delivery.delivery_id, "body_sha256": delivery.body_sha256}
         try:
-            return apply(
-                delivery_id=delivery.delivery_id, delivery=delivery, context=context, now=now
-            )
+            return apply(message=message, delivery=delivery, context=context, now=now)
+        except IdempotencyValidationError:
+            raise DeliveryConflict(delivery.delivery_id) from None
         except IdempotencyAlreadyInProgressError:
             if time.monotonic() + pause > deadline:
                 raise DeliveryInProgress(delivery.delivery_id) from None

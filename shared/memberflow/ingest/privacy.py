@@ -9,6 +9,7 @@ from datetime import datetime
 
 from memberflow.ingest.resolve import find_member
 from memberflow.members import records
+from memberflow.members.identity import identity_key
 from memberflow.members.privacy import erase_member
 from memberflow.store import ExternalIdentity
 from memberflow.webhooks.events import PrivacyRequest
@@ -23,6 +24,10 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
     member = find_member(
         platform=event.platform, shop=event.shop, customer_id=event.customer_id, email=event.email
     )
+    if member is not None and not _known_to(member.member_id, event.platform, event.shop):
+        # matched by email only: a shop may ask about (or erase) the people it knows,
+        # not a member known only through another source
+        member = None
     member_id = member.member_id if member is not None else None
     records.record_privacy_request(
         platform=event.platform,
@@ -44,6 +49,12 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
     else:
         erase_member(member_id, now=now)
     return [member_id]
+
+
+def _known_to(member_id: str, platform: str, shop: str | None) -> bool:
+    """Whether the member has an identity at this source (platform and shop)."""
+    prefix = identity_key(platform, shop, "")
+    return any(r.identity_key.startswith(prefix) for r in records.identities_of(member_id))
 
 
 def _redact_shop(event: PrivacyRequest, now: datetime) -> list[str]:

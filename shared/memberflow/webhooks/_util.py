@@ -110,18 +110,108 @@ def opt_ident(value: Any, field: str) -> str | None:
     return None if value is None else ident(value, field)
 
 
-def email(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    return value or None
+# -- text that is stored ------------------------------------------------------------------
+# The rule (docs/platforms/README.md): names and other free text are cleaned (every run of
+# whitespace or control characters becomes one space, ends stripped); addresses, phone
+# numbers, time zones and locales must be well-formed or the delivery is refused with 400
+# naming the field. Lone surrogates are refused anywhere in a body (see core._parse_json).
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# WooCommerce's own rule (WC_Validation::is_phone): digits, spaces and # _ - + / ( ) .
+_PHONE = re.compile(r"[0-9\s#_\-+/().]{3,32}")
+_LOCALE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{1,8}){0,3}")
+MAX_TEXT = 512
 
 
-def text(value: Any) -> str | None:
+def text(value: Any, field: str = "body") -> str | None:
+    """Free text (a name, a coupon code): cleaned by the rule above; ``None`` if empty."""
     if not isinstance(value, str):
         return None
+    cleaned = _SPACE_OR_CONTROL.sub(" ", value).strip()
+    if len(cleaned) > MAX_TEXT:
+        raise WebhookError(400, field, f"longer than {MAX_TEXT} characters")
+    return cleaned or None
+
+
+def email(value: Any, field: str = "body.email") -> str | None:
+    """An email address, stripped and lower-cased; ``None`` if absent or empty; 400 when
+    it is not an address (email-validator's syntax rules, no DNS look-up)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WebhookError(400, field, "must be an email address")
     value = value.strip()
-    return value or None
+    if not value:
+        return None
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        # the library's message may quote the address: say only what was expected
+        raise WebhookError(400, field, "must be an email address") from None
+    return value.lower()
+
+
+def phone(value: Any, field: str) -> str | None:
+    """A phone number by WooCommerce's rule (digits, spaces, ``# _ - + / ( ) .``, at
+    least 3 digits); inner whitespace collapsed; ``None`` if empty; 400 otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise WebhookError(400, field, "must be a phone number")
+    value = " ".join(value.split())
+    if not value:
+        return None
+    if not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 3:
+        raise WebhookError(400, field, "must be a phone number")
+    return value
+
+
+def timezone(value: Any, field: str) -> str | None:
+    """An IANA time zone name; ``None`` if empty; 400 otherwise."""
+    if value is None or value == "":
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not _SAFE_TEXT.fullmatch(value.strip()):
+        raise WebhookError(400, field, "must be an IANA time zone name")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise WebhookError(400, field, "must be an IANA time zone name") from None
+    return value.strip()
+
+
+def locale(value: Any, field: str) -> str | None:
+    """A language tag such as ``en``, ``zh-CN``, ``pt_BR``; ``None`` if empty; 400 otherwise."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _LOCALE.fullmatch(value.strip()):
+        raise WebhookError(400, field, "must be a language tag such as en or zh-CN")
+    return value.strip()
+
+
+def find_lone_surrogate(doc: Any, parts: tuple = ()) -> tuple | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None.
+    Such text is not Unicode: it cannot be stored (DynamoDB wants UTF-8) or sent."""
+    if isinstance(doc, str):
+        return parts if _SURROGATE.search(doc) else None
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if _SURROGATE.search(key):
+                return (*parts, key)
+            found = find_lone_surrogate(value, (*parts, key))
+            if found is not None:
+                return found
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            found = find_lone_surrogate(value, (*parts, i))
+            if found is not None:
+                return found
+    return None
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def obj(value: Any) -> dict:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from memberflow.webhooks import _util as u
 from memberflow.webhooks import native, shopify, woocommerce
 from memberflow.webhooks.errors import WebhookError
 from memberflow.webhooks.events import Event
-from memberflow.webhooks.secrets import WebhookSecrets
+from memberflow.webhooks.secrets import Source, WebhookSecrets
 from memberflow.webhooks.signing import hmac_sha256_base64
 
 MAX_BODY_BYTES = 256 * 1024
@@ -28,10 +30,13 @@ CONTENT_TYPE = "Content-Type"
 class Delivery:
     """One verified delivery.
 
-    ``delivery_id`` is the dedupe key, unique across platforms:
-    ``shopify:{shop}:{topic}:{event id}``, ``woocommerce:{source}:{topic}:{delivery id}``,
-    ``events:{webhook-id}``. ``ignored`` deliveries are genuine but carry nothing to
-    record (unknown topic, WooCommerce ping, untracked order status): answer 2xx.
+    ``shop`` is the configured source the signature proved (shop domain, site URL or
+    Standard Webhooks sender), never a header's word. ``delivery_id`` is the dedupe key,
+    unique across platforms: ``shopify:{shop}:{topic}:{event id}``,
+    ``woocommerce:{site}:{topic}:{delivery id}``, ``events:{sender}:{webhook-id}``.
+    ``body_sha256`` is the hash of the raw body: a delivery id reused with another body
+    is refused (409). ``ignored`` deliveries are genuine but carry nothing to record
+    (unknown topic, WooCommerce ping, untracked order status): answer 2xx.
     """
 
     platform: str
@@ -41,6 +46,7 @@ class Delivery:
     events: list[Event] = field(default_factory=list)
     ignored: bool = False
     reason: str | None = None
+    body_sha256: str = ""
 
 
 def _ignored(platform: str, shop: str, topic: str, delivery_id: str, reason: str) -> Delivery:
@@ -72,6 +78,9 @@ def _check_hmac(headers: u.Headers, name: str, secret: str, body: bytes) -> None
         raise WebhookError(401, f"header:{name}", "invalid signature")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -84,13 +93,20 @@ def _parse_json(body: bytes) -> Any:
     if text.startswith("\ufeff"):
         raise WebhookError(400, "body", "byte order mark not allowed")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         # exc.msg is the parser's rule ("Expecting ',' delimiter"), never the document
         raise WebhookError(400, "body", f"invalid JSON: {exc.msg} at char {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # NaN/Infinity, huge ints, deep nesting
         kind = "too deeply nested" if isinstance(exc, RecursionError) else "unsupported value"
         raise WebhookError(400, "body", f"invalid JSON: {kind}") from None
+    # "\ud800" escapes decode to lone surrogates: not text, never storable (only walk
+    # the document when the raw text has such an escape)
+    if _SURROGATE_ESCAPE.search(text):
+        found = u.find_lone_surrogate(doc)
+        if found is not None:
+            raise WebhookError(400, u.path_of(found), "not valid Unicode text (lone surrogate)")
+    return doc
 
 
 def _object(body: bytes) -> dict:
@@ -110,8 +126,10 @@ def verify_and_parse(
     """Verify a delivery and turn it into normalised events.
 
     Checks, in order: platform (404), size (413, ``body``), content type (415), the
-    signature over the raw bytes (401), then UTF-8 (400), JSON (400) and the JSON Schema
-    of the fields memberflow uses (400 naming the path, e.g. ``body.line_items[0].price``).
+    source named by the headers is configured (403), the signature over the raw bytes
+    with that source's secret (401), then UTF-8, JSON and Unicode (400), the JSON Schema
+    of the fields memberflow uses and the topic's agreement with the body (400 naming the
+    path, e.g. ``body.line_items[0].price``).
     Raises :class:`WebhookError`; anything returned is genuine and well-formed.
     """
     if platform not in PLATFORMS:
@@ -139,10 +157,12 @@ def verify_and_parse(
             )
 
     _check_content_type(hdrs)
+    digest = hashlib.sha256(body).hexdigest()
 
     if platform == "shopify":
-        _check_hmac(hdrs, shopify.HMAC_HEADER, secrets.shopify, body)
-        ctx = shopify.read_headers(hdrs, now)
+        source = _configured(secrets, "shopify", hdrs, shopify.SHOP_HEADER, shopify.read_shop)
+        _check_hmac(hdrs, shopify.HMAC_HEADER, source.secret, body)
+        ctx = shopify.read_headers(hdrs, now, shop=source.name)
         did = shopify.delivery_id(ctx)
         parser = shopify.TOPICS.get(ctx.topic)
         if parser is None:
@@ -151,11 +171,14 @@ def verify_and_parse(
             events = parser(ctx, _object(body))
         except u.Ignored as why:
             return _ignored("shopify", ctx.shop, ctx.topic, did, why.reason)
-        return Delivery("shopify", ctx.shop, ctx.topic, did, events)
+        return Delivery("shopify", ctx.shop, ctx.topic, did, events, body_sha256=digest)
 
     if platform == "woocommerce":
-        _check_hmac(hdrs, woocommerce.SIGNATURE_HEADER, secrets.woocommerce, body)
-        wctx = woocommerce.read_headers(hdrs)
+        source = _configured(
+            secrets, "woocommerce", hdrs, woocommerce.SOURCE_HEADER, woocommerce.read_source
+        )
+        _check_hmac(hdrs, woocommerce.SIGNATURE_HEADER, source.secret, body)
+        wctx = woocommerce.read_headers(hdrs, site=source.name)
         did = woocommerce.delivery_id(wctx)
         wparser = woocommerce.TOPICS.get(wctx.topic)
         if wparser is None:
@@ -166,14 +189,42 @@ def verify_and_parse(
             events = wparser(wctx, _object(body))
         except u.Ignored as why:
             return _ignored("woocommerce", wctx.shop, wctx.topic, did, why.reason)
-        return Delivery("woocommerce", wctx.shop, wctx.topic, did, events)
+        return Delivery("woocommerce", wctx.shop, wctx.topic, did, events, body_sha256=digest)
 
-    msg_id = native.verify(hdrs, body, secrets.memberflow_key, now)
-    did = f"events:{msg_id}"
+    senders = secrets.of_kind("standard_webhooks")
+    if not senders:
+        raise WebhookError(
+            403, "header:webhook-signature", "no Standard Webhooks sender configured"
+        )
+    msg_id, sender = native.verify(hdrs, body, [(s.name, s.key) for s in senders], now)
+    did = f"events:{sender}:{msg_id}"
     doc = _object(body)
+
+    def addressed(platform: str | None, shop: str | None, field: str) -> tuple[str, str]:
+        """The source an event names: the sender's own namespace, or a configured
+        source (the signature proves the sender, and the sender may speak only for
+        sources this programme accepts)."""
+        if platform in (None, "", native.PLATFORM):
+            if shop not in (None, "", sender):
+                raise WebhookError(403, field, "names another sender's namespace")
+            return native.PLATFORM, sender
+        kind = {"shopify": "shopify", "woocommerce": "woocommerce"}.get(platform)
+        configured = secrets.source(kind, shop or "") if kind else None
+        if configured is None:
+            raise WebhookError(403, field, "source not configured in the programme's sources")
+        return platform, configured.name
+
     try:
-        kind, shop, events = native.parse(doc)
+        kind, shop, events = native.parse(doc, addressed)
     except u.Ignored as why:
-        shop = doc["data"].get("shop") if isinstance(doc["data"].get("shop"), str) else ""
-        return _ignored("events", shop, doc["type"], did, why.reason)
-    return Delivery("events", shop, kind, did, events)
+        return _ignored("events", sender, doc["type"], did, why.reason)
+    return Delivery("events", shop, kind, did, events, body_sha256=digest)
+
+
+def _configured(secrets: WebhookSecrets, kind: str, hdrs: u.Headers, header: str, read) -> Source:
+    """The configured source a delivery claims in ``header``; 403 when none is."""
+    claimed = read(hdrs)
+    source = secrets.source(kind, claimed)
+    if source is None:
+        raise WebhookError(403, f"header:{header}", f"source not configured in sources.{kind}")
+    return source

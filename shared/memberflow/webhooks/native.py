@@ -37,9 +37,12 @@ TOLERANCE = timedelta(minutes=5)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-def verify(headers: u.Headers, body: bytes, key: bytes, now: datetime) -> str:
-    """Check a Standard Webhooks signature; return the message id. Every failure is a
-    401 naming the header at fault."""
+def verify(
+    headers: u.Headers, body: bytes, senders: list[tuple[str, bytes]], now: datetime
+) -> tuple[str, str]:
+    """Check a Standard Webhooks signature against each configured sender's key;
+    return (message id, the sender whose key signed it). Every failure is a 401 naming
+    the header at fault. The signature is the only thing that names the sender."""
     msg_id = headers.token(ID_HEADER, status=401)
     stamp = headers.require(TIMESTAMP_HEADER, status=401)
     if not _TIMESTAMP.fullmatch(stamp):
@@ -51,21 +54,25 @@ def verify(headers: u.Headers, body: bytes, key: bytes, now: datetime) -> str:
     if sent > current + TOLERANCE.total_seconds():
         raise WebhookError(401, f"header:{TIMESTAMP_HEADER}", "timestamp too new")
     signatures = headers.require(SIGNATURE_HEADER, status=401)
-    expected = standard_digest(key, msg_id, stamp, body)
-    matched = False
+    candidates = []
     for entry in signatures.split(" ")[:16]:
         version, _, value = entry.partition(",")
         if version != "v1" or not value:
             continue
         try:
-            candidate = base64.b64decode(value, validate=True)
+            candidates.append(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
             continue
-        # no early exit: the time taken does not depend on which entry matched
-        matched |= hmac.compare_digest(expected, candidate)
-    if not matched:
+    matched: str | None = None
+    for name, key in senders:
+        expected = standard_digest(key, msg_id, stamp, body)
+        for candidate in candidates:
+            # no early exit: the time taken does not depend on which entry matched
+            if hmac.compare_digest(expected, candidate) and matched is None:
+                matched = name
+    if matched is None:
         raise WebhookError(401, f"header:{SIGNATURE_HEADER}", "no matching signature")
-    return msg_id
+    return msg_id, matched
 
 
 # -- payloads -----------------------------------------------------------------------------
@@ -78,29 +85,33 @@ def _member(data: dict, base: str, *, platform: str, shop: str, default_time: da
         platform=platform,
         shop=shop,
         customer_id=u.ident(data["customer_id"], f"{base}.customer_id"),
-        email=u.email(data.get("email")),
-        phone=u.text(data.get("phone")),
-        first_name=u.text(data.get("first_name")),
-        last_name=u.text(data.get("last_name")),
-        locale=u.text(data.get("locale")),
-        timezone=u.text(data.get("timezone")),
+        email=u.email(data.get("email"), f"{base}.email"),
+        phone=u.phone(data.get("phone"), f"{base}.phone"),
+        first_name=u.text(data.get("first_name"), f"{base}.first_name"),
+        last_name=u.text(data.get("last_name"), f"{base}.last_name"),
+        locale=u.locale(data.get("locale"), f"{base}.locale"),
+        timezone=u.timezone(data.get("timezone"), f"{base}.timezone"),
         updated_at=updated or default_time,
         created_at=created,
         profile_completed=bool(data.get("profile_completed", False)),
     )
 
 
-def _source(data: dict) -> tuple[str, str]:
-    return data.get("platform") or PLATFORM, data.get("shop") or ""
+Addressed = Callable[[Any, Any, str], tuple[str, str]]
 
 
-def _member_upserted(data: dict, ts: datetime) -> list[Event]:
-    platform, shop = _source(data)
+def _source(data: dict, addressed: Addressed) -> tuple[str, str]:
+    """(platform, shop) the event names, checked against the configured sources."""
+    return addressed(data.get("platform"), data.get("shop"), "body.data.shop")
+
+
+def _member_upserted(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+    platform, shop = _source(data, addressed)
     return [_member(data, "body.data", platform=platform, shop=shop, default_time=ts)]
 
 
-def _order_paid(data: dict, ts: datetime) -> list[Event]:
-    platform, shop = _source(data)
+def _order_paid(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+    platform, shop = _source(data, addressed)
     paid_at = u.parse_time(data["paid_at"], "body.data.paid_at")
     customer = None
     if isinstance(data.get("customer"), dict):
@@ -117,20 +128,28 @@ def _order_paid(data: dict, ts: datetime) -> list[Event]:
             shop=shop,
             order_id=u.ident(data["order_id"], "body.data.order_id"),
             customer_id=u.opt_ident(data.get("customer_id"), "body.data.customer_id"),
-            email=u.email(data.get("email")) or (customer.email if customer else None),
+            email=u.email(data.get("email"), "body.data.email")
+            or (customer.email if customer else None),
             total=u.money(data["total"], "body.data.total"),
             currency=data["currency"],
             paid_at=paid_at,
             updated_at=u.opt_time(data.get("updated_at"), "body.data.updated_at") or paid_at,
-            coupon_codes=tuple(data.get("coupon_codes") or ()),
+            coupon_codes=tuple(
+                c
+                for c in (
+                    u.text(code, f"body.data.coupon_codes[{i}]")
+                    for i, code in enumerate(data.get("coupon_codes") or ())
+                )
+                if c
+            ),
             customer=customer,
             member_id=u.opt_ident(data.get("member_id"), "body.data.member_id"),
         )
     ]
 
 
-def _order_refunded(data: dict, ts: datetime) -> list[Event]:
-    platform, shop = _source(data)
+def _order_refunded(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+    platform, shop = _source(data, addressed)
     return [
         OrderRefunded(
             platform=platform,
@@ -138,7 +157,7 @@ def _order_refunded(data: dict, ts: datetime) -> list[Event]:
             order_id=u.ident(data["order_id"], "body.data.order_id"),
             refund_id=u.ident(data["refund_id"], "body.data.refund_id"),
             customer_id=u.opt_ident(data.get("customer_id"), "body.data.customer_id"),
-            email=u.email(data.get("email")),
+            email=u.email(data.get("email"), "body.data.email"),
             amount=u.money(data["amount"], "body.data.amount"),
             refunded_at=u.parse_time(data["refunded_at"], "body.data.refunded_at"),
             currency=data.get("currency"),
@@ -147,8 +166,8 @@ def _order_refunded(data: dict, ts: datetime) -> list[Event]:
     ]
 
 
-def _interaction(data: dict, ts: datetime) -> list[Event]:
-    platform, shop = _source(data)
+def _interaction(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+    platform, shop = _source(data, addressed)
     return [
         Interaction(
             platform=platform,
@@ -162,14 +181,14 @@ def _interaction(data: dict, ts: datetime) -> list[Event]:
     ]
 
 
-def _consent_changed(data: dict, ts: datetime) -> list[Event]:
-    platform, shop = _source(data)
+def _consent_changed(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+    platform, shop = _source(data, addressed)
     return [
         ConsentChanged(
             platform=platform,
             shop=shop,
             customer_id=u.opt_ident(data.get("customer_id"), "body.data.customer_id"),
-            email=u.email(data.get("email")),
+            email=u.email(data.get("email"), "body.data.email"),
             channel=data["channel"],
             granted=data["granted"],
             updated_at=u.opt_time(data.get("updated_at"), "body.data.updated_at") or ts,
@@ -179,7 +198,7 @@ def _consent_changed(data: dict, ts: datetime) -> list[Event]:
     ]
 
 
-TYPES: dict[str, Callable[[dict, datetime], list[Event]]] = {
+TYPES: dict[str, Callable[[dict, datetime, Addressed], list[Event]]] = {
     "member.upserted": _member_upserted,
     "order.paid": _order_paid,
     "order.refunded": _order_refunded,
@@ -188,8 +207,10 @@ TYPES: dict[str, Callable[[dict, datetime], list[Event]]] = {
 }
 
 
-def parse(body: Any) -> tuple[str, str, list[Event]]:
-    """(type, shop, events) of a parsed envelope; raises Ignored for unknown types."""
+def parse(body: Any, addressed: Addressed) -> tuple[str, str, list[Event]]:
+    """(type, shop, events) of a parsed envelope; raises Ignored for unknown types.
+    ``addressed(platform, shop, field)`` returns the configured source an event names
+    (or raises a 403)."""
     validate("envelope.schema.json", body)
     kind = body["type"]
     timestamp = u.parse_time(body["timestamp"], "body.timestamp")
@@ -197,4 +218,5 @@ def parse(body: Any) -> tuple[str, str, list[Event]]:
         raise u.Ignored(f"unknown type {kind!r}")
     validate(f"{kind}.schema.json", body)
     data = body["data"]
-    return kind, data.get("shop") or "", TYPES[kind](data, timestamp)
+    events = TYPES[kind](data, timestamp, addressed)
+    return kind, events[0].shop if events else "", events

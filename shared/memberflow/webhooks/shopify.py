@@ -46,13 +46,19 @@ class Context:
         )
 
 
-def read_headers(headers: u.Headers, now: datetime) -> Context:
-    topic = headers.require(TOPIC_HEADER).lower()
-    if not _TOPIC.fullmatch(topic):
-        raise WebhookError(400, f"header:{TOPIC_HEADER}", "malformed topic")
+def read_shop(headers: u.Headers) -> str:
+    """The shop the delivery claims to come from (unsigned: it only picks the secret)."""
     shop = headers.require(SHOP_HEADER).lower()
     if not _SHOP.fullmatch(shop):
         raise WebhookError(400, f"header:{SHOP_HEADER}", "malformed shop domain")
+    return shop
+
+
+def read_headers(headers: u.Headers, now: datetime, *, shop: str) -> Context:
+    """``shop``: the configured source whose secret verified the body."""
+    topic = headers.require(TOPIC_HEADER).lower()
+    if not _TOPIC.fullmatch(topic):
+        raise WebhookError(400, f"header:{TOPIC_HEADER}", "malformed topic")
     if headers.get(EVENT_ID_HEADER) is not None:
         event_id = headers.token(EVENT_ID_HEADER)
     elif headers.get(WEBHOOK_ID_HEADER) is not None:
@@ -102,10 +108,17 @@ def _customer(
     """A CustomerUpserted from a customer object (a customers/* body, or the ``customer``
     embedded in an order, where ``billing`` and the order's email fill the gaps)."""
     billing = billing or {}
+    address_field = (
+        f"{base}.default_address" if doc.get("default_address") else "body.billing_address"
+    )
     address = u.obj(doc.get("default_address")) or billing
-    first = doc.get("first_name") or billing.get("first_name")
-    last = doc.get("last_name") or billing.get("last_name")
-    mail = u.email(doc.get("email")) or u.email(email)
+    first = u.text(doc.get("first_name"), f"{base}.first_name") or u.text(
+        billing.get("first_name"), "body.billing_address.first_name"
+    )
+    last = u.text(doc.get("last_name"), f"{base}.last_name") or u.text(
+        billing.get("last_name"), "body.billing_address.last_name"
+    )
+    mail = u.email(doc.get("email"), f"{base}.email") or email
     updated = u.opt_time(doc.get("updated_at"), f"{base}.updated_at")
     created = u.opt_time(doc.get("created_at"), f"{base}.created_at")
     return CustomerUpserted(
@@ -113,10 +126,12 @@ def _customer(
         shop=ctx.shop,
         customer_id=u.ident(doc["id"], f"{base}.id"),
         email=mail,
-        phone=u.text(doc.get("phone")) or u.text(phone) or u.text(address.get("phone")),
-        first_name=u.text(first),
-        last_name=u.text(last),
-        locale=u.text(locale),
+        phone=u.phone(doc.get("phone"), f"{base}.phone")
+        or u.phone(phone, "body.phone")
+        or u.phone(address.get("phone"), f"{address_field}.phone"),
+        first_name=first,
+        last_name=last,
+        locale=u.locale(locale, "body.customer_locale"),
         timezone=None,
         updated_at=updated or created or fallback_time,
         created_at=created,
@@ -124,20 +139,39 @@ def _customer(
     )
 
 
+def _resource(ctx: Context, body: dict, kind: str) -> None:
+    """The topic must agree with the body: Shopify names every resource in
+    ``admin_graphql_api_id`` (``gid://shopify/Order/<id>``); when present it must name
+    the topic's kind of resource."""
+    gid = body.get("admin_graphql_api_id")
+    if gid is None:
+        return
+    if not isinstance(gid, str) or not gid.startswith(f"gid://shopify/{kind}/"):
+        raise WebhookError(
+            400, "body.admin_graphql_api_id", f"must be a {kind} for topic {ctx.topic}"
+        )
+
+
 def _customers(ctx: Context, body: dict) -> list[Event]:
     validate("shopify/customer.json", body)
+    _resource(ctx, body, "Customer")
+    if "line_items" in body or "order_number" in body:
+        raise WebhookError(400, "body", f"an order is not a customer (topic {ctx.topic})")
     return [_customer(ctx, body, "body", fallback_time=ctx.triggered_at)]
 
 
 def _order_common(ctx: Context, body: dict) -> tuple[dict, dict]:
     """(fields shared by the order events, the order's own times)"""
     validate("shopify/order.json", body)
+    _resource(ctx, body, "Order")
     created = u.opt_time(body.get("created_at"), "body.created_at")
     processed = u.opt_time(body.get("processed_at"), "body.processed_at")
     updated = u.opt_time(body.get("updated_at"), "body.updated_at") or processed or created
     updated = updated or ctx.triggered_at
     customer_doc = body.get("customer")
-    email = u.email(body.get("email")) or u.email(body.get("contact_email"))
+    email = u.email(body.get("email"), "body.email") or u.email(
+        body.get("contact_email"), "body.contact_email"
+    )
     customer = None
     if isinstance(customer_doc, dict):
         customer = _customer(
@@ -165,7 +199,12 @@ def _order_common(ctx: Context, body: dict) -> tuple[dict, dict]:
         "currency": body["currency"],
         "updated_at": updated,
         "coupon_codes": tuple(
-            code for code in (u.text(d["code"]) for d in body.get("discount_codes") or []) if code
+            code
+            for code in (
+                u.text(d["code"], f"body.discount_codes[{i}].code")
+                for i, d in enumerate(body.get("discount_codes") or [])
+            )
+            if code
         ),
         "customer": customer,
     }
@@ -182,8 +221,16 @@ def _orders_create(ctx: Context, body: dict) -> list[Event]:
     return [OrderPending(**common, created_at=times["created"])]
 
 
+# financial states of an order that has been paid (orders/paid fires on "paid"; a
+# retried delivery may carry a later state)
+PAID_STATES = ("paid", "partially_refunded", "refunded")
+
+
 def _orders_paid(ctx: Context, body: dict) -> list[Event]:
     common, times = _order_common(ctx, body)
+    if str(body.get("financial_status") or "").lower() not in PAID_STATES:
+        # a captured orders/create body sent as orders/paid must not credit an unpaid order
+        raise WebhookError(400, "body.financial_status", "must be paid for topic orders/paid")
     # Shopify sends no payment time: the order's processed_at is the order date used in
     # Shopify's own reports (and what the member sees), so it is the purchase time here.
     paid_at = times["processed"] or times["created"] or common["updated_at"]
@@ -192,6 +239,9 @@ def _orders_paid(ctx: Context, body: dict) -> list[Event]:
 
 def _orders_cancelled(ctx: Context, body: dict) -> list[Event]:
     common, times = _order_common(ctx, body)
+    if times["cancelled"] is None:
+        # a paid body sent as orders/cancelled must not cancel the order
+        raise WebhookError(400, "body.cancelled_at", "must be set for topic orders/cancelled")
     return [
         OrderCancelled(
             platform=PLATFORM,
@@ -199,7 +249,7 @@ def _orders_cancelled(ctx: Context, body: dict) -> list[Event]:
             order_id=common["order_id"],
             customer_id=common["customer_id"],
             email=common["email"],
-            cancelled_at=times["cancelled"] or common["updated_at"],
+            cancelled_at=times["cancelled"],
             updated_at=common["updated_at"],
         )
     ]
@@ -207,11 +257,19 @@ def _orders_cancelled(ctx: Context, body: dict) -> list[Event]:
 
 def _refunds_create(ctx: Context, body: dict) -> list[Event]:
     validate("shopify/refund.json", body)
+    _resource(ctx, body, "Refund")
+    order_id = u.ident(body["order_id"], "body.order_id")
+    # a refund of this order: every transaction and line it carries names the same order
+    for i, tx in enumerate(body.get("transactions") or []):
+        if tx.get("order_id") is not None and str(tx["order_id"]) != order_id:
+            raise WebhookError(
+                400, f"body.transactions[{i}].order_id", "must be the refund's order_id"
+            )
     amount, currency, any_tx = Decimal(0), None, False
     for i, tx in enumerate(body.get("transactions") or []):
         if tx.get("kind") == "refund" and tx.get("status") == "success" and "amount" in tx:
             amount += u.money(tx["amount"], f"body.transactions[{i}].amount")
-            currency = currency or u.text(tx.get("currency"))
+            currency = currency or u.text(tx.get("currency"), f"body.transactions[{i}].currency")
             any_tx = True
     if not any_tx:  # no money moved through a transaction: value the refunded lines
         for i, line in enumerate(body.get("refund_line_items") or []):
@@ -219,7 +277,7 @@ def _refunds_create(ctx: Context, body: dict) -> list[Event]:
             if "amount" in shop_money:
                 base = f"body.refund_line_items[{i}].subtotal_set.shop_money.amount"
                 amount += u.money(shop_money["amount"], base)
-                currency = currency or u.text(shop_money.get("currency_code"))
+                currency = currency or u.text(shop_money.get("currency_code"), base)
             elif "subtotal" in line:
                 amount += u.money(line["subtotal"], f"body.refund_line_items[{i}].subtotal")
     refunded_at = u.opt_time(body.get("processed_at"), "body.processed_at") or u.opt_time(
@@ -229,7 +287,7 @@ def _refunds_create(ctx: Context, body: dict) -> list[Event]:
         OrderRefunded(
             platform=PLATFORM,
             shop=ctx.shop,
-            order_id=u.ident(body["order_id"], "body.order_id"),
+            order_id=order_id,
             refund_id=u.ident(body["id"], "body.id"),
             customer_id=None,
             email=None,
@@ -244,7 +302,7 @@ def _consent(channel: str, schema: str, key: str, contact: str) -> Callable:
     def parse(ctx: Context, body: dict) -> list[Event]:
         validate(schema, body)
         consent = u.obj(body.get(key))
-        state = u.text(consent.get("state"))
+        state = u.text(consent.get("state"), f"body.{key}.state")
         if state is None:
             raise u.Ignored("no consent state")  # e.g. Shopify's test notification
         field = "customer_id" if body.get("customer_id") is not None else "id"
@@ -254,7 +312,7 @@ def _consent(channel: str, schema: str, key: str, contact: str) -> Callable:
                 platform=PLATFORM,
                 shop=ctx.shop,
                 customer_id=u.ident(body[field], f"body.{field}"),
-                email=u.email(body.get(contact)) if channel == "email" else None,
+                email=u.email(body.get(contact), f"body.{contact}") if channel == "email" else None,
                 channel=channel,  # type: ignore[arg-type]
                 granted=state.lower() == "subscribed",
                 updated_at=updated or ctx.triggered_at,
@@ -276,7 +334,7 @@ def _privacy(kind: str, schema: str) -> Callable:
                 shop=ctx.shop,
                 kind=kind,  # type: ignore[arg-type]
                 customer_id=u.opt_ident(customer.get("id"), "body.customer.id"),
-                email=u.email(customer.get("email")),
+                email=u.email(customer.get("email"), "body.customer.email"),
                 request_id=(
                     u.ident(request["id"], "body.data_request.id") if request else ctx.event_id
                 ),

@@ -38,14 +38,20 @@ class Context:
         self.shop, self.topic, self.delivery = source, topic, delivery
 
 
-def read_headers(headers: u.Headers) -> Context:
-    topic = headers.require(TOPIC_HEADER).lower()
-    if not _TOPIC.fullmatch(topic):
-        raise WebhookError(400, f"header:{TOPIC_HEADER}", "malformed topic")
+def read_source(headers: u.Headers) -> str:
+    """The site the delivery claims to come from (unsigned: it only picks the secret)."""
     source = headers.require(SOURCE_HEADER)
     if not _SOURCE.fullmatch(source):
         raise WebhookError(400, f"header:{SOURCE_HEADER}", "must be the shop's URL")
-    return Context(source, topic, headers.token(DELIVERY_HEADER))
+    return source
+
+
+def read_headers(headers: u.Headers, *, site: str) -> Context:
+    """``site``: the configured source whose secret verified the body."""
+    topic = headers.require(TOPIC_HEADER).lower()
+    if not _TOPIC.fullmatch(topic):
+        raise WebhookError(400, f"header:{TOPIC_HEADER}", "malformed topic")
+    return Context(site, topic, headers.token(DELIVERY_HEADER))
 
 
 def delivery_id(ctx: Context) -> str:
@@ -74,21 +80,34 @@ def _profile_completed(first, last, email, billing: dict) -> bool:
     )
 
 
+def _billing(billing: dict) -> tuple[str | None, str | None, str | None, str | None]:
+    """(first, last, email, phone) of a billing address, checked and cleaned."""
+    return (
+        u.text(billing.get("first_name"), "body.billing.first_name"),
+        u.text(billing.get("last_name"), "body.billing.last_name"),
+        u.email(billing.get("email"), "body.billing.email"),
+        u.phone(billing.get("phone"), "body.billing.phone"),
+    )
+
+
 def _customers(ctx: Context, body: dict) -> list[Event]:
     validate("woocommerce/customer.json", body)
+    if "status" in body or "line_items" in body:
+        raise WebhookError(400, "body", f"an order is not a customer (topic {ctx.topic})")
     billing = u.obj(body.get("billing"))
-    first = body.get("first_name") or billing.get("first_name")
-    last = body.get("last_name") or billing.get("last_name")
-    email = u.email(body.get("email")) or u.email(billing.get("email"))
+    b_first, b_last, b_email, b_phone = _billing(billing)
+    first = u.text(body.get("first_name"), "body.first_name") or b_first
+    last = u.text(body.get("last_name"), "body.last_name") or b_last
+    email = u.email(body.get("email"), "body.email") or b_email
     return [
         CustomerUpserted(
             platform=PLATFORM,
             shop=ctx.shop,
             customer_id=u.ident(body["id"], "body.id"),
             email=email,
-            phone=u.text(billing.get("phone")),
-            first_name=u.text(first),
-            last_name=u.text(last),
+            phone=b_phone,
+            first_name=first,
+            last_name=last,
             locale=None,
             timezone=None,
             updated_at=_updated_at(body),
@@ -105,7 +124,7 @@ def _orders(ctx: Context, body: dict) -> list[Event]:
     raw_customer = str(body.get("customer_id", 0)).strip()
     customer_id = None if raw_customer in ("", "0") else u.ident(raw_customer, "body.customer_id")
     billing = u.obj(body.get("billing"))
-    email = u.email(billing.get("email"))
+    first, last, email, phone = _billing(billing)
     updated = _updated_at(body)
     created = u.opt_time(body.get("date_created_gmt"), "body.date_created_gmt")
     common = {
@@ -119,15 +138,14 @@ def _orders(ctx: Context, body: dict) -> list[Event]:
     if status in PAID or status in PENDING:
         customer = None
         if customer_id is not None:  # the buyer as the order knows them: a stub member
-            first, last = billing.get("first_name"), billing.get("last_name")
             customer = CustomerUpserted(
                 platform=PLATFORM,
                 shop=ctx.shop,
                 customer_id=customer_id,
                 email=email,
-                phone=u.text(billing.get("phone")),
-                first_name=u.text(first),
-                last_name=u.text(last),
+                phone=phone,
+                first_name=first,
+                last_name=last,
                 locale=None,
                 timezone=None,
                 # billing data as of the order (see OrderPaid.customer)
@@ -141,7 +159,12 @@ def _orders(ctx: Context, body: dict) -> list[Event]:
             "currency": body["currency"],
             "updated_at": updated,
             "coupon_codes": tuple(
-                c for c in (u.text(line["code"]) for line in body.get("coupon_lines") or []) if c
+                c
+                for c in (
+                    u.text(line["code"], f"body.coupon_lines[{i}].code")
+                    for i, line in enumerate(body.get("coupon_lines") or [])
+                )
+                if c
             ),
             "customer": customer,
         }

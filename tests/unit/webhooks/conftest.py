@@ -27,7 +27,11 @@ class Sender:
     payloads = PAYLOADS
 
     def __init__(self) -> None:
+        # the default programme's sources with the development secrets
         self.secrets = WebhookSecrets.dev()
+        self.shopify_secret = self.secrets.secret_of("shopify", SHOP)
+        self.woo_secret = self.secrets.secret_of("woocommerce", SOURCE)
+        self.events_secret = self.secrets.secret_of("standard_webhooks", "memberflow")
 
     # -- payloads
     def raw(self, platform: str, name: str) -> bytes:
@@ -47,19 +51,19 @@ class Sender:
     # -- signed requests: (headers, body)
     def shopify_request(self, topic: str, body: Any, event_id: str = "evt-1", secret=None):
         raw = self.encode(body)
-        return shopify_headers(secret or self.secrets.shopify, topic, SHOP, raw, event_id), raw
+        return shopify_headers(
+            secret or self.secrets.secret_of("shopify"), topic, SHOP, raw, event_id
+        ), raw
 
     def woo_request(self, topic: str, body: Any, delivery_id: str = "d-1", secret=None):
         raw = self.encode(body)
-        return woocommerce_headers(
-            secret or self.secrets.woocommerce, topic, SOURCE, raw, delivery_id
-        ), raw
+        return woocommerce_headers(secret or self.woo_secret, topic, SOURCE, raw, delivery_id), raw
 
     def events_request(
         self, body: Any, msg_id: str = "msg_1", at: datetime | None = None, secret=None
     ):
         raw = self.encode(body)
-        return standard_headers(secret or self.secrets.memberflow, msg_id, raw, at or NOW), raw
+        return standard_headers(secret or self.events_secret, msg_id, raw, at or NOW), raw
 
     # -- deliveries
     def call(

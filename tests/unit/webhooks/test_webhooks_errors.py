@@ -113,6 +113,10 @@ def test_signature_is_checked_before_the_body(wh):
 
 def test_a_ping_shaped_json_delivery_is_not_a_ping(wh):
     error = refused(wh.call, "woocommerce", {"Content-Type": "application/json"}, b"webhook_id=1")
+    # no source named: nothing to pick a secret with
+    assert (error.status, error.field) == (400, "header:X-WC-Webhook-Source")
+    headers = {"Content-Type": "application/json", "X-WC-Webhook-Source": wh.source}
+    error = refused(wh.call, "woocommerce", headers, b"webhook_id=1")
     assert (error.status, error.field) == (401, "header:X-WC-Webhook-Signature")
 
 

@@ -168,17 +168,19 @@ def requests(draw, platform: str) -> tuple[dict, bytes]:
     if mode != "none":
         try:
             if platform == "shopify":
-                secret = SECRETS.shopify if mode == "signed" else "wrong"
+                secret = SECRETS.secret_of("shopify") if mode == "signed" else "wrong"
                 headers = shopify_headers(
                     secret, topic, "memberflow-demo.myshopify.com", body, "e-1"
                 )
             elif platform == "woocommerce":
-                secret = SECRETS.woocommerce if mode == "signed" else "wrong"
+                secret = SECRETS.secret_of("woocommerce") if mode == "signed" else "wrong"
                 headers = woocommerce_headers(
                     secret, topic, "https://shop.example.com/", body, "d-1"
                 )
             else:
-                secret = SECRETS.memberflow if mode == "signed" else "whsec_d3Jvbmc="
+                secret = (
+                    SECRETS.secret_of("standard_webhooks") if mode == "signed" else "whsec_d3Jvbmc="
+                )
                 skew = timedelta(seconds=draw(st.integers(-330, 330)))
                 headers = standard_headers(secret, draw(MSG_IDS), body, NOW + skew)
         except UnicodeEncodeError:  # a random id the signer cannot encode: send it unsigned
@@ -272,7 +274,7 @@ def test_money_is_exact(amount):
     doc["current_total_price"] = str(amount)
     body = json.dumps(doc).encode()
     headers = shopify_headers(
-        SECRETS.shopify, "orders/paid", "memberflow-demo.myshopify.com", body, "e"
+        SECRETS.secret_of("shopify"), "orders/paid", "memberflow-demo.myshopify.com", body, "e"
     )
     [paid] = verify_and_parse("shopify", headers, body, SECRETS, NOW).events
     assert paid.total == amount and str(paid.total) == str(amount)

@@ -107,7 +107,8 @@ def test_memberflow_sample(wh, name):
     delivery = wh.events(wh.raw("memberflow", name))
     assert not delivery.ignored
     assert delivery.topic == name.removesuffix(".json")
-    assert delivery.delivery_id == "events:msg_1"
+    # ids are per sender: the sender is the one whose key verified the signature
+    assert delivery.delivery_id == "events:memberflow:msg_1"
     assert delivery.shop == wh.shop
     [event] = delivery.events
     assert type(event) is MEMBERFLOW[name]
@@ -407,14 +408,15 @@ def test_events_defaults(wh):
     }
     delivery = wh.events(doc)
     [event] = delivery.events
+    # an event naming no platform is in its sender's own namespace
     assert (event.platform, event.shop, event.customer_id, event.member_id) == (
         "events",
-        "",
+        "memberflow",
         None,
         "m-42",
     )
     assert event.at == datetime(2025, 6, 5, 17, 30, tzinfo=UTC)
-    assert delivery.shop == ""
+    assert delivery.shop == "memberflow"
     consent = wh.doc("memberflow", "consent.changed.json")
     del consent["data"]["updated_at"]
     assert wh.events(consent).events[0].updated_at == datetime(2025, 6, 7, 8, 0, tzinfo=UTC)
@@ -424,5 +426,6 @@ def test_events_unknown_type_is_ignored(wh):
     delivery = wh.events(
         {"type": "order.shipped", "timestamp": "2025-06-05T17:30:00Z", "data": {"shop": "s"}}
     )
-    assert delivery.ignored and delivery.topic == "order.shipped" and delivery.shop == "s"
+    # the shop of an unknown type is not read: the delivery is the sender's
+    assert delivery.ignored and delivery.topic == "order.shipped" and delivery.shop == "memberflow"
     assert delivery.reason == "unknown type 'order.shipped'"

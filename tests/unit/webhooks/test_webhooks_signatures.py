@@ -15,6 +15,7 @@ from memberflow.webhooks.secrets import (
     DEV_MEMBERFLOW_SECRET,
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
+    SourceConfigError,
 )
 
 SIGNATURE_HEADER = {
@@ -108,7 +109,7 @@ def test_garbage_signature_is_401(wh, platform, value):
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_a_signature_of_another_platform_is_401(wh, platform):
     other = "woocommerce" if platform == "shopify" else "shopify"
-    secret = getattr(wh.secrets, other)
+    secret = wh.secrets.secret_of(other)
     headers, body = signed(wh, platform, secret=secret)
     assert refused(wh, platform, headers, body).status == 401
 
@@ -168,7 +169,7 @@ def test_standard_several_signatures_one_valid(wh):
 def test_standard_signed_with_the_reference_verified_here(wh):
     body = wh.raw("memberflow", "order.paid.json")
     now = datetime.now(UTC)
-    reference = Webhook(wh.secrets.memberflow)
+    reference = Webhook(wh.events_secret)
     headers = {
         "content-type": "application/json",
         "webhook-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
@@ -176,7 +177,7 @@ def test_standard_signed_with_the_reference_verified_here(wh):
         "webhook-signature": reference.sign("msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", now, body.decode()),
     }
     delivery = wh.call("events", headers, body, now=now)
-    assert delivery.delivery_id == "events:msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    assert delivery.delivery_id == "events:memberflow:msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
     # and the reference rejects what we would reject
     with pytest.raises(WebhookVerificationError):
         reference.verify(body + b" ", headers)
@@ -187,8 +188,8 @@ def test_standard_signed_here_verified_by_the_reference(wh):
     from memberflow.webhooks.signing import standard_headers
 
     body = wh.raw("memberflow", "member.upserted.json")
-    headers = standard_headers(wh.secrets.memberflow, "msg_local_1", body, datetime.now(UTC))
-    assert Webhook(wh.secrets.memberflow).verify(body, headers) == json.loads(body)
+    headers = standard_headers(wh.events_secret, "msg_local_1", body, datetime.now(UTC))
+    assert Webhook(wh.events_secret).verify(body, headers) == json.loads(body)
     with pytest.raises(WebhookVerificationError):
         Webhook(OTHER).verify(body, headers)
 
@@ -198,9 +199,9 @@ def test_standard_naive_timestamps_mean_utc(wh):
 
     naive = datetime(2025, 6, 10, 12, 0)
     body = wh.raw("memberflow", "interaction.json")
-    headers = standard_headers(wh.secrets.memberflow, "m", body, naive)
+    headers = standard_headers(wh.events_secret, "m", body, naive)
     assert headers["webhook-timestamp"] == str(int(wh.now.timestamp()))
-    signature = Webhook(wh.secrets.memberflow).sign("m", naive, body.decode())
+    signature = Webhook(wh.events_secret).sign("m", naive, body.decode())
     assert headers["webhook-signature"] == signature
     assert wh.call("events", headers, body, now=naive).events  # naive now is UTC too
 
@@ -210,25 +211,47 @@ def test_standard_naive_timestamps_mean_utc(wh):
 
 def test_dev_secrets():
     secrets = WebhookSecrets.dev()
-    assert (secrets.shopify, secrets.woocommerce) == (DEV_SHOPIFY_SECRET, DEV_WOOCOMMERCE_SECRET)
+    assert (secrets.secret_of("shopify"), secrets.secret_of("woocommerce")) == (
+        DEV_SHOPIFY_SECRET,
+        DEV_WOOCOMMERCE_SECRET,
+    )
     assert DEV_MEMBERFLOW_SECRET.startswith("whsec_")
     assert base64.b64decode(DEV_MEMBERFLOW_SECRET[6:]) == b"memberflow-local-development-key"
-    assert secrets.memberflow_key == b"memberflow-local-development-key"
+    [sender] = secrets.of_kind("standard_webhooks")
+    assert sender.key == b"memberflow-local-development-key"
+    assert secrets.memberflow == DEV_MEMBERFLOW_SECRET  # the outbound channel's
+
+
+SOURCES = {
+    "shopify": [{"shop": "a.myshopify.com", "secret": "s"}],
+    "woocommerce": [{"site": "https://a.example/", "secret": "w"}],
+    "standard_webhooks": [{"sender": "crm", "secret": "m"}],
+}
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("secret_map", "field"),
     [
-        ("", "w", DEV_MEMBERFLOW_SECRET),
-        ("s", "", DEV_MEMBERFLOW_SECRET),
-        ("s", "w", ""),
-        ("s", "w", "whsec_"),
-        ("s", "w", "whsec_not base64!"),
+        ({"s": "", "w": "w", "m": DEV_MEMBERFLOW_SECRET}, "$.sources.shopify[0].secret"),
+        ({"w": "w", "m": DEV_MEMBERFLOW_SECRET}, "$.sources.shopify[0].secret"),
+        ({"s": "s", "w": "", "m": DEV_MEMBERFLOW_SECRET}, "$.sources.woocommerce[0].secret"),
+        ({"s": "s", "w": "w", "m": ""}, "$.sources.standard_webhooks[0].secret"),
+        ({"s": "s", "w": "w", "m": "whsec_"}, "$.sources.standard_webhooks[0].secret"),
+        ({"s": "s", "w": "w", "m": "whsec_not base64!"}, "$.sources.standard_webhooks[0].secret"),
+        # two sources with one secret could not be told apart
+        ({"s": "same", "w": "same", "m": DEV_MEMBERFLOW_SECRET}, "$.sources.woocommerce[0].secret"),
     ],
 )
-def test_bad_secrets_are_refused_at_configuration(args):
-    with pytest.raises(ValueError):
-        WebhookSecrets(*args)
+def test_bad_secrets_are_refused_at_configuration(secret_map, field):
+    secret_map = {**secret_map, "memberflow": DEV_MEMBERFLOW_SECRET}
+    with pytest.raises(SourceConfigError) as refused_config:
+        WebhookSecrets.from_config(SOURCES, secret_map)
+    assert refused_config.value.field == field
+
+
+def test_the_outbound_secret_is_required():
+    with pytest.raises(SourceConfigError):
+        WebhookSecrets.from_config(SOURCES, {"s": "s", "w": "w", "m": DEV_MEMBERFLOW_SECRET})
 
 
 def test_secrets_are_never_printed():
@@ -237,5 +260,9 @@ def test_secrets_are_never_printed():
 
 
 def test_whsec_prefix_is_optional():
-    bare = WebhookSecrets("s", "w", DEV_MEMBERFLOW_SECRET.removeprefix("whsec_").rstrip("="))
-    assert bare.memberflow_key == WebhookSecrets.dev().memberflow_key
+    bare = DEV_MEMBERFLOW_SECRET.removeprefix("whsec_").rstrip("=")
+    secrets = WebhookSecrets.from_config(
+        SOURCES, {"s": "s", "w": "w", "m": bare, "memberflow": DEV_MEMBERFLOW_SECRET}
+    )
+    [sender] = secrets.of_kind("standard_webhooks")
+    assert sender.key == WebhookSecrets.dev().of_kind("standard_webhooks")[0].key
