@@ -23,9 +23,10 @@ first and on ``before-call.dynamodb`` too, so it runs before the DynamoDB fast l
 (dynamodb.py) would answer the call itself.
 
 Not covered (docs/local-stack.md): resource-based policies, permission boundaries,
-SCPs, session policies, and condition keys. A statement the local stack cannot
-evaluate never grants more than AWS would: an Allow with a Condition or NotResource
-grants nothing locally, a Deny with one denies unconditionally.
+SCPs, session policies, and most condition keys. A statement the local stack cannot
+evaluate never grants more than AWS would: an Allow with NotResource, or with a
+Condition other than ``StringEquals``/``StringLike`` on a key the local stack knows
+(``CONDITION_KEYS``), grants nothing locally; a Deny with one denies unconditionally.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def normalise(document: dict, where: str) -> dict:
         statement = dict(statement)
         allow = statement.get("Effect") == "Allow"
         unsupported = [k for k in ("Condition", "NotResource") if k in statement]
+        if allow and unsupported == ["Condition"] and _evaluable(statement["Condition"]):
+            unsupported = []  # kept: Role.decide evaluates it on the request's keys
         if unsupported:
             if allow:
                 log.warning("%s: an Allow with %s grants nothing locally", where, unsupported)
@@ -104,6 +107,38 @@ def normalise(document: dict, where: str) -> dict:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+# Condition keys the local stack supplies from a request (condition_keys below), and
+# the operators it evaluates; anything else in a Condition never grants locally.
+CONDITION_KEYS = {"ses:fromaddress"}
+CONDITION_OPERATORS = {"StringEquals", "StringLike"}
+
+
+def _evaluable(condition: dict) -> bool:
+    return all(
+        operator in CONDITION_OPERATORS
+        and all(key.lower() in CONDITION_KEYS for key in clauses)
+        for operator, clauses in condition.items()
+    )
+
+
+def _condition_holds(condition: dict, keys: dict[str, str]) -> bool:
+    """IAM's rule: every operator and every key must match; a key the request does not
+    carry does not match; a list of values matches any one of them."""
+    for operator, clauses in condition.items():
+        for key, expected in clauses.items():
+            value = keys.get(key.lower())
+            if value is None:
+                return False
+            values = _as_list(expected)
+            if operator == "StringEquals" and value not in values:
+                return False
+            if operator == "StringLike" and not any(
+                re.fullmatch(_glob(v).replace("*", ".*"), value) for v in values
+            ):
+                return False
+    return True
+
+
 @dataclass
 class Role:
     """One IAM role: its policy documents, evaluated with moto's evaluator."""
@@ -115,10 +150,22 @@ class Role:
     def __post_init__(self) -> None:
         from moto.iam.access_control import IAMPolicy
 
-        self._policies = [IAMPolicy(json.dumps(doc)) for doc in self.documents]
+        plain, self._conditional = [], []
+        for doc in self.documents:
+            statements = []
+            for statement in doc["Statement"]:
+                if "Condition" in statement:  # an Allow normalise() kept: evaluable
+                    bare = {k: v for k, v in statement.items() if k != "Condition"}
+                    policy = IAMPolicy(json.dumps({**doc, "Statement": [bare]}))
+                    self._conditional.append((policy, statement["Condition"]))
+                else:
+                    statements.append(statement)
+            plain.append({**doc, "Statement": statements})
+        self._policies = [IAMPolicy(json.dumps(doc)) for doc in plain]
 
-    def decide(self, action: str, resource: str) -> str | None:
-        """``ALLOWED`` (None), ``IMPLICIT`` or ``EXPLICIT`` (a deny)."""
+    def decide(self, action: str, resource: str, keys: dict | None = None) -> str | None:
+        """``ALLOWED`` (None), ``IMPLICIT`` or ``EXPLICIT`` (a deny). ``keys``: the
+        request's condition keys (lower-case names), for conditional Allows."""
         from moto.iam.access_control import PermissionResult
 
         key = (action.lower(), resource)
@@ -130,7 +177,13 @@ class Role:
                 self._decisions[key] = ALLOWED
             else:
                 self._decisions[key] = IMPLICIT
-        return self._decisions[key]
+        verdict = self._decisions[key]
+        if verdict == IMPLICIT and keys:
+            for policy, condition in self._conditional:
+                permitted = policy.is_action_permitted(key[0], resource)
+                if permitted == PermissionResult.PERMITTED and _condition_holds(condition, keys):
+                    return ALLOWED
+        return verdict
 
 
 @dataclass
@@ -430,6 +483,17 @@ def _ses_identity(params: dict, region: str, account: str) -> str:
     return _arn("ses", region, account, f"identity/{identity}")
 
 
+def condition_keys(model, params: dict) -> dict[str, str]:
+    """The condition keys (lower-case) AWS sets for this request, of CONDITION_KEYS."""
+    from email.utils import parseaddr
+
+    service = model.service_model.signing_name
+    if service == "ses" and model.name.startswith("Send"):
+        source = params.get("Source") or params.get("FromEmailAddress") or ""
+        return {"ses:fromaddress": parseaddr(source)[1]}
+    return {}
+
+
 def requests(model, params: dict, region: str, account: str) -> list[tuple[str, str, str]]:
     """(action, resource ARN IAM checks, resource AWS names in its message) per
     authorisation one API call needs."""
@@ -587,8 +651,9 @@ def authorise(params, model, context, **_kwargs) -> None:
     if principal is None or not _state["enforcing"] or context is None:
         return
     region = context.get("client_region") or "us-east-1"
+    keys = condition_keys(model, params)
     for action, resource, named in requests(model, params, region, principal.account):
-        verdict = principal.role.decide(action, resource)
+        verdict = principal.role.decide(action, resource, keys)
         if verdict is not ALLOWED:
             context[_DENIAL] = (principal, action, named, verdict)
             log.warning(
