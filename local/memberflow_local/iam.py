@@ -115,8 +115,7 @@ CONDITION_OPERATORS = {"StringEquals", "StringLike"}
 
 def _evaluable(condition: dict) -> bool:
     return all(
-        operator in CONDITION_OPERATORS
-        and all(key.lower() in CONDITION_KEYS for key in clauses)
+        operator in CONDITION_OPERATORS and all(key.lower() in CONDITION_KEYS for key in clauses)
         for operator, clauses in condition.items()
     )
 

@@ -142,7 +142,8 @@ def test_two_stacks_in_one_account_and_region_share_no_fixed_name(translated):
     schedules = [
         r for r in translated["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"
     ]
-    assert len(schedules) == 2
+    # The daily sweep, the weekly RFM job and the weekly KPI snapshot.
+    assert len(schedules) == 3
     assert all("Name" not in r["Properties"] for r in schedules)  # CloudFormation names them
 
 
