@@ -431,6 +431,7 @@ class ScaleRun:
     largest_s: dict[str, float]
     executions: int
     largest_history: int
+    total_history: int
     outcomes: dict[str, int]
     outcomes_by_arm: dict[str, int]
     sent: int
@@ -461,7 +462,10 @@ class ScaleRun:
         )
         out.append(
             f"  largest execution history {self.largest_history:,} events of {HISTORY_LIMIT:,} "
-            f"({self.largest_history / HISTORY_LIMIT:.2%}; {self.executions} executions)"
+            f"({self.largest_history / HISTORY_LIMIT:.2%}; {self.executions} executions); "
+            f"baseline, all passes in one execution (the design before): about "
+            f"{self.total_history:,} events ({self.total_history / HISTORY_LIMIT:.0%}, "
+            f"{self.total_history / self.largest_history:.0f}x the largest now)"
         )
         return out
 
@@ -621,6 +625,7 @@ def _scale_in(stack, label, members, budget_s, zones, journey) -> ScaleRun:
             largest_s=largest,
             executions=len(executions),
             largest_history=max(histories),
+            total_history=sum(histories),
             outcomes=outcomes,
             outcomes_by_arm=arms,
             sent=sent,
