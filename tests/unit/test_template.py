@@ -151,7 +151,7 @@ def test_tables_are_retained_and_those_holding_money_or_state_are_recoverable(tr
     tables = {
         k: r for k, r in translated["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"
     }
-    assert len(tables) == 9
+    assert len(tables) == 10  # nine of the store, and the KPI snapshots
     for logical_id, table in tables.items():
         assert table["DeletionPolicy"] == "Retain", logical_id
         assert table["UpdateReplacePolicy"] == "Retain", logical_id
