@@ -104,27 +104,55 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 
 
+JOURNEY_PARAMETER = {
+    "name": "journey",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": list(JOURNEYS)},
+}
+COHORT_STATUS = {
+    "type": "object",
+    "properties": {
+        "cohort_id": {"type": "string"},
+        "journey": {"type": "string"},
+        "status": {"type": "string", "enum": ["accepted", "enrolling", "enrolled"]},
+        "requested": {"type": "integer"},
+        "enrolled": {"type": "array", "items": {"type": "string"}},
+        "refused": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"member_id": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "started": {"type": "boolean"},
+    },
+}
+
+
 # The routes whose handlers are not Powertools resolvers this module can import.
 OTHER_ROUTES: dict[str, dict[str, Any]] = {
     "/journeys/{journey}/enrollments": {
         "post": {
             "tags": ["journeys"],
-            "summary": "Enrol member ids into a journey as one cohort",
+            "summary": "Enrol member ids into a journey as one cohort (answered at once)",
             "description": (
-                "Members already in the journey, unknown, or not eligible are skipped with "
-                "a reason; the cohort key makes a retried request the same cohort."
+                "The request is recorded on its cohort and enrolled asynchronously; the "
+                "cohort key (Idempotency-Key or cohort_key, else a hash of the journey and "
+                "the set of ids) makes a retried request the same cohort. Ids refused "
+                "(unknown, erased, churned, suppressed, in the journey) are listed by the "
+                "status route (docs/journeys/api-entry.md)."
             ),
             "operationId": "enrol_journeys__journey__enrollments_post",
             "parameters": [
+                JOURNEY_PARAMETER,
                 {
-                    "name": "journey",
-                    "in": "path",
-                    "required": True,
-                    "schema": {
-                        "type": "string",
-                        "enum": list(JOURNEYS),
-                    },
-                }
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,48}$"},
+                    "description": "The cohort key (the same as cohort_key in the body)",
+                },
             ],
             "requestBody": {
                 "required": True,
@@ -156,20 +184,86 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
             },
             "responses": {
                 "200": {
-                    "description": "{cohort_id, journey, started: false, enrolled, skipped} "
-                    "(nothing new to start)",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "description": "The same request again, already enrolled: the cohort's status",
+                    "content": {"application/json": {"schema": COHORT_STATUS}},
                 },
                 "202": {
-                    "description": "{cohort_id, journey, started: true, enrolled, skipped: "
-                    "[{member_id, reason}]}",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "description": "Recorded; enrolled asynchronously (Location: the status route)",
+                    "content": {"application/json": {"schema": COHORT_STATUS}},
                 },
                 "400": _error("Bad body; error.field names it (member_ids[i], cohort_key, ...)"),
                 "404": _error("No such journey (path:journey)"),
-                "409": _error("The journey is disabled in the programme (path:journey)"),
+                "409": _error(
+                    "The journey is disabled (path:journey), or the key names a cohort of "
+                    "other ids (cohort_key)"
+                ),
                 "413": _error("Body larger than 128 KiB, or more than 1000 member ids"),
                 "415": _error("Content-Type is not application/json (utf-8)"),
+                "503": _error("The hand-off failed; the request is recorded, send it again"),
+            },
+        }
+    },
+    "/journeys/{journey}/enrollments/{cohort_id}": {
+        "get": {
+            "tags": ["journeys"],
+            "summary": "A cohort entered through the API: its status, enrolled and refused ids",
+            "operationId": "cohort_status_journeys__journey__enrollments__cohort_id__get",
+            "parameters": [
+                JOURNEY_PARAMETER,
+                {"name": "cohort_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "status accepted | enrolling | enrolled",
+                    "content": {"application/json": {"schema": COHORT_STATUS}},
+                },
+                "404": _error("No such journey (path:journey) or API cohort (path:cohort_id)"),
+            },
+        }
+    },
+    "/members/{member_id}/suppression": {
+        "put": {
+            "tags": ["journeys"],
+            "summary": "Suppress a member from (or return them to) every marketing journey",
+            "operationId": "suppression_members__member_id__suppression_put",
+            "parameters": [
+                {"name": "member_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["suppressed"],
+                            "properties": {"suppressed": {"type": "boolean"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "{member_id, suppressed, suppressed_at}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "400": _error("Bad body or member id; error.field names it"),
+                "404": _error("No such member (path:member_id)"),
+                "409": _error("The member is erased (path:member_id)"),
+                "415": _error("Content-Type is not application/json (utf-8)"),
+            },
+        }
+    },
+    "/reports/kpis/snapshots": {
+        "post": {
+            "tags": ["reports"],
+            "summary": "Ask for a fresh KPI snapshot (computed asynchronously)",
+            "operationId": "snapshot_reports_kpis_snapshots_post",
+            "responses": {
+                "202": {
+                    "description": "{requested_at, status_url}: GET /reports/kpis shows it when done",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             },
         }
     },
@@ -180,9 +274,10 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
             "operationId": "kpis_reports_kpis_get",
             "responses": {
                 "200": {
-                    "description": "KPIs (docs/loyalty.md, docs/experiments-and-attribution.md)",
+                    "description": "The newest KPI snapshot (docs/reports.md)",
                     "content": {"application/json": {"schema": {"type": "object"}}},
-                }
+                },
+                "404": _error("No snapshot yet (snapshot): POST /reports/kpis/snapshots"),
             },
         }
     },
