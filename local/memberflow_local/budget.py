@@ -8,6 +8,11 @@ as Lambda stops a function that overruns. The watchdog holds the DynamoDB emulat
 lock while it does so, so the exception never lands inside a DynamoDB request, which
 DynamoDB applies whole even when its caller is killed. A handler blocked in one long C
 call is ended when that call returns.
+
+The budget runs in wall-clock time, as Lambda's does (sleeping and waiting count),
+less the time the operating system kept the thread waiting for a CPU
+(``/proc/self/task/<tid>/schedstat``): a loaded machine (other processes, parallel
+test runs) must not time out a function that AWS, with a CPU of its own, would not.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ class Ended(BaseException):
     ``Exception`` must not survive its own timeout."""
 
 
+def _starved_seconds(native_id: int) -> float:
+    """Time the thread has spent runnable but waiting for a CPU (0 where unknown)."""
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class _Watchdog:
     """One thread for every deadline (a Timer thread per invocation costs ~150 us)."""
 
@@ -47,9 +61,9 @@ class _Watchdog:
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def arm(self, deadline: Deadline) -> None:
+    def arm(self, deadline: Deadline, check_at: float) -> None:
         with self._cond:
-            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            heapq.heappush(self._heap, (check_at, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="memberflow-lambda-deadlines", daemon=True
@@ -71,7 +85,11 @@ class _Watchdog:
                     self._cond.wait(timeout=wait)
                     continue
                 heapq.heappop(self._heap)
-            deadline.fire()
+            left = deadline.remaining()
+            if left > 0:  # the thread was kept waiting for a CPU: its budget runs on
+                self.arm(deadline, time.monotonic() + left)
+            else:
+                deadline.fire()
 
 
 _watchdog = _Watchdog()
@@ -81,11 +99,21 @@ class Deadline:
     """``with Deadline(seconds):`` ends the calling thread's work after ``seconds``."""
 
     def __init__(self, seconds: float):
-        self.at = time.monotonic() + seconds
+        self.seconds = seconds
         self.thread = threading.get_ident()
+        self.native = threading.get_native_id()
         self.guard = threading.Lock()
         self.done = False
         self.fired = False
+        self.started = time.monotonic()
+        self.starved = _starved_seconds(self.native)
+
+    def elapsed(self) -> float:
+        wall = time.monotonic() - self.started
+        return max(0.0, wall - (_starved_seconds(self.native) - self.starved))
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
 
     def fire(self) -> None:
         with dynamodb.write_lock(), self.guard:
@@ -97,7 +125,7 @@ class Deadline:
             )
 
     def __enter__(self) -> Deadline:
-        _watchdog.arm(self)
+        _watchdog.arm(self, self.started + self.seconds)
         return self
 
     def __exit__(self, *exc) -> None:

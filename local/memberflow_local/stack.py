@@ -16,12 +16,11 @@ import logging
 import os
 import sys
 import threading
-import time
 import traceback
 import uuid
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -67,13 +66,13 @@ class LambdaContext:
     invoked_function_arn: str
     aws_request_id: str
     timeout_seconds: int
-    # Real-time budget: the function's Timeout x the stack's timeout_scale.
-    budget_seconds: float | None = None
-    started: float = field(default_factory=time.monotonic)
+    # The function's Timeout x the stack's timeout_scale, as it runs (budget.Deadline).
+    budget: Deadline | None = None
 
     def get_remaining_time_in_millis(self) -> int:
-        budget = self.timeout_seconds if self.budget_seconds is None else self.budget_seconds
-        return max(0, int((budget - (time.monotonic() - self.started)) * 1000))
+        if self.budget is None:
+            return self.timeout_seconds * 1000
+        return max(0, int(self.budget.remaining() * 1000))
 
 
 @dataclass
@@ -511,17 +510,21 @@ class LocalStack:
         handler = self.handler(logical_id)
         with self._invocation_lock:
             timeout = spec.timeout if budget_seconds is None else min(spec.timeout, budget_seconds)
+            deadline = Deadline(timeout * self.timeout_scale)
             context = LambdaContext(
                 function_name=self.physical[logical_id]["Ref"],
                 memory_limit_in_mb=spec.memory,
                 invoked_function_arn=self.physical[logical_id]["Arn"],
                 aws_request_id=str(uuid.uuid4()),
                 timeout_seconds=spec.timeout,
-                budget_seconds=spec.timeout * self.timeout_scale,
+                # What the function knows of: its own Timeout (not API Gateway's).
+                budget=deadline
+                if timeout == spec.timeout
+                else Deadline(spec.timeout * self.timeout_scale),
             )
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
             try:
-                with Deadline(timeout * self.timeout_scale):
+                with deadline:
                     return handler(event, context)
             except Ended:
                 raise LambdaTimeout(context.aws_request_id, timeout) from None

@@ -499,3 +499,15 @@ def test_a_keys_only_index_lags_too(lagging):
     assert by_email("a") == [] and by_email("b") == [
         {"member_id": {"S": "m1"}, "email_hash": {"S": "b"}}
     ]
+
+
+def test_in_serve_mode_the_lag_also_passes_in_wall_clock_time():
+    """`memberflow serve`: requests arrive in real time and nobody may advance the clock;
+    an index still catches up as it does in AWS."""
+    with LocalStack(index_lag=0.2, index_lag_real_time=True) as local:
+        client = local.client("dynamodb")
+        table = local.physical["EnrolmentsTable"]["Ref"]
+        client.put_item(TableName=table, Item=_enrolment("m1", "COHORT#c1#0"))
+        assert _shard(client, table, "COHORT#c1#0") == []
+        time.sleep(0.3)
+        assert _shard(client, table, "COHORT#c1#0") == [("m1", "open")]
