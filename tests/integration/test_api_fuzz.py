@@ -183,13 +183,19 @@ def requests(draw, route, known: str):
     return route.method, path, body, sent_headers, "" if meant else draw(queries)
 
 
+def _binary(value: bytes) -> str:
+    """Binary attributes (a KPI snapshot is stored compressed) in the digest."""
+    return value.hex()
+
+
 def fingerprint(stack: LocalStack) -> str:
     """A digest of every item of every table (read in place: cheap)."""
     digest = hashlib.sha256()
     for logical_id in stack.template.tables:
         name = stack.physical[logical_id]["Ref"]
         items = sorted(
-            json.dumps(item, sort_keys=True) for item in dynamodb.table_items(name, REGION)
+            json.dumps(item, sort_keys=True, default=_binary)
+            for item in dynamodb.table_items(name, REGION)
         )
         digest.update(json.dumps([logical_id, items]).encode())
     return digest.hexdigest()
@@ -258,11 +264,22 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
         "/members/{member_id}/consent": f"/members/{member}/consent",
         "/members/{member_id}/points/redeem": f"/members/{member}/points/redeem",
         "/journeys/{journey}/enrollments": "/journeys/activation/enrollments",
+        "/members/{member_id}/suppression": f"/members/{member}/suppression",
     }
+    if (route.method, route.path) == ("GET", "/reports/kpis"):  # a snapshot to read
+        assert world.stack.http("POST", "/reports/kpis/snapshots").status == 202
+        world.stack.clock.wait_idle()
+    if (route.method, route.path) == ("GET", "/journeys/{journey}/enrollments/{cohort_id}"):
+        entered = world.stack.http(
+            "POST", "/journeys/activation/enrollments", body={"member_ids": [member]}
+        )
+        assert entered.status == 202, entered.body
+        paths[route.path] = f"/journeys/activation/enrollments/{entered.json()['cohort_id']}"
     bodies = {
         ("PATCH", "/members/{member_id}/consent"): {"sms": True},
         ("POST", "/members/{member_id}/points/redeem"): {"points": 5, "reference": "good-1"},
         ("POST", "/journeys/{journey}/enrollments"): {"member_ids": [member]},
+        ("PUT", "/members/{member_id}/suppression"): {"suppressed": True},
     }
     queries = {"/members": f"email=fuzz{world.next_customer}@example.com"}
     key = (route.method, route.path)
@@ -279,6 +296,9 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
         ("GET", "/openapi.json"),
         ("GET", "/reports/kpis"),
         ("GET", "/privacy/data-requests"),
+        ("GET", "/journeys/{journey}/enrollments/{cohort_id}"),
+        ("PUT", "/members/{member_id}/suppression"),
+        ("POST", "/reports/kpis/snapshots"),
     }
     assert key in known, f"no good request for {key}: add one"
     return (
