@@ -186,7 +186,7 @@ def _deliver(stack, delivery):
 def test_a_sign_up_gets_its_welcome_at_once_though_the_index_lags(lagging):
     from memberflow_local.platforms import Deliveries
 
-    send = Deliveries(lagging.webhook_secrets)
+    send = Deliveries.for_stack(lagging)
     now = lagging.clock.now()
     (member_id,) = _deliver(lagging, send.shopify_customer(501, "w@example.com", "W", "X", now))[
         "member_ids"
@@ -207,7 +207,7 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
     from memberflow_local.platforms import Deliveries
 
     monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0, raising=False)
-    send = Deliveries(lagging.webhook_secrets)
+    send = Deliveries.for_stack(lagging)
     now = lagging.clock.now()
     members = []
     for n in range(6):
@@ -241,7 +241,7 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
 def test_find_by_email_sees_a_member_created_a_moment_ago(lagging):
     from memberflow_local.platforms import Deliveries
 
-    send = Deliveries(lagging.webhook_secrets)
+    send = Deliveries.for_stack(lagging)
     now = lagging.clock.now()
     (first,) = _deliver(lagging, send.shopify_customer(701, "Same@Example.com", "S", "E", now))[
         "member_ids"
@@ -267,7 +267,7 @@ def test_find_by_email_sees_a_member_created_a_moment_ago(lagging):
 def test_a_refund_parked_before_its_order_is_applied_when_the_order_lands(lagging):
     from memberflow_local.platforms import Deliveries
 
-    send = Deliveries(lagging.webhook_secrets)
+    send = Deliveries.for_stack(lagging)
     now = lagging.clock.now()
     (member_id,) = _deliver(lagging, send.shopify_customer(801, "r@example.com", "R", "F", now))[
         "member_ids"
