@@ -24,7 +24,7 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
     member = find_member(
         platform=event.platform, shop=event.shop, customer_id=event.customer_id, email=event.email
     )
-    if member is not None and not _known_to(member.member_id, event.platform, event.shop):
+    if member is not None and not _known_to(member.member_id, event):
         # matched by email only: a shop may ask about (or erase) the people it knows,
         # not a member known only through another source
         member = None
@@ -51,9 +51,19 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
     return [member_id]
 
 
-def _known_to(member_id: str, platform: str, shop: str | None) -> bool:
-    """Whether the member has an identity at this source (platform and shop)."""
-    prefix = identity_key(platform, shop, "")
+def _known_to(member_id: str, event: PrivacyRequest) -> bool:
+    """Whether the member has an identity at this source (platform and shop). The
+    customer's own identity is read by key (consistent: a request right after the
+    sign-up sees it); only a request without a customer id reads the member's index."""
+    if event.customer_id:
+        key = identity_key(event.platform, event.shop, event.customer_id)
+        try:
+            link = ExternalIdentity.get(key, consistent_read=True)
+        except ExternalIdentity.DoesNotExist:
+            link = None
+        if link is not None and link.member_id == member_id:
+            return True
+    prefix = identity_key(event.platform, event.shop, "")
     return any(r.identity_key.startswith(prefix) for r in records.identities_of(member_id))
 
 
