@@ -260,7 +260,9 @@ def test_bodies_that_are_not_json_objects_are_refused_with_a_4xx_naming_the_fiel
             response = stack.http(method, path, body=bad, headers=as_json)
             assert response.status in (400, 413), (path, bad[:40], response.body)
             assert response.json()["error"]["field"].startswith("body"), response.body
-        oversized = json.dumps({"points": 5, "reference": "r", "pad": "x" * 20_000}).encode()
+        # over the route's limit: 16 KiB on the member API, 128 KiB for journey entry
+        pad = "x" * (140_000 if path == enrol else 20_000)
+        oversized = json.dumps({"points": 5, "reference": "r", "pad": pad}).encode()
         _error(stack.http(method, path, body=oversized, headers=as_json), 413, "body")
     assert json.dumps(all_items(stack), sort_keys=True) == before
 
@@ -338,6 +340,7 @@ def test_erasure_clears_the_free_text_of_orders_and_the_export_shows_none(stack)
         if application.get("code"):
             application["code"] = "ADA-LOVELACE-BIRTHDAY"
     assert send.shopify("orders/paid", order, "p-77").status == 200
+    stack.advance(seconds=stack.index_lag)  # the export reads orders through their index
     (member,) = [
         m["member_id"]
         for m in stack.http("GET", "/members?email=ada@example.com").json()["members"]
@@ -347,6 +350,7 @@ def test_erasure_clears_the_free_text_of_orders_and_the_export_shows_none(stack)
     assert stack.http("DELETE", f"/members/{member}").status == 200
     stack.clock.wait_idle()
     assert "ADA-LOVELACE-BIRTHDAY" not in json.dumps(all_items(stack))
+    stack.advance(seconds=stack.index_lag)  # the orders index shows the erased copies
     export = stack.http("GET", f"/members/{member}/export").json()
     assert export["orders"] and all(not o.get("coupon_codes") for o in export["orders"])
     assert export["member"]["email"] is None and export["member"]["timezone"] is None
@@ -361,7 +365,9 @@ def test_openapi_documents_every_route_of_the_template_with_its_body_and_errors(
         assert operation is not None, f"{route.method} {route.path} is not in openapi.json"
         codes = set(operation["responses"])
         assert {c for c in codes if c.startswith("2")}, (route.path, codes)
-        if route.method in ("POST", "PATCH", "PUT"):
+        if route.method in ("POST", "PATCH", "PUT") and (route.method, route.path) not in {
+            ("POST", "/reports/kpis/snapshots")  # a request for work: it reads no body
+        }:
             assert operation["requestBody"]["content"]["application/json"]["schema"], route
             assert {"400", "413", "415"} <= codes, (route.path, codes)
         if "{" in route.path or route.method in ("POST", "PATCH", "PUT", "DELETE"):
@@ -384,5 +390,7 @@ def test_a_journey_entry_of_a_thousand_full_length_member_ids_is_not_refused_for
     assert len(json.dumps(body)) > 64 * 1024
     response = stack.http("POST", "/journeys/winback/enrollments", body=body)
     assert response.status in (200, 202), response.body[:300]
-    assert len(response.json()["skipped"]) == MAX_API_MEMBER_IDS  # none of them exists
-    stack.clock.wait_idle()
+    stack.clock.wait_idle()  # enrolled asynchronously; the status route lists the refusals
+    cohort = response.json()["cohort_id"]
+    status = stack.http("GET", f"/journeys/winback/enrollments/{cohort}").json()
+    assert len(status["refused"]) == MAX_API_MEMBER_IDS  # none of them exists

@@ -102,7 +102,11 @@ def test_the_suppression_route_refuses_bad_input_naming_the_field(stack):
         400,
         "body.x",
     )
-    error(stack.http("PUT", "/members/sup-1/suppression", body=b"nope"), 400, "body")
+    as_json = {"Content-Type": "application/json"}
+    error(
+        stack.http("PUT", "/members/sup-1/suppression", body=b"nope", headers=as_json), 400, "body"
+    )
+    error(stack.http("PUT", "/members/sup-1/suppression", body=b"nope"), 415, "header:Content-Type")
     error(_suppress(stack, "nobody"), 404, "path:member_id")
     assert get_member("sup-1").suppressed is False
     assert _suppress(stack, "sup-1").status == 200

@@ -250,6 +250,7 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
                 "400": _error("Bad body or member id; error.field names it"),
                 "404": _error("No such member (path:member_id)"),
                 "409": _error("The member is erased (path:member_id)"),
+                "413": _error("Body larger than 128 KiB"),
                 "415": _error("Content-Type is not application/json (utf-8)"),
             },
         }
