@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
 from memberflow.config import Programme
 from memberflow.ingest.resolve import erased_identity
 from memberflow.loyalty import points
@@ -14,6 +12,7 @@ from memberflow.members.identity import email_hash, normalise_email
 from memberflow.members.service import change_stage, email_link, link_or_create
 from memberflow.store import Member
 from memberflow.store.ledger import post_movement
+from memberflow.store.members import update_member
 from memberflow.webhooks.events import CustomerUpserted
 
 PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
@@ -36,57 +35,55 @@ def _grant_bonus(member: Member, kind: str, programme: Programme, now: datetime)
 def _update_profile(member: Member, event: CustomerUpserted) -> None:
     """Newer profile wins: conditional on the stored source ``updated_at``, so a
     concurrent or older delivery can neither overwrite it nor be half-applied."""
-    # version: the loyalty engine's optimistic lock; bumping it makes a concurrent
-    # loyalty write re-read the member rather than commit a stale stage or profile.
-    actions = [Member.source_updated_at.set(event.updated_at), Member.version.add(1)]
     email = normalise_email(event.email)
-    new_email = email if email and email != member.email else None
-    if new_email:
-        actions += [Member.email.set(email), Member.email_hash.set(email_hash(email))]
-    for name in PROFILE_FIELDS:
-        value = getattr(event, name)
-        if value and value != getattr(member, name):
-            actions.append(getattr(Member, name).set(value))
-    condition = Member.member_id.exists() & (
-        Member.source_updated_at.does_not_exist() | (Member.source_updated_at <= event.updated_at)
+    linked: list[str] = []
+
+    def profile(current: Member) -> list:
+        linked.clear()
+        actions = [Member.source_updated_at.set(event.updated_at)]
+        if email and email != current.email:
+            actions += [Member.email.set(email), Member.email_hash.set(email_hash(email))]
+            linked.append(email)
+        for name in PROFILE_FIELDS:
+            value = getattr(event, name)
+            if value and value != getattr(current, name):
+                actions.append(getattr(Member, name).set(value))
+        return actions
+
+    newer = Member.source_updated_at.does_not_exist() | (
+        Member.source_updated_at <= event.updated_at
     )
-    try:
-        member.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+    # The member comes from link_or_create's consistent read.
+    if not update_member(member, profile, condition=newer, read=False):
         return
-    if new_email:  # find_by_email's consistent lookup (the by_email index lags)
-        email_link(member.member_id, email_hash(new_email), now=event.updated_at).save()
+    if linked:  # find_by_email's consistent lookup (the by_email index lags)
+        email_link(member.member_id, email_hash(linked[0]), now=event.updated_at).save()
 
 
 def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:
     """Mark the sign-up once (a stub becomes a member: prospect -> new, or active when
     it has bought already)."""
-    stage = member.stage
-    probe = Member(member_id=member.member_id, stage=stage, stage_history=member.stage_history)
-    if stage == "prospect":
-        change_stage(probe, "active" if member.order_count else "new", "signup", now)
-    actions = [
-        Member.joined_at.set(event.created_at or now),
-        Member.is_stub.set(False),
-        Member.version.add(1),
-    ]
-    if probe.stage != stage:
-        actions += [
-            Member.stage.set(probe.stage),
-            Member.stage_changed_at.set(probe.stage_changed_at),
-            Member.stage_reason.set(probe.stage_reason),
-            Member.stage_history.set(probe.stage_history),
-        ]
-        condition = Member.joined_at.does_not_exist() & (Member.stage == stage)
-    else:
-        condition = Member.joined_at.does_not_exist()
-    try:
-        member.update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            raise
+
+    def join(current: Member) -> list | None:
+        if current.joined_at is not None:
+            return None
+        stage = current.stage
+        probe = Member(
+            member_id=current.member_id, stage=stage, stage_history=current.stage_history
+        )
+        if stage == "prospect":
+            change_stage(probe, "active" if current.order_count else "new", "signup", now)
+        actions = [Member.joined_at.set(event.created_at or now), Member.is_stub.set(False)]
+        if probe.stage != stage:
+            actions += [
+                Member.stage.set(probe.stage),
+                Member.stage_changed_at.set(probe.stage_changed_at),
+                Member.stage_reason.set(probe.stage_reason),
+                Member.stage_history.set(probe.stage_history),
+            ]
+        return actions
+
+    update_member(member, join, condition=Member.joined_at.does_not_exist(), read=False)
 
 
 def apply_customer(

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
 from memberflow.config import Programme
 from memberflow.members import records
 from memberflow.members.identity import identity_key
 from memberflow.members.service import find_by_email, find_by_identity, get_member, link_or_create
 from memberflow.store import Member
+from memberflow.store.members import update_member
 
 
 def erased_identity(platform: str, shop: str | None, customer_id: str | None) -> bool:
@@ -80,11 +79,12 @@ def member_for(
         reason=reason,
     )
     if created:
-        try:
-            member.update(
-                actions=[Member.is_stub.set(True), Member.version.add(1)],
-                condition=Member.joined_at.does_not_exist(),
-            )
-        except UpdateError:
-            pass  # the customer's sign-up landed first
+        # Unless the customer's sign-up landed first. The instance is the item just
+        # created: no need to read it again.
+        update_member(
+            member,
+            lambda current: None if current.joined_at else [Member.is_stub.set(True)],
+            condition=Member.joined_at.does_not_exist(),
+            read=False,
+        )
     return member

@@ -9,12 +9,11 @@ not marketing. Lifting it (``{"suppressed": false}``) makes the member eligible 
 
 from __future__ import annotations
 
-from pynamodb.exceptions import UpdateError
-
 from memberflow.clock import now as clock_now
 from memberflow.journeys.entry import MEMBER_ID, EntryError, iso
 from memberflow.members.service import get_member
 from memberflow.store import Member
+from memberflow.store.members import update_member
 
 
 def parse_suppression(body) -> bool:
@@ -36,19 +35,13 @@ def set_suppression(member_id: str, body) -> tuple[int, dict]:
     member = get_member(member_id)
     if member is None:
         raise EntryError(404, "path:member_id", "no such member")
-    if member.erased:
-        raise EntryError(409, "path:member_id", "member is erased")
     at = clock_now()
-    try:
-        # The version bump makes a concurrent optimistic member write replay on top.
-        member.update(
-            actions=[
-                Member.suppressed.set(suppressed),
-                Member.suppressed_at.set(at),
-                Member.version.add(1),
-            ],
-            condition=Member.member_id.exists(),
-        )
-    except UpdateError:
-        raise EntryError(404, "path:member_id", "no such member") from None
+
+    def suppress(current: Member) -> list:
+        if current.erased:
+            raise EntryError(409, "path:member_id", "member is erased")
+        return [Member.suppressed.set(suppressed), Member.suppressed_at.set(at)]
+
+    if not update_member(member, suppress, read=False):
+        raise EntryError(404, "path:member_id", "no such member")
     return 200, {"member_id": member_id, "suppressed": suppressed, "suppressed_at": iso(at)}

@@ -13,10 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 
-from pynamodb.exceptions import UpdateError
-
 from memberflow.config.programme import Programme
 from memberflow.loyalty import rfm
+from memberflow.store.members import update_member
 from memberflow.store.models import Member
 
 log = logging.getLogger("memberflow.loyalty.rfm")
@@ -75,13 +74,19 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> 
         value = "".join(str(s) for s in scores[member_id])
         if value == current:
             continue
-        try:
-            Member(member_id=member_id).update(
-                actions=[Member.rfm.set(value)], condition=Member.member_id.exists()
-            )
+
+        def score(member: Member, value: str = value) -> list | None:
+            if member.erased or member.rfm == value:
+                return None
+            return [Member.rfm.set(value)]
+
+        if update_member(Member(member_id=member_id), score):
             written += 1
-        except UpdateError:
-            log.warning("rfm not written", extra={"member_id": member_id})
+        else:
+            log.info(
+                "rfm not written (member gone, erased or already scored)",
+                extra={"member_id": member_id},
+            )
     result = {"scored": len(rows), "written": written}
     log.info("rfm done", extra=result)
     return result

@@ -35,6 +35,7 @@ from memberflow.loyalty import accounts
 from memberflow.loyalty import points as rules
 from memberflow.loyalty.points import InsufficientPoints
 from memberflow.metrics import count_ledger
+from memberflow.store.members import ConcurrencyExhausted  # one for both write paths
 from memberflow.store.models import EarlyRefund, LedgerEntry, Member, Order
 from memberflow.webhooks.events import (
     Interaction,
@@ -53,10 +54,6 @@ BACKOFF_CAP = 0.5
 
 class MemberNotFound(LookupError):
     pass
-
-
-class ConcurrencyExhausted(RuntimeError):
-    """The member kept changing under us for ``MAX_ATTEMPTS`` attempts."""
 
 
 class RedemptionConflict(ValueError):

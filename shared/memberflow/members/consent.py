@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
 from memberflow.members.service import is_suppressed
 from memberflow.store import Member
+from memberflow.store.members import update_member
 from memberflow.store.models import Consent
 
 CHANNELS = ("email", "sms")
@@ -32,25 +31,15 @@ def set_consent(
     newer = stamp_attr.does_not_exist() | (stamp_attr < updated_at)
     if not granted:
         newer = newer | (stamp_attr == updated_at)
-    if member.consent is None:
-        try:
-            member.update(
-                actions=[Member.consent.set(Consent())], condition=Member.consent.does_not_exist()
-            )
-        except UpdateError:
-            pass  # set concurrently
-    try:
-        member.update(
-            actions=[value_attr.set(granted), stamp_attr.set(updated_at), Member.version.add(1)],
-            condition=Member.member_id.exists() & newer,
-        )
-    except UpdateError as error:
-        if _condition_failed(error):
-            return False
-        raise
-    return True
 
+    def record(current: Member) -> list:
+        if current.consent is None:  # a member without the map yet: create it with the decision
+            return [
+                Member.consent.set(
+                    Consent(**{channel: granted, f"{channel}_updated_at": updated_at})
+                )
+            ]
+        return [value_attr.set(granted), stamp_attr.set(updated_at)]
 
-def _condition_failed(error: Exception) -> bool:
-    cause = getattr(error, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"
+    # The caller's member is a consistent read (a stale one only costs a retry).
+    return update_member(member, record, condition=newer, read=False)

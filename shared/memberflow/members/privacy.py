@@ -31,6 +31,7 @@ from memberflow.store import (
     Message,
     Order,
 )
+from memberflow.store.members import update_member
 
 # Every attribute of Member that holds personal data (store/models.py marks them).
 PERSONAL_ATTRIBUTES = ("email", "phone", "first_name", "last_name", "email_hash")
@@ -57,13 +58,15 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
     actions += [getattr(Member, name).remove() for name in FREE_TEXT_ATTRIBUTES]
     actions += [
         Member.erased.set(True),
-        Member.version.add(1),
         Member.consent.email.set(False),
         Member.consent.sms.set(False),
         Member.consent.email_updated_at.set(now),
         Member.consent.sms_updated_at.set(now),
     ]
-    member.update(actions=actions)
+    # The same actions whatever the member is now; the unit of work orders the erasure
+    # against a concurrent order or consent change instead of writing blind (a stale
+    # read only costs a retry: the actions do not depend on it).
+    update_member(member, lambda current: actions, read=False)
     _erase_order_text(member_id)
     # Orders (now without free text), ledger entries, enrolments, messages and coupons
     # hold ids, amounts and times only; they stay for the programme's accounts and KPIs,

@@ -1,0 +1,313 @@
+"""Every kind of member write races a paid order and neither is lost.
+
+Each member write (consent, a customers/update profile, a sign-up, suppression, the RFM
+score, erasure, the stub an order creates) is committed in the two interleavings a
+concurrent order meets: the write between the order's read of the member and the
+order's commit, and the order between the write's read and the write's commit. Both
+must land: the order's points and spend, the field the write set, and the member's
+version advanced once by each (``memberflow.store.members``: one write path)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from memberflow.ingest.customers import apply_customer
+from memberflow.ingest.resolve import member_for
+from memberflow.journeys.entry import JourneyEntry
+from memberflow.journeys.suppression import set_suppression
+from memberflow.loyalty import service
+from memberflow.loyalty.rfm_job import recompute_rfm
+from memberflow.members.consent import set_consent
+from memberflow.members.privacy import erase_member
+from memberflow.members.service import _link
+from memberflow.runtime import app_context
+from memberflow.store import Member
+from memberflow.webhooks.events import CustomerUpserted
+from tests.integration.test_loyalty_support import SHOP, apply, make_member, paid
+
+CUSTOMER = "7001"
+
+# The two interleavings: the member write inside the order, the order inside the write.
+WRITE_INSIDE_ORDER = "write-inside-order"
+ORDER_INSIDE_WRITE = "order-inside-write"
+
+
+def _write_inside_order(monkeypatch, member_id: str, write) -> list:
+    """Run ``write`` once, right after the order path has read the member."""
+    real_read = service._read
+    ran = []
+
+    def read(read_id, order):
+        current = real_read(read_id, order)
+        if order is not None and read_id == member_id and not ran:
+            ran.append(read_id)
+            write()
+        return current
+
+    monkeypatch.setattr(service, "_read", read)
+    return ran
+
+
+def _order_inside_write(monkeypatch, member_id, order) -> list:
+    """Commit ``order`` once, right before the member write is sent (after its read)."""
+    real_update = Member.update
+    ran = []
+
+    def update(self, *args, **kwargs):
+        if self.member_id == member_id() and not ran:
+            ran.append(self.member_id)
+            order()
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Member, "update", update)
+    return ran
+
+
+def _customer(at, **fields) -> CustomerUpserted:
+    values = {
+        "platform": "shopify",
+        "shop": SHOP,
+        "customer_id": CUSTOMER,
+        "email": None,
+        "phone": None,
+        "first_name": None,
+        "last_name": None,
+        "locale": None,
+        "timezone": None,
+        "updated_at": at,
+        "created_at": None,
+        "profile_completed": False,
+    }
+    return CustomerUpserted(**{**values, **fields})
+
+
+def _race(stack, monkeypatch, interleaving, member_id, write):
+    """Apply a paid order to ``member_id`` with ``write`` interleaved; return the
+    member before, after, and the order's points on a member nobody else wrote."""
+    programme = app_context().programme
+    now = stack.clock.now()
+    before = Member.get(member_id, consistent_read=True)
+    order = paid("o-race", "150.00", now)
+    if interleaving == WRITE_INSIDE_ORDER:
+        ran = _write_inside_order(monkeypatch, member_id, write)
+        apply(member_id, order, programme=programme, now=now)
+    else:
+        ran = _order_inside_write(
+            monkeypatch,
+            lambda: member_id,
+            lambda: apply(member_id, order, programme=programme, now=now),
+        )
+        write()
+    assert ran == [member_id]  # the interleaving happened
+    monkeypatch.undo()
+    after = Member.get(member_id, consistent_read=True)
+    assert after.lifetime_spend == (before.lifetime_spend or 0) + Decimal("150.00")
+    assert after.order_count == (before.order_count or 0) + 1
+    assert int(after.points_balance) > int(before.points_balance)  # the order's points
+    assert after.version == (before.version or 0) + 2  # each write once, none blind
+    return before, after
+
+
+BOTH = pytest.mark.parametrize("interleaving", [WRITE_INSIDE_ORDER, ORDER_INSIDE_WRITE])
+
+
+def _member(stack, member_id="racer"):
+    programme = app_context().programme
+    now = stack.clock.now()
+    make_member(member_id, programme=programme, joined_at=now - timedelta(days=30))
+    return member_id
+
+
+@BOTH
+def test_a_consent_change_and_an_order(stack, monkeypatch, interleaving):
+    member_id = _member(stack)
+    at = stack.clock.now()
+
+    def grant():
+        member = Member.get(member_id, consistent_read=True)
+        assert set_consent(member, "sms", True, at, honour_suppression=False)
+
+    _, after = _race(stack, monkeypatch, interleaving, member_id, grant)
+    assert after.consent.sms is True and after.consent.sms_updated_at == at
+
+
+@BOTH
+def test_a_profile_update_from_customers_update_and_an_order(stack, monkeypatch, interleaving):
+    member_id = _member(stack)
+    now = stack.clock.now()
+    _link(member_id, "shopify", SHOP, CUSTOMER, now)
+    event = _customer(now, first_name="Ada", last_name="Lovelace")
+
+    def profile():
+        member, created = apply_customer(
+            event, programme=app_context().programme, now=now, journeys=_no_journeys
+        )
+        assert member.member_id == member_id and not created
+
+    _, after = _race(stack, monkeypatch, interleaving, member_id, profile)
+    assert (after.first_name, after.last_name) == ("Ada", "Lovelace")
+    assert after.source_updated_at == now
+
+
+@BOTH
+def test_a_suppression_and_an_order(stack, monkeypatch, interleaving):
+    member_id = _member(stack)
+
+    def suppress():
+        status, body = set_suppression(member_id, {"suppressed": True})
+        assert status == 200 and body["suppressed"] is True
+
+    _, after = _race(stack, monkeypatch, interleaving, member_id, suppress)
+    assert after.suppressed is True and after.suppressed_at is not None
+
+
+@BOTH
+def test_an_rfm_score_and_an_order(stack, monkeypatch, interleaving):
+    member_id = _member(stack)
+
+    def score():
+        result = recompute_rfm(programme=app_context().programme, now=stack.clock.now())
+        assert result["written"] == 1
+
+    before, after = _race(stack, monkeypatch, interleaving, member_id, score)
+    assert before.rfm is None and after.rfm and len(after.rfm) == 3
+
+
+@BOTH
+def test_an_erasure_and_an_order(stack, monkeypatch, interleaving):
+    member_id = _member(stack)
+    now = stack.clock.now()
+    _link(member_id, "shopify", SHOP, CUSTOMER, now)
+    Member.get(member_id).update(actions=[Member.first_name.set("Ada")])  # no version: setup
+
+    def erase():
+        assert erase_member(member_id, now=now)["member_id"] == member_id
+
+    _, after = _race(stack, monkeypatch, interleaving, member_id, erase)
+    assert after.erased is True and after.first_name is None
+    assert after.consent.email is False and after.consent.email_updated_at == now
+
+
+def test_the_stub_an_order_creates_and_another_order(stack, monkeypatch):
+    """An order for an unknown customer creates a prospect stub and marks it a stub; a
+    second order of the same customer commits between the creation and that mark."""
+    programme = app_context().programme
+    now = stack.clock.now()
+    created = []
+
+    def stub():
+        member = member_for(
+            platform="shopify",
+            shop=SHOP,
+            customer_id=CUSTOMER,
+            email=None,
+            programme=programme,
+            now=now,
+            reason="order",
+        )
+        created.append(member.member_id)
+
+    order = paid("o-race", "150.00", now)
+    # The stub's member id is known once its identity is: the hook reads it from there.
+    ran = _order_inside_write(
+        monkeypatch,
+        _created_id,
+        lambda: apply(_created_id(), order, programme=programme, now=now),
+    )
+    stub()
+    assert ran == created
+    monkeypatch.undo()
+    after = Member.get(created[0], consistent_read=True)
+    assert after.is_stub is True
+    assert after.lifetime_spend == Decimal("150.00") and after.order_count == 1
+    assert int(after.points_balance) > 0
+    assert after.version == 2  # created unversioned; the order, then the stub mark
+
+
+def _created_id() -> str:
+    identity = _identity()
+    return identity.member_id if identity is not None else ""
+
+
+def _identity():
+    from memberflow.members.identity import identity_key
+    from memberflow.store import ExternalIdentity
+
+    try:
+        return ExternalIdentity.get(identity_key("shopify", SHOP, CUSTOMER), consistent_read=True)
+    except ExternalIdentity.DoesNotExist:
+        return None
+
+
+@BOTH
+def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
+    """A customers/create for a customer whose order made a prospect stub: the sign-up
+    (joined, no longer a stub) lands whatever order the first purchase's stage change
+    commits in."""
+    programme = app_context().programme
+    now = stack.clock.now()
+    stub = member_for(
+        platform="shopify",
+        shop=SHOP,
+        customer_id=CUSTOMER,
+        email=None,
+        programme=programme,
+        now=now,
+        reason="order",
+    )
+    member_id = stub.member_id
+    assert Member.get(member_id).stage == "prospect"
+    event = _customer(now, first_name="Ada", created_at=now)
+    welcomed = []
+
+    def sign_up():
+        apply_customer(
+            event,
+            programme=programme,
+            now=now,
+            journeys=lambda: _Welcome(welcomed),
+        )
+
+    order = paid("o-race", "150.00", now)
+    if interleaving == WRITE_INSIDE_ORDER:
+        ran = _write_inside_order(monkeypatch, member_id, sign_up)
+        apply(member_id, order, programme=programme, now=now)
+    else:
+        # The order commits right before the sign-up's own write (after its reads).
+        real = Member.update
+        ran = []
+
+        def update(self, *args, **kwargs):
+            if not ran and _is_join(kwargs.get("actions") or args[0]):
+                ran.append(self.member_id)
+                apply(member_id, order, programme=programme, now=now)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Member, "update", update)
+        sign_up()
+    assert ran == [member_id]
+    monkeypatch.undo()
+    after = Member.get(member_id, consistent_read=True)
+    assert after.joined_at == now and after.is_stub is False  # the sign-up landed
+    assert after.stage == "active"  # bought, then signed up (or the reverse)
+    assert after.lifetime_spend == Decimal("150.00") and after.order_count == 1
+    assert welcomed == [member_id]
+
+
+def _is_join(actions) -> bool:
+    return any("joined_at" in str(action) for action in actions)
+
+
+class _Welcome:
+    def __init__(self, welcomed: list):
+        self.welcomed = welcomed
+
+    def start_welcome(self, member_id: str) -> None:
+        self.welcomed.append(member_id)
+
+
+def _no_journeys() -> JourneyEntry:
+    raise AssertionError("a profile update of a joined member starts no journey")
