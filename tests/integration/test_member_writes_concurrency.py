@@ -311,3 +311,45 @@ class _Welcome:
 
 def _no_journeys() -> JourneyEntry:
     raise AssertionError("a profile update of a joined member starts no journey")
+
+
+def test_a_write_its_own_guard_refuses_writes_nothing_and_is_not_retried(stack, monkeypatch):
+    member_id = _member(stack)
+    at = stack.clock.now()
+    assert set_consent(Member.get(member_id), "email", True, at, honour_suppression=False)
+    stored = Member.get(member_id, consistent_read=True)
+    calls = []
+    real_update = Member.update
+    monkeypatch.setattr(
+        Member, "update", lambda self, *a, **k: calls.append(1) or real_update(self, *a, **k)
+    )
+    # An older decision: the updated_at guard refuses it while the version held.
+    older = at - timedelta(minutes=5)
+    assert not set_consent(stored, "email", False, older, honour_suppression=False)
+    assert len(calls) == 1
+    after = Member.get(member_id, consistent_read=True)
+    assert (after.consent.email, after.version) == (True, stored.version)
+
+
+def test_a_member_that_never_stops_changing_ends_in_concurrency_exhausted(stack, monkeypatch):
+    from memberflow.loyalty.service import ConcurrencyExhausted as LoyaltyExhausted
+    from memberflow.store import members
+
+    member_id = _member(stack)
+    monkeypatch.setattr(members, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(members, "_backoff", lambda attempt: None)
+    real_update = Member.update
+    interfering = []
+
+    def update(self, *args, **kwargs):
+        # Another writer commits before each attempt of ours.
+        interfering.append(1)
+        real_update(Member(member_id=member_id), actions=[Member.version.add(1)])
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Member, "update", update)
+    with pytest.raises(LoyaltyExhausted):  # one exception for both write paths
+        set_suppression(member_id, {"suppressed": True})
+    assert len(interfering) == 3
+    monkeypatch.undo()
+    assert not Member.get(member_id, consistent_read=True).suppressed
