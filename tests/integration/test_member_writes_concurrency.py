@@ -353,3 +353,27 @@ def test_a_member_that_never_stops_changing_ends_in_concurrency_exhausted(stack,
     assert len(interfering) == 3
     monkeypatch.undo()
     assert not Member.get(member_id, consistent_read=True).suppressed
+
+
+def test_a_route_whose_member_never_stops_changing_answers_409_and_writes_nothing(
+    stack, monkeypatch
+):
+    """Consent (member API) and suppression (journey API): the versioned write gave up."""
+    from memberflow.store import members as member_writes
+
+    def exhausted(*_args, **_kwargs):
+        raise member_writes.ConcurrencyExhausted("contended")
+
+    member_id = _member(stack)
+    before = Member.get(member_id, consistent_read=True).version
+    for module in ("memberflow.members.consent", "memberflow.journeys.suppression"):
+        monkeypatch.setattr(f"{module}.update_member", exhausted)
+    as_json = {"Content-Type": "application/json"}
+    for method, path, body in (
+        ("PATCH", f"/members/{member_id}/consent", {"sms": True}),
+        ("PUT", f"/members/{member_id}/suppression", {"suppressed": True}),
+    ):
+        response = stack.http(method, path, body=body, headers=as_json)
+        assert response.status == 409, response.body
+        assert response.json()["error"]["field"] == "member_id"
+    assert Member.get(member_id, consistent_read=True).version == before

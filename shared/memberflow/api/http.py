@@ -63,6 +63,14 @@ def answer_errors_as_json(app: Any, log: Any) -> None:
     def refused(failure: ApiError) -> Response:
         return failure.response()
 
+    from memberflow.store.members import ConcurrencyExhausted
+
+    @app.exception_handler(ConcurrencyExhausted)
+    def contended(_: ConcurrencyExhausted) -> Response:
+        # The member kept changing under every attempt of the versioned write: nothing
+        # was written; the same request again will do.
+        return error(409, "member_id", "the member is being updated concurrently; retry")
+
     @app.exception_handler(Exception)
     def failed(failure: Exception) -> Response:
         log.error("request failed", extra={"error_type": type(failure).__name__})
