@@ -41,40 +41,36 @@ IAM_REFUSAL = {
 }
 SCHEMA_DOCS = "shared/memberflow/webhooks/schemas/README.md"
 
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body of ``schema``."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("/members/{member_id}/consent", "patch"): {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "minProperties": 1,
-                    "properties": {"email": {"type": "boolean"}, "sms": {"type": "boolean"}},
-                }
-            }
-        },
-    },
-    ("/members/{member_id}/points/redeem", "post"): {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["points", "reference"],
-                    "properties": {
-                        "points": {"type": "integer", "minimum": 1, "maximum": 10**9},
-                        "reference": {
-                            "type": "string",
-                            "pattern": "^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$",
-                            "description": "Idempotency key of the redemption (e.g. the POS receipt)",
-                        },
-                    },
-                }
-            }
-        },
-    },
+    ("/members/{member_id}/consent", "patch"): _json_body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {"email": {"type": "boolean"}, "sms": {"type": "boolean"}},
+        }
+    ),
+    ("/members/{member_id}/points/redeem", "post"): _json_body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["points", "reference"],
+            "properties": {
+                "points": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                "reference": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$",
+                    "description": "Idempotency key of the redemption (e.g. the POS receipt)",
+                },
+            },
+        }
+    ),
 }
 
 WEBHOOK_BODY = {
@@ -154,34 +150,29 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
                     "description": "The cohort key (the same as cohort_key in the body)",
                 },
             ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["member_ids"],
-                            "properties": {
-                                "member_ids": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": 1000,
-                                    "items": {
-                                        "type": "string",
-                                        "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
-                                    },
-                                },
-                                "cohort_key": {
-                                    "type": "string",
-                                    "pattern": "^[A-Za-z0-9_-]{1,48}$",
-                                    "description": "Idempotency key of the cohort",
-                                },
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["member_ids"],
+                    "properties": {
+                        "member_ids": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 1000,
+                            "items": {
+                                "type": "string",
+                                "pattern": "^[A-Za-z0-9_.:-]{1,64}$",
                             },
-                        }
-                    }
-                },
-            },
+                        },
+                        "cohort_key": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z0-9_-]{1,48}$",
+                            "description": "Idempotency key of the cohort",
+                        },
+                    },
+                }
+            ),
             "responses": {
                 "200": {
                     "description": "The same request again, already enrolled: the cohort's status",
@@ -229,19 +220,14 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
             "parameters": [
                 {"name": "member_id", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["suppressed"],
-                            "properties": {"suppressed": {"type": "boolean"}},
-                        }
-                    }
-                },
-            },
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["suppressed"],
+                    "properties": {"suppressed": {"type": "boolean"}},
+                }
+            ),
             "responses": {
                 "200": {
                     "description": "{member_id, suppressed, suppressed_at}",
