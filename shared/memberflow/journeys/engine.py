@@ -771,8 +771,6 @@ class StepRunner:
             else None
         )
         message_key = f"{cohort.journey}#{cohort.cohort_id}#{step_id}"
-        if self.pacer is not None and not self.pacer.wait():
-            raise OutOfTime
         # 1. Claim the (enrolment, step) send: a retried Map iteration finds the claim.
         record = Message(
             member_id=member.member_id,
@@ -792,6 +790,12 @@ class StepRunner:
         except PutError:
             _reach(enrolment, step_id, sent=False)
             return "already_sent", None
+        # The pace slot is taken only for a send this pass owns: a re-run over members
+        # sent before (the index may still show their old enrolment) must not spend its
+        # budget pacing sends it will not make, or it never gets past them.
+        if self.pacer is not None and not self.pacer.wait():
+            record.delete()
+            raise OutOfTime
         # 2. The cap, counted with the claim in place: of two concurrent claims at least
         #    one sees the other, so the cap is never exceeded (at worst one backs off).
         if marketing:
