@@ -670,7 +670,7 @@ def _fmt(value: float) -> str:
 
 
 def report(journey: str, results: list[Measure], baseline: Measure, memory_gb: float) -> dict:
-    from memberflow.runtime import app_context
+    from memberflow.config import load_programme
 
     print(f"\njourney {journey}: counted on the local stack ({PRICES['date']})")
     header = f"{'run':>14} {'members':>8} {'execs':>6} {'transitions':>12} {'invocations':>12} {'ddb req':>9} {'RRU':>9} {'WRU':>9} {'secs':>6}"
@@ -716,15 +716,16 @@ def report(journey: str, results: list[Measure], baseline: Measure, memory_gb: f
             f"{m.label} {r:.0f}x cheaper" for m, r in zip(results, orchestration, strict=True)
         )
     )
-    config = app_context().programme.journey(journey)
+    # The stack is closed by now: the bundled programme the runs used, read directly.
+    config = load_programme().journey(journey)
     return {"figures": figures, "days": _journey_days(config)}
 
 
 def programme_model(per_journey: dict, members: int = 10_000_000) -> None:
     """Open executions and monthly cost of a programme, from the measured figures."""
-    from memberflow.runtime import app_context
+    from memberflow.config import load_programme
 
-    programme = app_context().programme
+    programme = load_programme()  # the bundled one the runs used (no stack is open)
     print(
         f"\nprogramme of {members:,} members, entry rates per month (assumed): "
         + ", ".join(f"{j} {r:.1%}" for j, r in MONTHLY_ENTRY.items())
