@@ -172,6 +172,9 @@ def reset() -> None:
 #   one-call-per-item recursion written as the same steps in a loop, so a Map of
 #   thousands of items does not reach Python's recursion limit on one thread.
 #   Distributed Map workers (their own ``_eval_pool``) keep moto's threads.
+# - a program (the execution's, and each Map iteration's) without TimeoutSeconds runs
+#   on its caller's thread; moto starts one and joins it with no timeout. Seam:
+#   ``Program.eval``.
 # - ``moto.stepfunctions.parser.utils.TMP_THREADS``, a module list every thread moto
 #   starts is appended to and never removed from, is pruned of finished threads.
 _threads = threading.local()
@@ -290,6 +293,21 @@ def _install_inline_states() -> None:
 
     component._memberflow_original = original_launch
     component._launch_worker = _launch_worker
+
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    original_program_eval = Program.eval
+
+    def eval_program(self, env):  # seam: Program.eval
+        if not _inline["enabled"] or self.timeout_seconds is not None:
+            return original_program_eval(self, env)
+        # moto's: start a thread running EvalComponent.eval, join it with no timeout.
+        env.next_state_name = self.start_at.start_at_name
+        EvalComponent.eval(self, env)
+
+    Program._memberflow_original = original_program_eval
+    Program.eval = eval_program
 
 
 @contextlib.contextmanager

@@ -715,6 +715,10 @@ def fast_lane(model, params, context, **_kwargs):
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {"content-type": "application/x-amz-json-1.0", **headers}
+    # DynamoDB names a request id on every answer, errors included (moto's error
+    # serialiser leaves it out; the Step Functions DynamoDB integration reads it).
+    if not any(name.lower() == "x-amzn-requestid" for name in headers):
+        headers["x-amzn-requestid"] = f"memberflow-local-{next(_request_ids):012d}"
     http = AWSResponse(params.get("url", ""), status, headers, None)
     http._content = body
     response = {"status_code": status, "headers": http.headers, "body": body}
