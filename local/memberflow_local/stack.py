@@ -87,6 +87,7 @@ class HttpResponse:
 
 
 _gc = {"thresholds": None}
+COLLECT_LESS = {"enabled": True}  # off: fast_paths.motos_own_paths()
 # Objects allocated between two young-generation collections (CPython's default: 700).
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -97,6 +98,8 @@ def _collect_less() -> None:
     collects the young generation less often: a running stack allocates many small
     objects per request, nearly all freed by reference counting. Collection was 8 % of
     the demo's CPU. Undone by stop() (the next stack's start-up is collected as usual)."""
+    if not COLLECT_LESS["enabled"]:
+        return
     if _gc["thresholds"] is None:
         _gc["thresholds"] = gc.get_threshold()
         _, middle, old = _gc["thresholds"]
