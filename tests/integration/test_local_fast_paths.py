@@ -500,3 +500,36 @@ def test_a_task_with_a_timeout_keeps_its_own_thread_and_times_out(stack, monkeyp
     assert ours == theirs
     assert ours[0]["status"] == "SUCCEEDED"
     assert "TaskTimedOut" in [e["type"] for e in ours[1]]
+
+
+def test_the_moto_code_the_fast_paths_stand_in_for_is_unchanged():
+    """Fails loudly when a moto upgrade changes the code a fast path replaces or relies
+    on (moto is pinned; see docs/local-stack.md)."""
+    import inspect
+
+    from moto.dynamodb import responses
+    from moto.dynamodb.parsing import validators
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component,
+        iteration_worker,
+    )
+
+    asl.install()  # idempotent: what LocalStack.start() installs
+    source = inspect.getsource
+    pool = source(iteration_worker.IterationWorker._memberflow_original)
+    assert "self._eval_pool(job=next_job, worker_frame=worker_frame)" in pool
+    assert pool.count("self._env.close_frame(worker_frame)") == 3
+    timeout = source(execute_state.ExecutionState._memberflow_original)
+    assert "Thread(target=_exec_and_notify, daemon=True)" in timeout
+    assert "terminated_event.wait(timeout_seconds)" in timeout
+    program = source(Program._memberflow_original)
+    assert "worker_thread.join(timeout=timeout)" in program
+    assert "threading.Thread(target=super().eval, args=(env,), daemon=True)" in program
+    launch = source(inline_iteration_component.InlineIterationComponent._memberflow_original)
+    assert "threading.Thread(target=worker.eval, daemon=True)" in launch
+    assert "self.node_to_validate = deepcopy(expression)" in source(validators.Validator)
+    query = source(responses.DynamoHandler.query)
+    assert "= parse_expression(\n                key_condition_expression=" in query
+    assert "parser.expr_attr_names_found" in source(responses.DynamoHandler.put_item)
