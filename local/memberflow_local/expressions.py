@@ -112,6 +112,50 @@ def _keep(memo, value) -> None:
     memo.setdefault(id(memo), []).append(value)
 
 
+# The first three of the UpdateExpression validator's ten passes (clause counts,
+# overlapping paths, no key attribute updated) only read the expression, its names and
+# the table's key attributes, and change nothing: once they passed for those, they pass
+# again, and are skipped. The other passes read the values and the item: always run.
+_passed_static: dict[tuple, object] = {}
+
+
+def _static_processors():
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    return (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+
+
+def _validate_once(original, static):
+    def validate(self, expression=None):
+        processors = self.processors
+        if (
+            not _on["enabled"]
+            or expression is None
+            or tuple(type(p) for p in processors[:3]) != static
+        ):
+            return original(self)
+        key = (
+            id(expression),
+            _frozen(self.expression_attribute_names),
+            tuple(self.table.table_key_attrs),
+        )
+        node = self.node_to_validate
+        if _passed_static.get(key) is not expression:
+            for processor in processors[:3]:
+                node = processor.traverse(node)
+            # The parse tree is kept by the UpdateExpression cache: its id stays its own.
+            _remember(_passed_static, key, expression)
+        for processor in processors[3:]:
+            node = processor.traverse(node)
+        return node
+
+    return validate
+
+
 # ------------------------------------------------------- key conditions, projections
 def _cached_key_condition(original):
     def parse_expression(
@@ -181,6 +225,19 @@ def install() -> None:
     _originals["validators_deepcopy"] = validators.deepcopy
     validators.deepcopy = _switched(tree_copy, validators.deepcopy)
 
+    update = validators.UpdateExpressionValidator
+    original_init, original_validate = update.__init__, update.validate
+    checked = _validate_once(original_validate, _static_processors())
+
+    def __init__(self, expression, *args, **kwargs):  # keeps the tree validated
+        original_init(self, expression, *args, **kwargs)
+        self._memberflow_expression = expression
+
+    def validate(self):
+        return checked(self, getattr(self, "_memberflow_expression", None))
+
+    update.__init__, update.validate = __init__, validate
+
     _originals["parse_expression"] = responses.parse_expression
     responses.parse_expression = _cached_key_condition(responses.parse_expression)
 
@@ -208,5 +265,5 @@ def motos_own_expressions():
 
 
 def clear() -> None:
-    for cache in (_conditions, _key_conditions, _projections):
+    for cache in (_conditions, _key_conditions, _projections, _passed_static):
         cache.clear()
