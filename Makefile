@@ -65,8 +65,11 @@ asl: $(STAMP) $(ASL_VALIDATOR)
 	$(BIN)/python -m memberflow_local.template --write-definitions $(VENV)/asl
 	$(ASL_VALIDATOR) $(foreach f,$(wildcard statemachines/*.asl.json),--json-path $(VENV)/asl/$(notdir $(f)))
 
+# Two worker processes (pytest-xdist; PYTEST_WORKERS=auto uses every core), each test
+# sent to whichever worker is free; every test builds its own stack in its own process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test: lint template-check sam asl pytest
 

@@ -23,6 +23,7 @@ input/output quota moto enforces itself (``States.DataLimitExceeded``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 HISTORY_EVENTS_MAX = 25_000
@@ -69,6 +70,7 @@ def install() -> None:
         lambda_eval_utils.boto_client_for = boto_client_for
 
     _limit_history()
+    _install_inline_states()
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
@@ -149,3 +151,171 @@ def reset() -> None:
     """Clients belong to one mock; the next stack builds its own."""
     with _lock:
         _clients.clear()
+
+
+# ------------------------------------------------------------ tasks and maps inline
+# moto evaluates every Task (and Map) state on a thread of its own, only so that the
+# calling thread can stop waiting after the state's TimeoutSeconds; and every inline
+# Map starts a thread per worker (MaxConcurrency of them, or one per item). A 600 x 60
+# demo started 66,000 threads, each fighting for the GIL. Here:
+# - a state whose timeout is moto's default (no TimeoutSeconds, TimeoutSecondsPath or
+#   HeartbeatSeconds: 99,999,999 s, which nothing reaches) runs on the thread that
+#   evaluates it; one with a timeout still gets moto's thread, so it times out as in
+#   AWS. Seams: ``ExecutionState._evaluate_with_timeout`` and the ``Thread`` it uses
+#   (module ``execute_state``).
+# - an inline Map's workers run one after another on the Map's thread: the first takes
+#   the items in order, one at a time, the others find the pool empty. One at a time is
+#   within every MaxConcurrency; the history holds the same events, iteration by
+#   iteration, as moto's with MaxConcurrency 1. (Iterations do not overlap locally: a
+#   failing iteration stops the Map before the next one starts.) Seams:
+#   ``InlineIterationComponent._launch_worker``; ``IterationWorker._eval_pool``, moto's
+#   one-call-per-item recursion written as the same steps in a loop, so a Map of
+#   thousands of items does not reach Python's recursion limit on one thread.
+#   Distributed Map workers (their own ``_eval_pool``) keep moto's threads.
+# - a program (the execution's, and each Map iteration's) without TimeoutSeconds runs
+#   on its caller's thread; moto starts one and joins it with no timeout. Seam:
+#   ``Program.eval``.
+# - ``moto.stepfunctions.parser.utils.TMP_THREADS``, a module list every thread moto
+#   starts is appended to and never removed from, is pruned of finished threads.
+_threads = threading.local()
+_inline = {"enabled": True}
+
+
+def _runs_inline(state) -> bool:
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    timeout = state.timeout
+    return (
+        _inline["enabled"]
+        and state.heartbeat is None
+        and type(timeout) is TimeoutSeconds
+        and timeout.timeout_seconds == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+    )
+
+
+class _InlineThread:
+    """What ``execute_state`` starts for a state without a timeout: runs it at once."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def start(self) -> None:
+        self._target()
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def _task_thread(*args, **kwargs):
+    if getattr(_threads, "inline", False):
+        _threads.inline = False
+        return _InlineThread(kwargs.get("target", args[0] if args else None))
+    return threading.Thread(*args, **kwargs)
+
+
+def _eval_pool(self, job, worker_frame) -> None:
+    """moto 5.2.5's ``IterationWorker._eval_pool``, its tail call as a loop."""
+    while True:
+        if job is None:
+            self._env.close_frame(worker_frame)
+            return
+        job_frame = worker_frame.open_inner_frame()
+        self._eval_job(env=job_frame, job=job)
+        worker_frame.close_frame(job_frame)
+        if isinstance(job.job_output, Exception) or self.stopped():
+            self._env.close_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        next_job = self._job_pool.next_job()
+        if next_job is None:
+            worker_frame.event_history_context.source_event_id = (
+                job_frame.event_history_context.last_published_event_id
+            )
+            self._env.close_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        self._job_pool.close_job(job)
+        job = next_job
+
+
+def _prune_threads() -> None:
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    if len(TMP_THREADS) > 256:
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+
+def _install_inline_states() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component,
+        iteration_worker,
+    )
+
+    state = execute_state.ExecutionState
+    if "_memberflow_original" in state.__dict__:
+        return
+    original_evaluate = state._evaluate_with_timeout
+
+    def _evaluate_with_timeout(self, env):  # seam: ExecutionState._evaluate_with_timeout
+        _threads.inline = _runs_inline(self)
+        try:
+            return original_evaluate(self, env)
+        finally:
+            _threads.inline = False
+            _prune_threads()
+
+    state._memberflow_original = original_evaluate
+    state._evaluate_with_timeout = _evaluate_with_timeout
+    execute_state._memberflow_thread = execute_state.Thread
+    execute_state.Thread = _task_thread
+
+    worker = iteration_worker.IterationWorker
+    worker._memberflow_original = worker._eval_pool
+    worker._eval_pool = _eval_pool
+
+    component = inline_iteration_component.InlineIterationComponent
+    original_launch = component._launch_worker
+
+    def _launch_worker(self, env, eval_input, job_pool):  # seam: _launch_worker
+        if not _inline["enabled"]:
+            return original_launch(self, env, eval_input, job_pool)
+        created = self._create_worker(env=env, eval_input=eval_input, job_pool=job_pool)
+        if type(created)._eval_pool is _eval_pool:
+            created.eval()
+        else:  # a distributed Map's worker: on its thread, as moto's _launch_worker does
+            from moto.stepfunctions.parser.utils import TMP_THREADS
+
+            thread = threading.Thread(target=created.eval, daemon=True)
+            TMP_THREADS.append(thread)
+            thread.start()
+        return created
+
+    component._memberflow_original = original_launch
+    component._launch_worker = _launch_worker
+
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+
+    original_program_eval = Program.eval
+
+    def eval_program(self, env):  # seam: Program.eval
+        if not _inline["enabled"] or self.timeout_seconds is not None:
+            return original_program_eval(self, env)
+        # moto's: start a thread running EvalComponent.eval, join it with no timeout.
+        env.next_state_name = self.start_at.start_at_name
+        EvalComponent.eval(self, env)
+
+    Program._memberflow_original = original_program_eval
+    Program.eval = eval_program
+
+
+@contextlib.contextmanager
+def motos_own_states():
+    """moto's own thread per Task and per Map worker for a while (parity tests, bench)."""
+    before = _inline["enabled"]
+    _inline["enabled"] = False
+    try:
+        yield
+    finally:
+        _inline["enabled"] = before

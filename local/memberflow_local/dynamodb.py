@@ -104,6 +104,16 @@ def _cache_update_expressions() -> None:
     UpdateExpressionParser.make = classmethod(make)
 
 
+def _lagged_write(backend, original, name, args, kwargs):
+    if name == "batch_write_item" or not index_lag.active:
+        return original(backend, *args, **kwargs)
+    # The index keeps showing the item as it was before this write.
+    before = index_lag.before_write(backend, name, args, kwargs)
+    result = original(backend, *args, **kwargs)
+    index_lag.written(before)
+    return result
+
+
 def _key_of(backend, op_type: str, op: dict) -> tuple[str, dict]:
     table_name = op["TableName"]
     if op_type == "Put":
@@ -128,13 +138,11 @@ def install() -> None:
         @functools.wraps(original)
         def locked(self, *args, __original=original, __name=name, **kwargs):
             with _lock:
-                if __name == "batch_write_item" or not index_lag.active:
-                    return __original(self, *args, **kwargs)
-                # The index keeps showing the item as it was before this write.
-                before = index_lag.before_write(self, __name, args, kwargs)
-                result = __original(self, *args, **kwargs)
-                index_lag.written(before)
-                return result
+                if __name == "update_item":
+                    # moto updates the item in place: its index keys may change.
+                    with index_keys.reindexed(self, args, kwargs):
+                        return _lagged_write(self, __original, __name, args, kwargs)
+                return _lagged_write(self, __original, __name, args, kwargs)
 
         setattr(DynamoDBBackend, name, locked)
 
@@ -153,6 +161,9 @@ def install() -> None:
 
     models.copy = SimpleNamespace(deepcopy=snapshot)
     _cache_update_expressions()
+    from memberflow_local import expressions
+
+    expressions.install()
     original_transact = DynamoDBBackend.transact_write_items
 
     @functools.wraps(original_transact)
@@ -387,27 +398,7 @@ def _index_queries(Table) -> None:
             else:
                 items = [partition]
         else:
-            # An index query: keep only items whose index hash key equals the queried
-            # value (plain type-and-value comparison; moto re-checks what is left).
-            conditions = [
-                (name, value.type, value.value)
-                for name, value in kwargs.get("hash_key_conditions") or ()
-            ]
-            candidates = _items_of(self)
-            if index_name is not None and any(
-                i.name == index_name for i in self.global_indexes or ()
-            ):
-                candidates = _lagged_items(self, list(candidates))
-            items = [
-                item
-                for item in candidates
-                if all(
-                    (found := item.attrs.get(name)) is not None
-                    and found.type == kind
-                    and found.value == value
-                    for name, kind, value in conditions
-                )
-            ]
+            items = _index_candidates(self, index_name, kwargs.get("hash_key_conditions"))
         _query_items.scope = (self, items)
         try:
             return original_query(self, hash_key, *args, **kwargs)
@@ -425,12 +416,171 @@ def _index_queries(Table) -> None:
 
     Table.all_items = all_items
     Table.query = query
+    _index_key_writes(Table)
     Table.has_idx_items = has_idx_items
     Table._memberflow_originals = {
         "all_items": original_all_items,
         "query": original_query,
         "has_idx_items": original_has_idx_items,
     }
+
+
+def _index_candidates(table, index_name, hash_key_conditions):
+    """The items an index query may return: those whose index hash key equals the
+    queried value (plain type-and-value comparison; moto re-checks what is left)."""
+    conditions = [(name, value.type, value.value) for name, value in hash_key_conditions or ()]
+    is_global = index_name is not None and any(
+        i.name == index_name for i in table.global_indexes or ()
+    )
+    candidates = None
+    if is_global and index_keys.enabled:
+        candidates = index_keys.items_with(table, index_name, conditions)
+    if candidates is None:
+        candidates = list(_items_of(table))
+    if is_global:
+        candidates = _lagged_items(table, candidates)
+    return [
+        item
+        for item in candidates
+        if all(
+            (found := item.attrs.get(name)) is not None
+            and found.type == kind
+            and found.value == value
+            for name, kind, value in conditions
+        )
+    ]
+
+
+# --------------------------------------------------------------- index key maps
+# An index query used to walk every item of the table (0.5 ms at 300 items, 5.6 ms at
+# 4,000). Each table keeps, per global secondary index, a map from index hash key to
+# the keys of the items holding it, built on the first query and kept up to date by
+# every write: ``Table.put_item`` / ``Table.delete_item`` (backend puts and deletes,
+# transactions and their roll-back, batch writes) and ``DynamoDBBackend.update_item``
+# (moto updates an item in place). The map holds the *current* items: the index lag
+# (above) is applied to its answer as to a full walk.
+_INDEX_KEYS = "_memberflow_index_keys"
+
+
+def _index_value(found):
+    """A hashable form of an index key value, equal where DynamoDB's are equal."""
+    if found.type == "N":
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            return ("N", Decimal(found.value))
+        except (InvalidOperation, TypeError):
+            return ("N", found.value)
+    value = found.value
+    return (found.type, value if isinstance(value, str | bytes) else repr(value))
+
+
+class IndexKeys:
+    def __init__(self):
+        self.enabled = True
+
+    def _maps(self, table):
+        """{index: (attribute, {value: {item key: None}}, {item key: value})}, built once."""
+        indexes = {}
+        for index in table.global_indexes or ():
+            hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            if len(hashes) == 1:
+                indexes[index.name] = hashes[0]
+        maps = table.__dict__.get(_INDEX_KEYS)
+        # Built again when the table's indexes change (UpdateTable).
+        if maps is None or {name: entry[0] for name, entry in maps.items()} != indexes:
+            maps = {name: (attribute, {}, {}) for name, attribute in indexes.items()}
+            for item in _items_of(table):
+                self._place(maps, item.hash_key, item.range_key, item)
+            table.__dict__[_INDEX_KEYS] = maps
+        return maps
+
+    @staticmethod
+    def _place(maps, hash_key, range_key, item) -> None:
+        key = (hash_key, range_key)
+        for attribute, by_value, of_item in maps.values():
+            old = of_item.pop(key, None)
+            if old is not None:
+                holders = by_value.get(old)
+                if holders is not None:
+                    holders.pop(key, None)
+                    if not holders:
+                        del by_value[old]
+            found = item.attrs.get(attribute) if item is not None else None
+            if found is not None:
+                value = _index_value(found)
+                of_item[key] = value
+                by_value.setdefault(value, {})[key] = None
+
+    def refresh(self, table, hash_key, range_key) -> None:
+        """Re-read one item's index keys after a write (no-op until a map exists)."""
+        maps = table.__dict__.get(_INDEX_KEYS)
+        if maps:
+            self._place(maps, hash_key, range_key, _stored(table, hash_key, range_key))
+
+    def items_with(self, table, index_name, conditions):
+        """The current items holding the queried index hash key, or None (walk)."""
+        with _lock:
+            entry = self._maps(table).get(index_name)
+            if entry is None:
+                return None
+            attribute, by_value, _ = entry
+            wanted = [c for c in conditions if c[0] == attribute]
+            if not wanted:
+                return None
+            from moto.dynamodb.models.dynamo_type import DynamoType
+
+            _, kind, value = wanted[0]
+            holders = by_value.get(_index_value(DynamoType({kind: value})), ())
+            return [item for key in holders if (item := _stored(table, *key)) is not None]
+
+    @contextlib.contextmanager
+    def reindexed(self, backend, args, kwargs):
+        """Around an in-place write: the item's index keys are re-read after it."""
+        try:
+            table = backend.get_table(args[0] if args else kwargs.get("table_name"))
+            hash_key, range_key = backend.get_keys_value(
+                table, args[1] if len(args) > 1 else kwargs["key"]
+            )
+        except Exception:  # noqa: BLE001 - moto reports malformed requests itself
+            yield
+            return
+        try:
+            yield
+        finally:
+            self.refresh(table, hash_key, range_key)
+
+
+index_keys = IndexKeys()
+
+
+def _stored(table, hash_key, range_key):
+    partition = table.items.get(hash_key)
+    if partition is None:
+        return None
+    if table.range_key_attr:
+        return partition.get(range_key)
+    return partition
+
+
+def _index_key_writes(Table) -> None:
+    """Table.put_item / delete_item keep the index key maps current."""
+    original_put, original_delete = Table.put_item, Table.delete_item
+
+    @functools.wraps(original_put)
+    def put_item(self, *args, **kwargs):
+        item = original_put(self, *args, **kwargs)
+        index_keys.refresh(self, item.hash_key, item.range_key)
+        return item
+
+    @functools.wraps(original_delete)
+    def delete_item(self, hash_key, range_key, *args, **kwargs):
+        try:
+            return original_delete(self, hash_key, range_key, *args, **kwargs)
+        finally:
+            index_keys.refresh(self, hash_key, range_key)
+
+    Table.put_item, Table.delete_item = put_item, delete_item
 
 
 @contextlib.contextmanager
@@ -565,6 +715,10 @@ def fast_lane(model, params, context, **_kwargs):
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {"content-type": "application/x-amz-json-1.0", **headers}
+    # DynamoDB names a request id on every answer, errors included (moto's error
+    # serialiser leaves it out; the Step Functions DynamoDB integration reads it).
+    if not any(name.lower() == "x-amzn-requestid" for name in headers):
+        headers["x-amzn-requestid"] = f"memberflow-local-{next(_request_ids):012d}"
     http = AWSResponse(params.get("url", ""), status, headers, None)
     http._content = body
     response = {"status_code": status, "headers": http.headers, "body": body}

@@ -1,0 +1,269 @@
+"""DynamoDB expressions parsed once, not on every call (moto 5.2.5 seams).
+
+moto re-parses every expression of every request, often twice (once in the response
+handler to check the names used, once in the backend), and validates an
+UpdateExpression on a ``copy.deepcopy`` of its parse tree (a generic deep copy walks
+every node through ``__reduce_ex__``: a sixth of the demo's DynamoDB time).
+
+1. Condition and filter expressions (``ConditionExpressionParser.parse``): the parse
+   is a pure function of the expression, its names and its values, and moto only reads
+   the tree it returns (``Op.expr``), so one parse serves every call with the same
+   three. The names and values it found are replayed onto each parser, as moto reads
+   them afterwards (``validate_attributes_used``).
+2. UpdateExpression validation (module ``deepcopy`` of ``moto.dynamodb.parsing.validators``):
+   the copy of the parse tree is made by a copier that knows moto's tree nodes (a node
+   is its ``__dict__``: children, parent, values), with the same sharing as
+   ``copy.deepcopy``; any other object is deep-copied as before. (The parse itself is
+   cached in dynamodb.py, ``UpdateExpressionParser.make``.)
+3. KeyConditionExpression (``parse_expression`` as imported by ``moto.dynamodb.responses``)
+   and ProjectionExpression (``ProjectionExpressionParser.parse``): pure functions of
+   their inputs; each caller gets its own copy of the (small) result.
+
+Exceptions are never cached: a bad expression fails each time as moto fails it.
+``motos_own_expressions()`` switches every cache off (parity tests, the benchmark).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy as _copy
+import json
+
+# Distinct expressions (with their values) kept; past this the cache starts again.
+CACHE_MAX = 20_000
+_on = {"enabled": True}
+_conditions: dict[tuple, tuple] = {}
+_key_conditions: dict[tuple, tuple] = {}
+_projections: dict[tuple, tuple] = {}
+_originals: dict[str, object] = {}
+
+
+def _frozen(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def _remember(cache: dict, key, value) -> None:
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
+# ------------------------------------------------------------------ conditions
+def _cached_condition_parse(original):
+    def parse(self):
+        if not _on["enabled"]:
+            return original(self)
+        key = (
+            self.condition_expression,
+            _frozen(self.expression_attribute_names),
+            _frozen(self.expression_attribute_values),
+        )
+        hit = _conditions.get(key)
+        if hit is None:
+            op = original(self)
+            hit = (op, tuple(self.expr_attr_names_found), tuple(self.expr_attr_values_found))
+            _remember(_conditions, key, hit)
+            return op
+        op, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    return parse
+
+
+# ------------------------------------------------------------ update validation
+def tree_copy(value, memo=None):
+    """``copy.deepcopy`` for moto's UpdateExpression trees, without ``__reduce_ex__``."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if memo is None:
+        memo = {}
+    return _tree_copy(value, memo, Node)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _tree_copy(value, memo, Node):
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    found = memo.get(id(value))
+    if found is not None:
+        return found
+    if isinstance(value, Node) and "__deepcopy__" not in kind.__dict__:
+        clone = object.__new__(kind)
+        memo[id(value)] = clone
+        _keep(memo, value)
+        clone.__dict__.update({k: _tree_copy(v, memo, Node) for k, v in value.__dict__.items()})
+        return clone
+    if kind is list:
+        clone = []
+        memo[id(value)] = clone
+        _keep(memo, value)
+        clone.extend(_tree_copy(v, memo, Node) for v in value)
+        return clone
+    return _copy.deepcopy(value, memo)
+
+
+def _keep(memo, value) -> None:
+    # As copy.deepcopy does: the originals stay alive while the memo (keyed by id) is used.
+    memo.setdefault(id(memo), []).append(value)
+
+
+# The first three of the UpdateExpression validator's ten passes (clause counts,
+# overlapping paths, no key attribute updated) only read the expression, its names and
+# the table's key attributes, and change nothing: once they passed for those, they pass
+# again, and are skipped. The other passes read the values and the item: always run.
+_passed_static: dict[tuple, object] = {}
+
+
+def _static_processors():
+    from moto.dynamodb.parsing.validators import (
+        ActionCountValidator,
+        OverlappingPathsValidator,
+        UpdateHashRangeKeyValidator,
+    )
+
+    return (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+
+
+def _validate_once(original, static):
+    def validate(self, expression=None):
+        processors = self.processors
+        if (
+            not _on["enabled"]
+            or expression is None
+            or tuple(type(p) for p in processors[:3]) != static
+        ):
+            return original(self)
+        key = (
+            id(expression),
+            _frozen(self.expression_attribute_names),
+            tuple(self.table.table_key_attrs),
+        )
+        node = self.node_to_validate
+        if _passed_static.get(key) is not expression:
+            for processor in processors[:3]:
+                node = processor.traverse(node)
+            # The parse tree is kept by the UpdateExpression cache: its id stays its own.
+            _remember(_passed_static, key, expression)
+        for processor in processors[3:]:
+            node = processor.traverse(node)
+        return node
+
+    return validate
+
+
+# ------------------------------------------------------- key conditions, projections
+def _cached_key_condition(original):
+    def parse_expression(
+        key_condition_expression,
+        expression_attribute_values,
+        expression_attribute_names,
+        schema,
+    ):
+        if not _on["enabled"]:
+            return original(
+                key_condition_expression,
+                expression_attribute_values,
+                expression_attribute_names,
+                schema,
+            )
+        key = (
+            key_condition_expression,
+            _frozen(expression_attribute_values),
+            _frozen(expression_attribute_names),
+            _frozen(schema),
+        )
+        hit = _key_conditions.get(key)
+        if hit is None:
+            hit = original(
+                key_condition_expression,
+                expression_attribute_values,
+                expression_attribute_names,
+                schema,
+            )
+            _remember(_key_conditions, key, hit)
+        # Each caller gets its own lists (moto appends to the names list); the
+        # conditions' DynamoType values are only read.
+        return tuple(list(part) for part in hit)
+
+    return parse_expression
+
+
+def _cached_projection(original):
+    def parse(self):
+        if not _on["enabled"]:
+            return original(self)
+        key = (self.projection_expression, _frozen(self.expression_attribute_names))
+        hit = _projections.get(key)
+        if hit is None:
+            paths = original(self)
+            hit = (paths, tuple(self.expr_attr_names_found))
+            _remember(_projections, key, hit)
+            return [list(path) for path in paths]
+        paths, names = hit
+        self.expr_attr_names_found.extend(names)
+        return [list(path) for path in paths]
+
+    return parse
+
+
+# ----------------------------------------------------------------------- install
+def install() -> None:
+    from moto.dynamodb import comparisons, responses
+    from moto.dynamodb.parsing import validators
+
+    if _originals:
+        return
+    parser = comparisons.ConditionExpressionParser
+    _originals["condition_parse"] = parser.parse
+    parser.parse = _cached_condition_parse(parser.parse)
+
+    _originals["validators_deepcopy"] = validators.deepcopy
+    validators.deepcopy = _switched(tree_copy, validators.deepcopy)
+
+    update = validators.UpdateExpressionValidator
+    original_init, original_validate = update.__init__, update.validate
+    checked = _validate_once(original_validate, _static_processors())
+
+    def __init__(self, expression, *args, **kwargs):  # keeps the tree validated
+        original_init(self, expression, *args, **kwargs)
+        self._memberflow_expression = expression
+
+    def validate(self):
+        return checked(self, getattr(self, "_memberflow_expression", None))
+
+    update.__init__, update.validate = __init__, validate
+
+    _originals["parse_expression"] = responses.parse_expression
+    responses.parse_expression = _cached_key_condition(responses.parse_expression)
+
+    projection = responses.ProjectionExpressionParser
+    _originals["projection_parse"] = projection.parse
+    projection.parse = _cached_projection(projection.parse)
+
+
+def _switched(ours, theirs):
+    def deepcopy(value, memo=None):
+        return (ours if _on["enabled"] else theirs)(value, memo)
+
+    return deepcopy
+
+
+@contextlib.contextmanager
+def motos_own_expressions():
+    """moto's own parse-per-call and deep copies for a while (parity tests, bench)."""
+    before = _on["enabled"]
+    _on["enabled"] = False
+    try:
+        yield
+    finally:
+        _on["enabled"] = before
+
+
+def clear() -> None:
+    for cache in (_conditions, _key_conditions, _projections, _passed_static):
+        cache.clear()
