@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from memberflow.store import Enrolment, LedgerEntry, Member, Order
+from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Order
 from memberflow.webhooks.signing import shopify_headers, standard_headers, woocommerce_headers
 from tests.integration.test_webhooks_support import (
     SHOP,
@@ -221,18 +221,18 @@ def test_a_source_that_is_not_configured_is_refused_and_stores_nothing(stack):
 
 
 def test_member_creation_failing_half_way_completes_on_the_next_delivery(stack, monkeypatch):
-    """Whichever step of a sign-up fails (profile, join bonus, welcome, the join mark),
-    the platform's retry leaves one whole member: name, one join bonus, one welcome."""
+    """Whichever step of a sign-up fails (profile, join bonus, welcome enrolment, the
+    join mark: before its one write; starting the welcome execution: after it), the
+    platform's retry leaves one whole member: name, one join bonus, one welcome."""
     from memberflow.ingest import customers
-    from memberflow.journeys.entry import JourneyEntry
 
     def broken(*args, **kwargs):
         raise RuntimeError("DynamoDB throttled")
 
     send = Platforms(stack)
-    steps = ["_update_profile", "_grant_bonus", "start_welcome", "_join"]
+    steps = ["_profile", "_bonus", "_welcome_items", "_join", "_finish_welcome"]
     for n, failing in enumerate(steps):
-        owner = JourneyEntry if failing == "start_welcome" else customers
+        owner = customers
         real = getattr(owner, failing)
         body = doc("shopify", "customers_create.json")
         body.update(id=7300000000 + n, email=f"member{n}@example.com")
@@ -249,6 +249,8 @@ def test_member_creation_failing_half_way_completes_on_the_next_delivery(stack, 
         assert len(joins) == 1 and int(joins[0].points) == 100, failing
         welcome = [e for e in Enrolment.query(member_id) if e.enrolment_key.startswith("welcome#")]
         assert len(welcome) == 1, failing
+        # and its execution started (the retry starts one the failed try did not)
+        assert Cohort.get(welcome[0].cohort_id, consistent_read=True).execution_arn, failing
     stack.clock.wait_idle()
 
 
