@@ -157,7 +157,7 @@ def _resolve(event: CustomerUpserted, receipt, attempt: int):
         if by_email is not None:
             candidate = by_email.member_id
             if not found.has(Member, candidate):
-                found = reads.read([*_wanted(candidate)])
+                found = found.more(_wanted(candidate))
             member = found.get(Member, candidate)
             if member is not None and member.email_hash == hashed:
                 member_id = candidate  # one person in two shops is one member
@@ -166,7 +166,7 @@ def _resolve(event: CustomerUpserted, receipt, attempt: int):
             return found, None, None, False  # the derived id is taken: next attempt
         return found, guess, None, False
     if not found.has(Member, member_id):
-        found = reads.read([*_wanted(member_id)])
+        found = found.more(_wanted(member_id))
     return found, member_id, found.get(Member, member_id), False
 
 
@@ -180,8 +180,8 @@ def apply_customer(
     (idempotent on its cohort id); the member, its links, the bonuses and the welcome
     enrolment commit together, so a delivery that fails half-way is finished by its
     retry (which starts a welcome execution not started yet). ``journeys`` is a
-    callable returning a :class:`memberflow.journeys.entry.JourneyEntry` (for the
-    context's Step Functions client). Returns ``(None, False)`` for an erased identity.
+    callable returning what starts the welcome (``start_welcome(member_id)``: a
+    :class:`WelcomeStart`). Returns ``(None, False)`` for an erased identity.
     """
     identity = identity_key(event.platform, event.shop, event.customer_id)
     email = normalise_email(event.email)
@@ -226,7 +226,7 @@ def apply_customer(
             )
         except loyalty.Contended:
             continue  # a concurrent delivery wrote first: read again
-        _finish_welcome(journeys, member_id, cohort, signup.enrolled, receipt, now)
+        _finish_welcome(journeys, member_id, cohort, signup.enrolled)
         return member, created
     raise loyalty.ConcurrencyExhausted(f"customer {identity}: gave up after {MAX_ATTEMPTS}")
 
@@ -310,32 +310,44 @@ def _identity(event: CustomerUpserted, member_id: str, now: datetime) -> Externa
     )
 
 
-def _finish_welcome(journeys, member_id: str, cohort, enrolled: bool, receipt, now) -> None:
-    """Start the welcome execution (a cohort written now, or one recorded by an earlier
-    try whose execution never started), then record its ARN with the receipt in one
-    transaction."""
-    if not enrolled and (cohort is None or cohort.execution_arn):
-        return
-    from pynamodb.transactions import TransactWrite
+def _finish_welcome(journeys, member_id: str, cohort, enrolled: bool) -> None:
+    """Start the welcome execution of a cohort written now, or of one an earlier try
+    recorded but did not start."""
+    if enrolled or (cohort is not None and not cohort.execution_arn):
+        journeys().start_welcome(member_id)
 
-    context = journeys().context
-    cohort_id = welcome_cohort_id(member_id)
-    stepfunctions = context.stepfunctions
-    try:
-        arn = stepfunctions.start_execution(
-            stateMachineArn=context.settings.journey_arns[WELCOME],
-            name=cohort_id,
-            # ids only: never member data (history is kept 90 days; erasure is complete)
-            input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": None}),
-        )["executionArn"]
-    except stepfunctions.exceptions.ExecutionAlreadyExists:
-        arn = None  # started by a concurrent copy, which records it
-    if arn is None and receipt is None:
-        return
-    with TransactWrite(connection=Cohort._get_connection().connection) as write:
-        if arn is not None:
-            write.update(Cohort(cohort_id=cohort_id), actions=[Cohort.execution_arn.set(arn)])
+
+class WelcomeStart:
+    """Starts a sign-up's welcome execution, its cohort and enrolment being written with
+    the member (:func:`apply_customer`), then records the execution's ARN on the cohort
+    with the delivery's receipt, in one transaction: two calls where entering a cohort
+    from scratch (journeys.entry.JourneyEntry.start_welcome) takes nine."""
+
+    def __init__(self, context, receipt=None):
+        self.context = context
+        self.receipt = receipt
+
+    def start_welcome(self, member_id: str) -> None:
+        from pynamodb.transactions import TransactWrite
+
+        cohort_id = welcome_cohort_id(member_id)
+        stepfunctions = self.context.stepfunctions
+        try:
+            arn = stepfunctions.start_execution(
+                stateMachineArn=self.context.settings.journey_arns[WELCOME],
+                name=cohort_id,
+                # ids only: never member data (history is kept 90 days; erasure is complete)
+                input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": None}),
+            )["executionArn"]
+        except stepfunctions.exceptions.ExecutionAlreadyExists:
+            arn = None  # started by a concurrent copy, which records it
+        receipt = self.receipt
+        if arn is None and receipt is None:
+            return
+        with TransactWrite(connection=Cohort._get_connection().connection) as write:
+            if arn is not None:
+                write.update(Cohort(cohort_id=cohort_id), actions=[Cohort.execution_arn.set(arn)])
+            if receipt is not None:
+                receipt.add_to(write, receipt.summary_for(member_id))
         if receipt is not None:
-            receipt.add_to(write, receipt.summary_for(member_id))
-    if receipt is not None:
-        receipt.committed()
+            receipt.committed()

@@ -22,7 +22,7 @@ import time
 from datetime import datetime
 
 from memberflow.ingest.consent import apply_consent_event
-from memberflow.ingest.customers import apply_customer
+from memberflow.ingest.customers import WelcomeStart, apply_customer
 from memberflow.ingest.orders import (
     apply_interaction,
     apply_order_cancelled,
@@ -82,9 +82,7 @@ def apply_delivery(
         receipt = None
 
     def journeys():
-        from memberflow.journeys.entry import JourneyEntry
-
-        return JourneyEntry(context)
+        return WelcomeStart(context, receipt)
 
     for event in delivery.events:
         member_ids: list[str] = []

@@ -52,6 +52,10 @@ class Reads:
     def has(self, model: type[Model], hash_key: str, range_key: str | None = None) -> bool:
         return _id(model, hash_key, range_key) in self._found
 
+    def more(self, wanted: Iterable[tuple]) -> Reads:
+        """These reads and ``wanted`` read now (one more BatchGetItem)."""
+        return Reads({**self._found, **read(wanted)._found})
+
 
 def read(wanted: Iterable[tuple]) -> Reads:
     """Read ``(model, hash_key[, range_key])`` items by key, consistently, in as few

@@ -111,6 +111,11 @@ def _conflict(error: TransactWriteError) -> bool:
     )
 
 
+def _committing(member_id: str, actions: list) -> None:
+    """Called right before a transaction writing the member is sent, with the member's
+    actions (a seam for tests: what commits between a write's read and its write)."""
+
+
 def _committed(member_id: str, version: int | None) -> None:
     """Called after every successful commit (a seam for tests: crash injection, order)."""
 
@@ -226,6 +231,8 @@ def run(
         if change.member is None and change.order is None and not (change.entries or change.puts):
             return change.result  # nothing changed: write nothing
         new_version = member_version
+        if change.member is not None:
+            _committing(member_id, actions)
         try:
             with TransactWrite(connection=_connection()) as tx:
                 for entry in change.entries:
