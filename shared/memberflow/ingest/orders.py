@@ -144,6 +144,7 @@ def apply_order_paid(
     member, ledger and the delivery's receipt), then journey attribution."""
     found, key, link = _order_reads(event, receipt)
     member = _known_buyer(event, found, key, link)
+    known = member is not False  # read by key just now, with the order
     if member is False:
         member = _buyer(event, programme, now)
     if member is None or member.erased:
@@ -155,7 +156,7 @@ def apply_order_paid(
         event,
         programme=programme,
         now=now,
-        read=(member, order) if found.has(Member, member.member_id) else None,
+        read=(member, order) if known else None,
         # parked refunds are applied in writes of their own after the order's
         receipt=None if parked else receipt,
     )
