@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.models import Model
 
 from memberflow.store.models import UNBOUND
@@ -128,23 +128,21 @@ class Receipt:
     def claim(self) -> None:
         """Put INPROGRESS unless a live record exists (then :class:`DeliveryFinished`)."""
         now_s = time.time()
-        try:
-            self._record(INPROGRESS, None, now_s).save(condition=live(now_s))
-        except PutError as error:
-            raise self._finished(error) from None
+        refused = _put_unless(self._record(INPROGRESS, None, now_s), live(now_s))
+        if refused is not None:
+            raise refused
         self.claimed = True
 
     def complete(self, summary: dict) -> None:
         """The COMPLETED record on its own (the delivery's writes could not carry it)."""
         now_s = time.time()
         record = self._record(COMPLETED, summary, now_s)
-        try:
-            if self.claimed:
-                record.save()
-            else:
-                record.save(condition=live(now_s))
-        except PutError as error:
-            raise self._finished(error) from None
+        if self.claimed:
+            record.save()
+        else:
+            refused = _put_unless(record, live(now_s))
+            if refused is not None:
+                raise refused
         self.written, self.summary = True, summary
 
     def release(self) -> None:
@@ -199,14 +197,39 @@ class Receipt:
         if record is not None:
             raise DeliveryFinished(record)
 
-    def _finished(self, error: PutError | UpdateError) -> Exception:
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            return error
-        record = self.read()  # only on a duplicate: the record that refused us
-        if record is None:  # gone meanwhile (released or expired): try again
-            return DeliveryRaced(self.delivery_id)
-        return DeliveryFinished(record)
-
 
 class DeliveryRaced(Exception):
     """The record that refused our write is gone already: start again."""
+
+
+def _put_unless(record: DeliveryRecord, condition) -> Exception | None:
+    """Put ``record`` under ``condition``; when it fails, the record that refused it, as
+    :class:`DeliveryFinished`, from the same call (``ReturnValuesOnConditionCheckFailure``,
+    as Powertools' claim asks: PynamoDB's ``save`` cannot), or :class:`DeliveryRaced`
+    when it is gone already."""
+    from botocore.exceptions import ClientError
+    from pynamodb.constants import ITEM
+
+    connection = DeliveryRecord._get_connection().connection
+    args, kwargs = record._get_save_args(condition=condition)
+    operation = connection.get_operation_kwargs(
+        DeliveryRecord.Meta.table_name,
+        args[0],
+        key=ITEM,
+        attributes=kwargs["attributes"],
+        condition=kwargs["condition"],
+        return_values_on_condition_failure="ALL_OLD",
+    )
+    try:
+        connection.client.put_item(**operation)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        raw = error.response.get("Item")
+        if raw:
+            return DeliveryFinished(DeliveryRecord.from_raw_data(raw))
+        try:  # a store that does not return it: read it
+            return DeliveryFinished(DeliveryRecord.get(record.id, consistent_read=True))
+        except DoesNotExist:
+            return DeliveryRaced(record.id)
+    return None
