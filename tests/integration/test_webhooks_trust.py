@@ -184,6 +184,43 @@ def test_an_idempotency_key_reused_with_another_body_is_409(stack):
     stack.clock.wait_idle()
 
 
+def test_a_paid_order_or_refund_id_reused_with_another_body_is_409_and_changes_nothing(stack):
+    """Paid orders and refunds are not claimed first: their receipt is put in the same
+    transaction as the order. Another body under a used id is still 409, and neither
+    the order nor the points move (nor on a concurrent copy: the transaction is one)."""
+    send = Platforms(stack)
+    assert (
+        send.shopify("customers/create", doc("shopify", "customers_create.json"), "c-1").status
+        == 200
+    )
+    order = doc("shopify", "orders_paid.json")
+    assert send.shopify("orders/paid", order, "paid-1").status == 200
+    (member,) = list(Member.scan())
+    money = (int(member.points_balance), member.lifetime_spend)
+    bigger = copy.deepcopy(order)
+    bigger["total_price"] = bigger["current_total_price"] = "999.00"
+    response = send.shopify("orders/paid", bigger, "paid-1")
+    assert response.status == 409 and response.json()["error"]["field"] == "delivery"
+    refund = doc("shopify", "refunds_create.json")
+    assert send.shopify("refunds/create", refund, "refund-1").status == 200
+    after_refund = Member.get(member.member_id, consistent_read=True)
+    other = copy.deepcopy(refund)
+    other["id"] = 9100000099
+    assert send.shopify("refunds/create", other, "refund-1").status == 409
+    still = Member.get(member.member_id, consistent_read=True)
+    assert (int(still.points_balance), still.lifetime_spend) == (
+        int(after_refund.points_balance),
+        after_refund.lifetime_spend,
+    )
+    assert int(still.points_balance) < money[0]  # the first refund did apply
+    (stored,) = list(Order.scan())
+    assert stored.refund_ids == [str(refund["id"])]
+    # the same bodies again are the duplicates they were
+    assert send.shopify("orders/paid", order, "paid-1").status == 200
+    assert send.shopify("refunds/create", refund, "refund-1").status == 200
+    stack.clock.wait_idle()
+
+
 def test_a_source_that_is_not_configured_is_refused_and_stores_nothing(stack):
     send = Platforms(stack)
     empty = count_items(stack)
