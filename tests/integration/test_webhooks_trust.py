@@ -221,6 +221,55 @@ def test_a_paid_order_or_refund_id_reused_with_another_body_is_409_and_changes_n
     stack.clock.wait_idle()
 
 
+def test_a_copy_with_another_body_racing_a_paid_order_changes_nothing(stack, monkeypatch):
+    """The race the unclaimed path must win: a copy of an order with another body under
+    the same id is applied whole between the first copy's read and its transaction. The
+    first copy's transaction fails on the receipt: 409 (DeliveryConflict), and only the
+    copy that won counts."""
+    from memberflow import runtime
+    from memberflow.clock import now
+    from memberflow.ingest import deliveries, reads
+    from memberflow.webhooks import WebhookSecrets, verify_and_parse
+
+    send = Platforms(stack)
+    send.shopify("customers/create", doc("shopify", "customers_create.json"), "c-1")
+    stack.clock.wait_idle()
+    secrets = WebhookSecrets.dev()
+
+    def delivery(body: dict):
+        data = json.dumps(body).encode()
+        headers = shopify_headers(
+            secrets.secret_of("shopify", SHOP), "orders/paid", SHOP, data, "paid-1"
+        )
+        return verify_and_parse("shopify", headers, data, secrets, now())
+
+    order = doc("shopify", "orders_paid.json")
+    bigger = copy.deepcopy(order)
+    bigger["total_price"] = bigger["current_total_price"] = "999.00"
+    context = runtime.app_context()
+    real, raced, started = reads.read, [], []
+
+    def read(wanted):
+        found = real(wanted)
+        if not started:
+            started.append(True)
+            raced.append(deliveries.apply_once(delivery(bigger), context, now()))
+        return found
+
+    monkeypatch.setattr(reads, "read", read)
+    with pytest.raises(deliveries.DeliveryConflict):
+        deliveries.apply_once(delivery(order), context, now())
+    monkeypatch.undo()
+    assert raced and raced[0]["member_ids"]
+    (stored,) = list(Order.scan())
+    assert stored.total == 999  # the copy that won, alone
+    (member,) = list(Member.scan())
+    assert int(member.order_count) == 1
+    earned = [e for e in LedgerEntry.query(member.member_id) if e.kind == "earn"]
+    assert len(earned) == 1
+    stack.clock.wait_idle()
+
+
 def test_a_source_that_is_not_configured_is_refused_and_stores_nothing(stack):
     send = Platforms(stack)
     empty = count_items(stack)
