@@ -187,15 +187,17 @@ class Row:
     label: str
     measured: float
     target: float | None
-    before: float
+    before: float | None
     detail: str = ""
 
     def line(self) -> str:
         target = f"<= {self.target:g}" if self.target is not None else "   -"
         met = "" if self.target is None else ("met" if self.measured <= self.target else "NOT MET")
+        before = f"{self.before:6.1f}" if self.before is not None else "     -"
+        ratio = f"x{self.measured / self.before:5.2f}" if self.before else "      "
         return (
-            f"  {self.label:<34} {self.measured:7.1f}  target {target:<6} before {self.before:6.1f}"
-            f"  x{self.measured / self.before:5.2f} of before  {met:<7} {self.detail}"
+            f"  {self.label:<34} {self.measured:7.1f}  target {target:<6} before {before}"
+            f"  {ratio} of before  {met:<7} {self.detail}"
         )
 
 
@@ -273,7 +275,14 @@ def measure(signups: int = 10, cohort: int = 200) -> list[Row]:
                 BEFORE["signup"],
             )
         )
+
+        def updated(n: int) -> dict:
+            doc = shop.customer(n)
+            doc["first_name"], doc["updated_at"] = "Grace", "2026-01-06T10:00:00Z"
+            return doc
+
         for label, topic, doc_of, key in (
+            ("customers/update (profile)", "customers/update", updated, None),
             ("orders/paid", "orders/paid", lambda n: shop.order(n, n), "orders_paid"),
             ("refunds/create", "refunds/create", shop.refund, "refund"),
         ):
@@ -289,8 +298,8 @@ def measure(signups: int = 10, cohort: int = 200) -> list[Row]:
                 Row(
                     label,
                     sum(ops_total.values()) / signups,
-                    TARGETS[key],
-                    BEFORE[key],
+                    TARGETS.get(key),
+                    BEFORE.get(key),
                     _ops({k: v / signups for k, v in ops_total.items()}).replace(".0", ""),
                 )
             )
