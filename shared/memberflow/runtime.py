@@ -188,6 +188,10 @@ def app_context(environ: Mapping[str, str] | None = None) -> AppContext:
         settings = Settings.from_environ(environ)
         programme, text = _load_programme(settings)
         bind_tables(settings.tables, settings.region)
+        if settings.tables.get("IDEMPOTENCY_TABLE"):
+            from memberflow.ingest import receipts
+
+            receipts.bind(settings.tables["IDEMPOTENCY_TABLE"], settings.region)
         context = AppContext(settings, programme, text)
         _cached = (key, context)
         return context

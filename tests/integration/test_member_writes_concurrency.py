@@ -52,8 +52,11 @@ def _write_inside_order(monkeypatch, member_id: str, write) -> list:
 
 
 def _order_inside_write(monkeypatch, member_id, order) -> list:
-    """Commit ``order`` once, right before the member write is sent (after its read)."""
+    """Commit ``order`` once, right before the member write is sent (after its read):
+    an UpdateItem of update_member, or a transaction of the loyalty engine's write path
+    (a customers/* delivery commits its member, links and bonuses in one)."""
     real_update = Member.update
+    real_committing = service._committing
     ran = []
 
     def update(self, *args, **kwargs):
@@ -62,7 +65,14 @@ def _order_inside_write(monkeypatch, member_id, order) -> list:
             order()
         return real_update(self, *args, **kwargs)
 
+    def committing(committed_id, actions):
+        if committed_id == member_id() and not ran:
+            ran.append(committed_id)
+            order()
+        return real_committing(committed_id, actions)
+
     monkeypatch.setattr(Member, "update", update)
+    monkeypatch.setattr(service, "_committing", committing)
     return ran
 
 
@@ -276,8 +286,10 @@ def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
         ran = _write_inside_order(monkeypatch, member_id, sign_up)
         apply(member_id, order, programme=programme, now=now)
     else:
-        # The order commits right before the sign-up's own write (after its reads).
+        # The order commits right before the sign-up's own write (after its reads):
+        # an UpdateItem, or the transaction that writes the member with its bonuses.
         real = Member.update
+        real_committing = service._committing
         ran = []
 
         def update(self, *args, **kwargs):
@@ -286,7 +298,14 @@ def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
                 apply(member_id, order, programme=programme, now=now)
             return real(self, *args, **kwargs)
 
+        def committing(committed_id, actions):
+            if not ran and _is_join(actions):
+                ran.append(committed_id)
+                apply(member_id, order, programme=programme, now=now)
+            return real_committing(committed_id, actions)
+
         monkeypatch.setattr(Member, "update", update)
+        monkeypatch.setattr(service, "_committing", committing)
         sign_up()
     assert ran == [member_id]
     monkeypatch.undo()

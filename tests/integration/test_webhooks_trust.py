@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from memberflow.store import Enrolment, LedgerEntry, Member, Order
+from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Order
 from memberflow.webhooks.signing import shopify_headers, standard_headers, woocommerce_headers
 from tests.integration.test_webhooks_support import (
     SHOP,
@@ -184,6 +184,92 @@ def test_an_idempotency_key_reused_with_another_body_is_409(stack):
     stack.clock.wait_idle()
 
 
+def test_a_paid_order_or_refund_id_reused_with_another_body_is_409_and_changes_nothing(stack):
+    """Paid orders and refunds are not claimed first: their receipt is put in the same
+    transaction as the order. Another body under a used id is still 409, and neither
+    the order nor the points move (nor on a concurrent copy: the transaction is one)."""
+    send = Platforms(stack)
+    assert (
+        send.shopify("customers/create", doc("shopify", "customers_create.json"), "c-1").status
+        == 200
+    )
+    order = doc("shopify", "orders_paid.json")
+    assert send.shopify("orders/paid", order, "paid-1").status == 200
+    (member,) = list(Member.scan())
+    money = (int(member.points_balance), member.lifetime_spend)
+    bigger = copy.deepcopy(order)
+    bigger["total_price"] = bigger["current_total_price"] = "999.00"
+    response = send.shopify("orders/paid", bigger, "paid-1")
+    assert response.status == 409 and response.json()["error"]["field"] == "delivery"
+    refund = doc("shopify", "refunds_create.json")
+    assert send.shopify("refunds/create", refund, "refund-1").status == 200
+    after_refund = Member.get(member.member_id, consistent_read=True)
+    other = copy.deepcopy(refund)
+    other["id"] = 9100000099
+    assert send.shopify("refunds/create", other, "refund-1").status == 409
+    still = Member.get(member.member_id, consistent_read=True)
+    assert (int(still.points_balance), still.lifetime_spend) == (
+        int(after_refund.points_balance),
+        after_refund.lifetime_spend,
+    )
+    assert int(still.points_balance) < money[0]  # the first refund did apply
+    (stored,) = list(Order.scan())
+    assert stored.refund_ids == [str(refund["id"])]
+    # the same bodies again are the duplicates they were
+    assert send.shopify("orders/paid", order, "paid-1").status == 200
+    assert send.shopify("refunds/create", refund, "refund-1").status == 200
+    stack.clock.wait_idle()
+
+
+def test_a_copy_with_another_body_racing_a_paid_order_changes_nothing(stack, monkeypatch):
+    """The race the unclaimed path must win: a copy of an order with another body under
+    the same id is applied whole between the first copy's read and its transaction. The
+    first copy's transaction fails on the receipt: 409 (DeliveryConflict), and only the
+    copy that won counts."""
+    from memberflow import runtime
+    from memberflow.clock import now
+    from memberflow.ingest import deliveries, reads
+    from memberflow.webhooks import WebhookSecrets, verify_and_parse
+
+    send = Platforms(stack)
+    send.shopify("customers/create", doc("shopify", "customers_create.json"), "c-1")
+    stack.clock.wait_idle()
+    secrets = WebhookSecrets.dev()
+
+    def delivery(body: dict):
+        data = json.dumps(body).encode()
+        headers = shopify_headers(
+            secrets.secret_of("shopify", SHOP), "orders/paid", SHOP, data, "paid-1"
+        )
+        return verify_and_parse("shopify", headers, data, secrets, now())
+
+    order = doc("shopify", "orders_paid.json")
+    bigger = copy.deepcopy(order)
+    bigger["total_price"] = bigger["current_total_price"] = "999.00"
+    context = runtime.app_context()
+    real, raced, started = reads.read, [], []
+
+    def read(wanted):
+        found = real(wanted)
+        if not started:
+            started.append(True)
+            raced.append(deliveries.apply_once(delivery(bigger), context, now()))
+        return found
+
+    monkeypatch.setattr(reads, "read", read)
+    with pytest.raises(deliveries.DeliveryConflict):
+        deliveries.apply_once(delivery(order), context, now())
+    monkeypatch.undo()
+    assert raced and raced[0]["member_ids"]
+    (stored,) = list(Order.scan())
+    assert stored.total == 999  # the copy that won, alone
+    (member,) = list(Member.scan())
+    assert int(member.order_count) == 1
+    earned = [e for e in LedgerEntry.query(member.member_id) if e.kind == "earn"]
+    assert len(earned) == 1
+    stack.clock.wait_idle()
+
+
 def test_a_source_that_is_not_configured_is_refused_and_stores_nothing(stack):
     send = Platforms(stack)
     empty = count_items(stack)
@@ -221,18 +307,18 @@ def test_a_source_that_is_not_configured_is_refused_and_stores_nothing(stack):
 
 
 def test_member_creation_failing_half_way_completes_on_the_next_delivery(stack, monkeypatch):
-    """Whichever step of a sign-up fails (profile, join bonus, welcome, the join mark),
-    the platform's retry leaves one whole member: name, one join bonus, one welcome."""
+    """Whichever step of a sign-up fails (profile, join bonus, welcome enrolment, the
+    join mark: before its one write; starting the welcome execution: after it), the
+    platform's retry leaves one whole member: name, one join bonus, one welcome."""
     from memberflow.ingest import customers
-    from memberflow.journeys.entry import JourneyEntry
 
     def broken(*args, **kwargs):
         raise RuntimeError("DynamoDB throttled")
 
     send = Platforms(stack)
-    steps = ["_update_profile", "_grant_bonus", "start_welcome", "_join"]
+    steps = ["_profile", "_bonus", "_welcome_items", "_join", "_finish_welcome"]
     for n, failing in enumerate(steps):
-        owner = JourneyEntry if failing == "start_welcome" else customers
+        owner = customers
         real = getattr(owner, failing)
         body = doc("shopify", "customers_create.json")
         body.update(id=7300000000 + n, email=f"member{n}@example.com")
@@ -249,6 +335,8 @@ def test_member_creation_failing_half_way_completes_on_the_next_delivery(stack, 
         assert len(joins) == 1 and int(joins[0].points) == 100, failing
         welcome = [e for e in Enrolment.query(member_id) if e.enrolment_key.startswith("welcome#")]
         assert len(welcome) == 1, failing
+        # and its execution started (the retry starts one the failed try did not)
+        assert Cohort.get(welcome[0].cohort_id, consistent_read=True).execution_arn, failing
     stack.clock.wait_idle()
 
 

@@ -1,126 +1,353 @@
-"""Customers: sign-ups and profile updates."""
+"""Customers: sign-ups and profile updates.
+
+A delivery reads what it needs once (:mod:`memberflow.ingest.reads`: the identity link,
+its tombstone, the email link, the member the identity derives, its bonus ledger
+entries, its welcome cohort) and writes the member once: one ``TransactWriteItems``
+with the member (created, or updated under its version: the loyalty engine's write
+path), its identity and email links, the bonus ledger entries (each only if new) and,
+on a sign-up, the welcome cohort of one and its enrolment. A sign-up then starts the
+welcome execution, and one last transaction records its ARN with the delivery's
+receipt. A new customer costs 5 calls: claim, read, write, StartExecution, record.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import time
 from datetime import datetime
 
 from memberflow.config import Programme
-from memberflow.ingest.resolve import erased_identity
-from memberflow.loyalty import points
+from memberflow.ingest import reads
+from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
+from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
-from memberflow.members.identity import email_hash, normalise_email
-from memberflow.members.service import change_stage, email_link, link_or_create
-from memberflow.store import Member
-from memberflow.store.ledger import post_movement
-from memberflow.store.members import update_member
+from memberflow.members import records
+from memberflow.members.identity import email_hash, identity_key, new_member_id, normalise_email
+from memberflow.members.service import change_stage, email_link, email_link_key, new_member
+from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member
 from memberflow.webhooks.events import CustomerUpserted
 
 PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
+BONUSES = ("join", "phone_bound", "profile_completed")
+WELCOME = "welcome"
+MAX_ATTEMPTS = 20  # a new customer raced by a concurrent delivery reads again
 
 
-def _grant_bonus(member: Member, kind: str, programme: Programme, now: datetime) -> None:
+def welcome_cohort_id(member_id: str) -> str:
+    """A cohort of one, named after the member so a redelivery cannot repeat it (the
+    name journeys.entry.JourneyEntry.start_welcome gives it too)."""
+    return f"{WELCOME}-{member_id}"
+
+
+def _wanted(member_id: str) -> list[tuple]:
+    return [
+        (Member, member_id),
+        (Cohort, welcome_cohort_id(member_id)),
+        *((LedgerEntry, member_id, f"bonus#{kind}") for kind in BONUSES),
+    ]
+
+
+def _profile(member: Member, event: CustomerUpserted, email: str | None) -> bool:
+    """Newer profile wins (the stored source ``updated_at``). True when the email
+    changed (its link is written with the member)."""
+    if member.source_updated_at is not None and member.source_updated_at > event.updated_at:
+        return False
+    member.source_updated_at = event.updated_at
+    changed = False
+    if email and email != member.email:
+        member.email, member.email_hash = email, email_hash(email)
+        changed = True
+    for name in PROFILE_FIELDS:
+        value = getattr(event, name)
+        if value and value != getattr(member, name):
+            setattr(member, name, value)
+    return changed
+
+
+def _bonus(member: Member, kind: str, programme: Programme, now: datetime) -> LedgerEntry | None:
     amount = points.bonus_points(kind, programme)
-    if amount > 0:
-        post_movement(
-            member,
-            kind="bonus",
-            source=kind,
-            points=amount,
-            now=now,
-            expires_at=points.expires_at(now, programme),
-            programme=programme,
-        )
+    if amount <= 0:
+        return None
+    expires = points.expires_at(now, programme)
+    accounts.credit(member, amount, expires)
+    return accounts.ledger_entry(member, "bonus", kind, amount, now, expires)
 
 
-def _update_profile(member: Member, event: CustomerUpserted) -> None:
-    """Newer profile wins: conditional on the stored source ``updated_at``, so a
-    concurrent or older delivery can neither overwrite it nor be half-applied."""
-    email = normalise_email(event.email)
-    linked: list[str] = []
+def _welcome_items(programme: Programme, member_id: str, now: datetime) -> list:
+    """The welcome cohort of one and its enrolment, as the journey engine's entry
+    (journeys.engine.enrol_cohort) writes them, to be put with the sign-up."""
+    from memberflow.journeys.engine import enrolment_key, pinned_config
+    from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 
-    def profile(current: Member) -> list:
-        linked.clear()
-        actions = [Member.source_updated_at.set(event.updated_at)]
-        if email and email != current.email:
-            actions += [Member.email.set(email), Member.email_hash.set(email_hash(email))]
-            linked.append(email)
-        for name in PROFILE_FIELDS:
-            value = getattr(event, name)
-            if value and value != getattr(current, name):
-                actions.append(getattr(Member, name).set(value))
-        return actions
-
-    newer = Member.source_updated_at.does_not_exist() | (
-        Member.source_updated_at <= event.updated_at
+    pinned = pinned_config(programme, WELCOME)
+    config = pinned["config"]
+    messaging = programme.messaging
+    shards = max(1, min(messaging["cohort_shards"], math.ceil(1 / messaging["members_per_shard"])))
+    cohort_id = welcome_cohort_id(member_id)
+    cohort = Cohort(
+        cohort_id=cohort_id,
+        journey=WELCOME,
+        config_version=programme.version,
+        config=json.dumps(pinned),
+        shards=shards,
+        size=1,
+        shard_sizes=[1 if s == shard_of(member_id, shards) else 0 for s in range(shards)],
+        member_ids=[member_id],
+        created_at=now,
     )
-    # The member comes from link_or_create's consistent read.
-    if not update_member(member, profile, condition=newer, read=False):
-        return
-    if linked:  # find_by_email's consistent lookup (the by_email index lags)
-        email_link(member.member_id, email_hash(linked[0]), now=event.updated_at).save()
+    experiment_key = config.get("experiment_key", pinned["version"])
+    variants = max(len(s.get("variants", [])) for s in config["steps"])
+    enrolment = Enrolment(
+        member_id=member_id,
+        enrolment_key=enrolment_key(WELCOME, cohort_id),
+        cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, shards)}",
+        journey=WELCOME,
+        cohort_id=cohort_id,
+        config_version=programme.version,
+        goal=config["goal"],
+        arm=assign_arm(member_id, WELCOME, experiment_key, config["holdout_percent"]),
+        variant=str(assign_variant(member_id, WELCOME, experiment_key, variants))
+        if variants
+        else None,
+        entered_at=now,
+        status="open",
+    )
+    return [
+        (cohort, Cohort.cohort_id.does_not_exist()),
+        (enrolment, Enrolment.enrolment_key.does_not_exist()),
+    ]
 
 
-def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:
-    """Mark the sign-up once (a stub becomes a member: prospect -> new, or active when
-    it has bought already)."""
+def _reentry_refused(member_id: str, programme: Programme, now: datetime) -> bool:
+    """The welcome's re-entry rule for a member who existed before this sign-up (an
+    earlier API entry); a member created by this delivery has no enrolment to check."""
+    from memberflow.journeys.engine import _recently_enrolled
 
-    def join(current: Member) -> list | None:
-        if current.joined_at is not None:
-            return None
-        stage = current.stage
-        probe = Member(
-            member_id=current.member_id, stage=stage, stage_history=current.stage_history
-        )
-        if stage == "prospect":
-            change_stage(probe, "active" if current.order_count else "new", "signup", now)
-        actions = [Member.joined_at.set(event.created_at or now), Member.is_stub.set(False)]
-        if probe.stage != stage:
-            actions += [
-                Member.stage.set(probe.stage),
-                Member.stage_changed_at.set(probe.stage_changed_at),
-                Member.stage_reason.set(probe.stage_reason),
-                Member.stage_history.set(probe.stage_history),
-            ]
-        return actions
+    days = programme.journey(WELCOME)["reentry_days"]
+    return _recently_enrolled(member_id, WELCOME, days, now)
 
-    update_member(member, join, condition=Member.joined_at.does_not_exist(), read=False)
+
+def _resolve(event: CustomerUpserted, receipt, attempt: int):
+    """One BatchGetItem: (reads, member id, member or None (new), erased?)."""
+    identity = identity_key(event.platform, event.shop, event.customer_id)
+    email = normalise_email(event.email)
+    hashed = email_hash(email)
+    guess = new_member_id(identity, attempt)
+    wanted = [
+        (ExternalIdentity, identity),
+        (ExternalIdentity, records.tombstone_key(identity)),
+        *_wanted(guess),
+    ]
+    if hashed:
+        wanted.append((ExternalIdentity, email_link_key(hashed)))
+    if receipt is not None:
+        wanted.append((DeliveryRecord, receipt.key))
+    found = reads.read(wanted)
+    if receipt is not None:
+        record = found.get(DeliveryRecord, receipt.key)
+        if record is not None and record.status == "COMPLETED" and is_live(record, time.time()):
+            raise DeliveryFinished(record)
+    link = found.get(ExternalIdentity, identity)
+    if link is None and found.has(ExternalIdentity, records.tombstone_key(identity)):
+        return found, None, None, True  # an erased identity is never recreated
+    member_id = link.member_id if link is not None else None
+    if member_id is None and hashed:
+        by_email = found.get(ExternalIdentity, email_link_key(hashed))
+        if by_email is not None:
+            candidate = by_email.member_id
+            if not found.has(Member, candidate):
+                found = found.more(_wanted(candidate))
+            member = found.get(Member, candidate)
+            if member is not None and member.email_hash == hashed:
+                member_id = candidate  # one person in two shops is one member
+    if member_id is None:
+        if found.has(Member, guess):
+            return found, None, None, False  # the derived id is taken: next attempt
+        return found, guess, None, False
+    if not found.has(Member, member_id):
+        found = found.more(_wanted(member_id))
+    return found, member_id, found.get(Member, member_id), False
 
 
 def apply_customer(
-    event: CustomerUpserted, *, programme: Programme, now: datetime, journeys
+    event: CustomerUpserted, *, programme: Programme, now: datetime, journeys, receipt=None
 ) -> tuple[Member | None, bool]:
     """Create or update the member behind a platform customer.
 
     A newer profile never loses to an older delivery (``updated_at`` guard). A sign-up
     earns the join bonuses (ledger, exactly once) and enters the welcome journey
-    (idempotent on its cohort id). The join bonus and the welcome come before the
-    member is marked joined, so a delivery that fails half-way is finished by its retry.
-    ``journeys`` is a callable returning a :class:`memberflow.journeys.entry.JourneyEntry`
-    (built only when a welcome starts). Returns ``(None, False)`` for an erased identity.
+    (idempotent on its cohort id); the member, its links, the bonuses and the welcome
+    enrolment commit together, so a delivery that fails half-way is finished by its
+    retry (which starts a welcome execution not started yet). ``journeys`` is a
+    callable returning what starts the welcome (``start_welcome(member_id)``: a
+    :class:`WelcomeStart`). Returns ``(None, False)`` for an erased identity.
     """
-    if erased_identity(event.platform, event.shop, event.customer_id):
-        return None, False
-    member, created = link_or_create(
+    identity = identity_key(event.platform, event.shop, event.customer_id)
+    email = normalise_email(event.email)
+    taken = 0
+    for _attempt in range(MAX_ATTEMPTS):
+        found, member_id, member, erased = _resolve(event, receipt, taken)
+        if erased:
+            return None, False
+        if member_id is None:
+            taken += 1  # the derived id belongs to someone else
+            continue
+        created = member is None
+        if member is not None and member.erased:
+            return None, False
+        if created:
+            member = new_member(
+                programme=programme,
+                now=now,
+                stage="new",
+                reason="signup",
+                email=email,
+                member_id=member_id,
+            )
+        welcome = programme.journey(WELCOME)["enabled"]
+        cohort = found.get(Cohort, welcome_cohort_id(member_id))
+        refused = (
+            not created
+            and member.joined_at is None
+            and welcome
+            and _reentry_refused(member_id, programme, now)
+        )
+        signup = _SignUp(event, programme, now, found, identity, member_id, email, created, welcome)
+        signup.may_welcome = welcome and cohort is None and not refused
+        try:
+            loyalty.run(
+                member_id,
+                signup.plan,
+                first=member,
+                retry=False,
+                # a sign-up's receipt waits for its welcome execution (below)
+                receipt=None if _starts_welcome(found, member_id, welcome) else receipt,
+            )
+        except loyalty.Contended:
+            continue  # a concurrent delivery wrote first: read again
+        _finish_welcome(journeys, member_id, cohort, signup.enrolled)
+        return member, created
+    raise loyalty.ConcurrencyExhausted(f"customer {identity}: gave up after {MAX_ATTEMPTS}")
+
+
+class _SignUp:
+    """The plan of one customer delivery on the member as read (loyalty.service.run)."""
+
+    def __init__(self, event, programme, now, found, identity, member_id, email, created, welcome):
+        self.event, self.programme, self.now, self.found = event, programme, now, found
+        self.identity, self.member_id, self.email = identity, member_id, email
+        self.created, self.welcome = created, welcome
+        self.may_welcome = False
+        self.enrolled = False  # the welcome cohort and enrolment are in the write
+
+    def plan(self, current: Member, _order) -> loyalty.Change:
+        event, programme, now, found = self.event, self.programme, self.now, self.found
+        member_id = self.member_id
+        puts: list = []
+        entries: list = []
+        if found.get(ExternalIdentity, self.identity) is None:
+            link = _identity(event, member_id, now)
+            puts.append((link, ExternalIdentity.identity_key.does_not_exist()))
+        email_changed = _profile(current, event, self.email)
+        if current.email_hash and (self.created or email_changed):
+            # find_by_email's consistent lookup (the by_email index lags)
+            puts.append((email_link(member_id, current.email_hash, now), None))
+        if current.joined_at is None:
+            _join(current, event, now)
+            if not found.has(LedgerEntry, member_id, "bonus#join"):
+                entries.append(_bonus(current, "join", programme, now))
+            if self.may_welcome:
+                puts += _welcome_items(programme, member_id, now)
+                self.enrolled = True
+        for kind, due in (
+            ("phone_bound", bool(current.phone)),
+            ("profile_completed", event.profile_completed),
+        ):
+            if due and not found.has(LedgerEntry, member_id, f"bonus#{kind}"):
+                entries.append(_bonus(current, kind, programme, now))
+        accounts.refresh_review(current, programme, now)
+        return loyalty.Change(
+            member=current,
+            entries=[e for e in entries if e is not None],
+            puts=puts,
+            create=self.created,
+            result=current,
+        )
+
+
+def _starts_welcome(found: reads.Reads, member_id: str, welcome: bool) -> bool:
+    """Whether this delivery may start a welcome execution (a member not joined yet, or
+    a welcome cohort recorded without its execution): then the receipt comes last."""
+    if not welcome:
+        return False
+    member = found.get(Member, member_id)
+    cohort = found.get(Cohort, welcome_cohort_id(member_id))
+    return (
+        member is None
+        or member.joined_at is None
+        or (cohort is not None and not cohort.execution_arn)
+    )
+
+
+def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:
+    """Mark the sign-up: a stub becomes a member (prospect -> new, or active when it has
+    bought already); the join bonus comes with it."""
+    if member.stage == "prospect":
+        change_stage(member, "active" if member.order_count else "new", "signup", now)
+    member.joined_at = event.created_at or now
+    member.is_stub = False
+
+
+def _identity(event: CustomerUpserted, member_id: str, now: datetime) -> ExternalIdentity:
+    return ExternalIdentity(
+        identity_key=identity_key(event.platform, event.shop, event.customer_id),
+        member_id=member_id,
         platform=event.platform,
         shop=event.shop,
         customer_id=event.customer_id,
-        email=event.email,
-        programme=programme,
-        now=now,
-        stage="new",
-        reason="signup",
+        created_at=now,
     )
-    if member.erased:
-        return None, False
-    _update_profile(member, event)
-    if member.joined_at is None:
-        _grant_bonus(member, "join", programme, now)
-        journeys().start_welcome(member.member_id)
-        _join(member, event, now)
-    if member.phone:
-        _grant_bonus(member, "phone_bound", programme, now)
-    if event.profile_completed:
-        _grant_bonus(member, "profile_completed", programme, now)
-    # The review date (activation hand-off, points expiry) once the sign-up is recorded.
-    loyalty.refresh_review(member.member_id, programme=programme, now=now)
-    return member, created
+
+
+def _finish_welcome(journeys, member_id: str, cohort, enrolled: bool) -> None:
+    """Start the welcome execution of a cohort written now, or of one an earlier try
+    recorded but did not start."""
+    if enrolled or (cohort is not None and not cohort.execution_arn):
+        journeys().start_welcome(member_id)
+
+
+class WelcomeStart:
+    """Starts a sign-up's welcome execution, its cohort and enrolment being written with
+    the member (:func:`apply_customer`), then records the execution's ARN on the cohort
+    with the delivery's receipt, in one transaction: two calls where entering a cohort
+    from scratch (journeys.entry.JourneyEntry.start_welcome) takes nine."""
+
+    def __init__(self, context, receipt=None):
+        self.context = context
+        self.receipt = receipt
+
+    def start_welcome(self, member_id: str) -> None:
+        from pynamodb.transactions import TransactWrite
+
+        cohort_id = welcome_cohort_id(member_id)
+        stepfunctions = self.context.stepfunctions
+        try:
+            arn = stepfunctions.start_execution(
+                stateMachineArn=self.context.settings.journey_arns[WELCOME],
+                name=cohort_id,
+                # ids only: never member data (history is kept 90 days; erasure is complete)
+                input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": None}),
+            )["executionArn"]
+        except stepfunctions.exceptions.ExecutionAlreadyExists:
+            arn = None  # started by a concurrent copy, which records it
+        receipt = self.receipt
+        if arn is None and receipt is None:
+            return
+        with TransactWrite(connection=Cohort._get_connection().connection) as write:
+            if arn is not None:
+                write.update(Cohort(cohort_id=cohort_id), actions=[Cohort.execution_arn.set(arn)])
+            if receipt is not None:
+                receipt.add_to(write, receipt.summary_for(member_id))
+        if receipt is not None:
+            receipt.committed()

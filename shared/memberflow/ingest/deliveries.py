@@ -2,10 +2,13 @@
 
 Two layers make a delivery count once:
 
-* the delivery: Powertools Idempotency on the IdempotencyTable, keyed on the
-  delivery id (:func:`apply_once`). A redelivery gets the first answer back; a
-  concurrent one waits for it. When applying fails, Powertools deletes the in-progress
-  record, so the platform's retry runs the delivery again;
+* the delivery: a receipt in the IdempotencyTable, keyed on the delivery id
+  (:func:`apply_once`, :mod:`memberflow.ingest.receipts`: Powertools Idempotency's
+  semantics, its record written inside the delivery's own transaction). A redelivery
+  gets the first answer back; a concurrent one waits for it (or, for a single-write
+  delivery, loses the transaction and gets the winner's answer); another body under the
+  same id is refused. When applying fails the record is dropped, so the platform's retry
+  runs the delivery again;
 * every event: each apply step is idempotent on its own (orders by order key, points
   by their ledger source, consent and profiles by ``updated_at``, journeys by cohort
   and order id), so that retry finishes the work without applying event 1 twice, and
@@ -14,12 +17,12 @@ Two layers make a delivery count once:
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
-from typing import Any
 
 from memberflow.ingest.consent import apply_consent_event
-from memberflow.ingest.customers import apply_customer
+from memberflow.ingest.customers import WelcomeStart, apply_customer
 from memberflow.ingest.orders import (
     apply_interaction,
     apply_order_cancelled,
@@ -28,6 +31,7 @@ from memberflow.ingest.orders import (
     apply_refund,
 )
 from memberflow.ingest.privacy import apply_privacy
+from memberflow.ingest.receipts import COMPLETED, DeliveryFinished, DeliveryRaced, Receipt
 from memberflow.runtime import AppContext
 from memberflow.webhooks import Delivery
 from memberflow.webhooks.events import (
@@ -41,8 +45,6 @@ from memberflow.webhooks.events import (
     PrivacyRequest,
 )
 
-# Shopify retries for 4 hours, WooCommerce's queue for about a day: keep a week.
-IDEMPOTENCY_SECONDS = 7 * 24 * 3600
 # A concurrent copy of a delivery waits this long for the first copy's answer (Shopify
 # gives up after 5 s), then gets a 409 and the platform redelivers later.
 WAIT_FOR_IN_PROGRESS_SECONDS = 3.0
@@ -57,33 +59,48 @@ class DeliveryConflict(Exception):
     the second body is refused (409), never acknowledged and dropped."""
 
 
-def apply_delivery(delivery: Delivery, context: AppContext, now: datetime) -> dict:
+def apply_delivery(
+    delivery: Delivery, context: AppContext, now: datetime, receipt: Receipt | None = None
+) -> dict:
     """Apply every event of the delivery. Returns a summary with ids only (it is logged
-    and returned to the platform)."""
+    and returned to the platform).
+
+    A delivery of one event hands its ``receipt`` to that event's last write, which
+    records it in the same transaction (one call less per delivery, and for a
+    single-write delivery the claim too); a delivery of several events completes its
+    receipt on its own afterwards."""
     programme = context.programme
     members: list[str] = []
     skipped = 0
+    if receipt is not None and len(delivery.events) == 1:
+        receipt.base = {
+            "delivery_id": delivery.delivery_id,
+            "topic": delivery.topic,
+            "events": 1,
+        }
+    else:
+        receipt = None
 
     def journeys():
-        from memberflow.journeys.entry import JourneyEntry
-
-        return JourneyEntry(context)
+        return WelcomeStart(context, receipt)
 
     for event in delivery.events:
         member_ids: list[str] = []
         if isinstance(event, CustomerUpserted):
             member, _created = apply_customer(
-                event, programme=programme, now=now, journeys=journeys
+                event, programme=programme, now=now, journeys=journeys, receipt=receipt
             )
             member_ids = [member.member_id] if member is not None else []
         elif isinstance(event, OrderPaid):
-            member_ids = _one(apply_order_paid(event, programme=programme, now=now))
+            member_ids = _one(
+                apply_order_paid(event, programme=programme, now=now, receipt=receipt)
+            )
         elif isinstance(event, OrderPending):
             member_ids = _one(apply_order_pending(event, programme=programme, now=now))
         elif isinstance(event, OrderCancelled):
             member_ids = _one(apply_order_cancelled(event, programme=programme, now=now))
         elif isinstance(event, OrderRefunded):
-            member_ids = _one(apply_refund(event, programme=programme, now=now))
+            member_ids = _one(apply_refund(event, programme=programme, now=now, receipt=receipt))
         elif isinstance(event, Interaction):
             member_ids = _one(apply_interaction(event, programme=programme, now=now))
         elif isinstance(event, ConsentChanged):
@@ -109,41 +126,10 @@ def _one(member_id: str | None) -> list[str]:
 
 
 # ------------------------------------------------------------------ once per delivery
-_runner: tuple[Any, Any, Any] | None = None  # (context, idempotent function, config)
-
-
-def _idempotent(context: AppContext):
-    """Built at the first delivery (never at import): the table's name is a setting."""
-    global _runner
-    if _runner is not None and _runner[0] is context:
-        return _runner[1], _runner[2]
-    table = context.settings.tables.get("IDEMPOTENCY_TABLE")
-    if not table:
-        _runner = (context, None, None)
-        return None, None
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    persistence = DynamoDBPersistenceLayer(table_name=table)
-    # the key is the delivery id (hashed as before); the record also keeps the body's
-    # hash, and Powertools refuses (IdempotencyValidationError) a copy with another body
-    config = IdempotencyConfig(
-        event_key_jmespath="delivery_id",
-        payload_validation_jmespath="body_sha256",
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-    )
-
-    @idempotent_function(
-        data_keyword_argument="message", persistence_store=persistence, config=config
-    )
-    def apply(*, message: dict, delivery: Delivery, context: AppContext, now: datetime):
-        return apply_delivery(delivery, context, now)
-
-    _runner = (context, apply, config)
-    return apply, config
+def _single_write(delivery: Delivery) -> bool:
+    """A delivery whose whole effect is one transaction (a paid order, a refund): its
+    receipt goes into that transaction, unclaimed (memberflow.ingest.receipts)."""
+    return len(delivery.events) == 1 and isinstance(delivery.events[0], (OrderPaid, OrderRefunded))
 
 
 def apply_once(delivery: Delivery, context: AppContext, now: datetime, lambda_context=None) -> dict:
@@ -153,26 +139,34 @@ def apply_once(delivery: Delivery, context: AppContext, now: datetime, lambda_co
     after :data:`WAIT_FOR_IN_PROGRESS_SECONDS`, :class:`DeliveryConflict` when the
     delivery id was applied (or is being applied) with another body.
     """
-    apply, config = _idempotent(context)
-    if apply is None:
+    if not context.settings.tables.get("IDEMPOTENCY_TABLE"):
         return apply_delivery(delivery, context, now)
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    if lambda_context is not None:
-        # an in-progress record expires with the invocation that wrote it (a timeout)
-        config.register_lambda_context(lambda_context)
+    remaining = lambda_context.get_remaining_time_in_millis() if lambda_context else None
     deadline = time.monotonic() + WAIT_FOR_IN_PROGRESS_SECONDS
     pause = 0.02
     while True:
-        message = {"delivery_id": delivery.delivery_id, "body_sha256": delivery.body_sha256}
+        receipt = Receipt(delivery.delivery_id, delivery.body_sha256, remaining)
         try:
-            return apply(message=message, delivery=delivery, context=context, now=now)
-        except IdempotencyValidationError:
-            raise DeliveryConflict(delivery.delivery_id) from None
-        except IdempotencyAlreadyInProgressError:
+            if not _single_write(delivery):
+                receipt.claim()
+            try:
+                summary = apply_delivery(delivery, context, now, receipt=receipt)
+                if not receipt.written:
+                    receipt.complete(summary)
+                return summary
+            except (DeliveryFinished, DeliveryRaced):
+                raise
+            except Exception:
+                receipt.release()  # the platform's retry applies it again
+                raise
+        except DeliveryRaced:
+            continue
+        except DeliveryFinished as finished:
+            record = finished.record
+            if record.validation != delivery.body_sha256:
+                raise DeliveryConflict(delivery.delivery_id) from None
+            if record.status == COMPLETED and record.data:
+                return json.loads(record.data)
             if time.monotonic() + pause > deadline:
                 raise DeliveryInProgress(delivery.delivery_id) from None
             time.sleep(pause)

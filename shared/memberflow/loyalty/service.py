@@ -56,6 +56,10 @@ class MemberNotFound(LookupError):
     pass
 
 
+class Contended(RuntimeError):
+    """A transaction of ``run(..., retry=False)`` lost to a concurrent write."""
+
+
 class RedemptionConflict(ValueError):
     """A redemption reference was reused for a different number of points."""
 
@@ -74,6 +78,10 @@ class Change:
     order: Order | None = None
     entries: list[LedgerEntry] = field(default_factory=list)
     result: object = None
+    # Items that commit with the member in the same transaction, each put only if new
+    # (identity links, a welcome cohort and its enrolment): (item, condition or None).
+    puts: list = field(default_factory=list)
+    create: bool = False  # the member is new: put, conditional on its id being free
 
 
 def _snapshot(model) -> dict:
@@ -101,6 +109,11 @@ def _conflict(error: TransactWriteError) -> bool:
     return bool(codes & {"ConditionalCheckFailed", "TransactionConflict"}) or (
         getattr(error, "cause_response_code", "") == "TransactionConflictException"
     )
+
+
+def _committing(member_id: str, actions: list) -> None:
+    """Called right before a transaction writing the member is sent, with the member's
+    actions (a seam for tests: what commits between a write's read and its write)."""
 
 
 def _committed(member_id: str, version: int | None) -> None:
@@ -182,12 +195,23 @@ def run(
     *,
     order: str | None = None,
     first: Member | None = None,
+    first_order: Order | None = None,
+    receipt=None,
+    retry: bool = True,
 ) -> object:
     """Read, plan, commit under conditions; on a conflict, replay the plan on the items
-    as they are now (returned by the failed transaction, or read again)."""
+    as they are now (returned by the failed transaction, or read again).
+
+    ``first`` (and ``first_order``, the order read with it: ``None`` when it does not
+    exist) are consistent reads the caller has just made: the first attempt plans on
+    them instead of reading again. ``receipt`` (memberflow.ingest.receipts): the
+    delivery's record, written in the same transaction when one is committed
+    (``receipt.written`` tells); a live record of the delivery found there raises
+    ``DeliveryFinished`` and nothing is written. ``retry=False``: a conflict raises
+    :class:`Contended` (the caller reads again its own way) instead of replaying."""
     fresh: tuple[Member, Order | None] | None = None
-    if first is not None and order is None:
-        fresh = (first, None)
+    if first is not None:
+        fresh = (first, first_order if order is not None else None)
     for attempt in range(MAX_ATTEMPTS):
         member, current = fresh if fresh is not None else _read(member_id, order)
         fresh = None
@@ -200,17 +224,21 @@ def run(
         if change is None:
             return None
         actions = _member_actions(change.member, member_before) if change.member else []
-        if change.member is not None and not actions and not change.entries:
+        if change.member is not None and not change.create and not actions and not change.entries:
             # Nothing of the member changed. (Ledger entries always come with a member
             # write: their amounts were computed from this version, so it is checked.)
             change.member = None
-        if change.member is None and change.order is None and not change.entries:
+        if change.member is None and change.order is None and not (change.entries or change.puts):
             return change.result  # nothing changed: write nothing
         new_version = member_version
+        if change.member is not None:
+            _committing(member_id, actions)
         try:
             with TransactWrite(connection=_connection()) as tx:
                 for entry in change.entries:
                     tx.save(entry, condition=LedgerEntry.entry_key.does_not_exist())
+                for item, condition in change.puts:
+                    tx.save(item, condition=condition)
                 if change.order is not None:
                     change.order.version = (order_version or 0) + 1
                     tx.save(
@@ -220,7 +248,11 @@ def run(
                         else Order.order_key.does_not_exist(),
                         return_values=ALL_OLD,
                     )
-                if change.member is not None:
+                if change.member is not None and change.create:
+                    new_version = 1
+                    change.member.version = new_version
+                    tx.save(change.member, condition=Member.member_id.does_not_exist())
+                elif change.member is not None:
                     new_version = (member_version or 0) + 1
                     actions.append(Member.version.set(new_version))
                     tx.update(
@@ -230,9 +262,20 @@ def run(
                         & _version_condition(Member.version, member_version),
                         return_values=ALL_OLD,
                     )
+                if receipt is not None:
+                    receipt.add_to(tx, receipt.summary_for(member_id))
         except TransactWriteError as error:
+            if receipt is not None:
+                reasons = list(getattr(error, "cancellation_reasons", None) or [])
+                receipt.check(reasons[-1] if reasons else None)
             if not _conflict(error):
                 raise
+            if not retry:
+                raise Contended(member_id) from None
+            if change.create or change.puts:
+                fresh = None  # a new item was taken meanwhile: read again
+                _backoff(attempt)
+                continue
             # Someone else wrote first: replay on the items as they are now.
             fresh = _reread_from(error, change, member_before, order_raw)
             if fresh is not None and fresh[0].member_id != member_id:
@@ -241,6 +284,8 @@ def run(
             continue
         if change.member is not None:
             change.member.version = new_version
+        if receipt is not None:
+            receipt.committed()
         _committed(member_id, new_version if change.member is not None else None)
         count_ledger(change.entries)
         return change.result
@@ -368,26 +413,42 @@ def plan_interaction(event: Interaction, programme: Programme, now: datetime) ->
     return plan
 
 
-def _apply(member: Member, plan: Plan, key: str | None):
+def _apply(member: Member, plan: Plan, key: str | None, read=None, receipt=None):
+    """``read``: (member, order) as the caller has just read them, consistently (the
+    order ``None`` when it does not exist): no second read of either."""
     seen: dict[str, Member] = {}
 
     def tracked(current: Member, order: Order | None) -> Change:
         seen["member"] = current
         return plan(current, order)
 
-    result = run(member.member_id, tracked, order=key)
+    first, first_order = read if read is not None else (None, None)
+    result = run(
+        member.member_id,
+        tracked,
+        order=key,
+        first=first,
+        first_order=first_order,
+        receipt=receipt,
+    )
     _copy_into(member, seen["member"])
     return result
 
 
 def apply_order_paid(
-    member: Member, event: OrderPaid, *, programme: Programme, now: datetime
+    member: Member,
+    event: OrderPaid,
+    *,
+    programme: Programme,
+    now: datetime,
+    read: tuple[Member, Order | None] | None = None,
+    receipt=None,
 ) -> Order:
     """Earn on a paid order, exactly once: points (tier held at payment, double-points
     window), spend, order times, immediate tier upgrade, stage, review date. Refunds
     that arrived first are netted. A cancelled order stays cancelled."""
     key = order_key(event.platform, event.shop, event.order_id)
-    return _apply(member, plan_order_paid(event, programme, now), key)
+    return _apply(member, plan_order_paid(event, programme, now), key, read, receipt)
 
 
 def apply_order_pending(
@@ -410,12 +471,18 @@ def apply_order_cancelled(
 
 
 def apply_refund(
-    member: Member, event: OrderRefunded, *, programme: Programme, now: datetime
+    member: Member,
+    event: OrderRefunded,
+    *,
+    programme: Programme,
+    now: datetime,
+    read: tuple[Member, Order | None] | None = None,
+    receipt=None,
 ) -> Order | None:
     """Reverse points and spend in proportion, once per ``refund_id``. A refund before
     its order is paid is kept on the order item and netted when payment arrives."""
     key = order_key(event.platform, event.shop, event.order_id)
-    return _apply(member, plan_refund(event, programme, now), key)
+    return _apply(member, plan_refund(event, programme, now), key, read, receipt)
 
 
 # ------------------------------------------------------------------ interactions

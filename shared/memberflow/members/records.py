@@ -61,6 +61,10 @@ def _tombstone_key(identity_key: str) -> str:
     return "suppressed#identity#" + hashlib.sha256(identity_key.encode()).hexdigest()
 
 
+def tombstone_key(identity_key: str) -> str:
+    return _tombstone_key(identity_key)
+
+
 def tombstone(identity_key: str, member_id: str, now: datetime) -> None:
     """An erased identity: late or retried deliveries for it must not recreate a member."""
     ExternalIdentity(
@@ -207,9 +211,17 @@ def _replace(updated: ExternalIdentity, previous: ExternalIdentity | None) -> bo
         return False
 
 
+def parked_key(order_key: str) -> str:
+    return _parked_key(order_key)
+
+
 def parked_refunds(order_key: str) -> list[dict]:
     """The refunds parked for an order (consistent read)."""
-    record = get_record(_parked_key(order_key))
+    return parked_from(get_record(_parked_key(order_key)))
+
+
+def parked_from(record: ExternalIdentity | None) -> list[dict]:
+    """The refunds in a parked-refunds record (None: none parked)."""
     if record is None:
         return []
     out = []
