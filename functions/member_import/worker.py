@@ -48,9 +48,7 @@ def plan(event: dict) -> dict:
         raise ImportFileRefused(f"line {first.line}: {first.field}: {first.reason}") from None
     batches = plan_batches(data)
     manifest = event["key"] + ".batches.json"
-    _s3().put_object(
-        Bucket=event["bucket"], Key=manifest, Body=json.dumps(batches).encode("utf-8")
-    )
+    _s3().put_object(Bucket=event["bucket"], Key=manifest, Body=json.dumps(batches).encode("utf-8"))
     return {"manifest_key": manifest, "batches": len(batches), "customers": len(customers)}
 
 
@@ -60,9 +58,13 @@ def batch(event: dict) -> dict:
     start, end = int(event["start"]), int(event["end"])
     if end <= start:
         return {"customers": 0}
-    data = _s3().get_object(
-        Bucket=event["bucket"], Key=event["key"], Range=f"bytes={start}-{end - 1}"
-    )["Body"].read()
+    data = (
+        _s3()
+        .get_object(Bucket=event["bucket"], Key=event["key"], Range=f"bytes={start}-{end - 1}")[
+            "Body"
+        ]
+        .read()
+    )
     customers = check_range(data, int(event["first_line"]), context.programme, as_of)
     return import_customers(customers, context.programme, as_of)
 

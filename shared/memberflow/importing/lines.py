@@ -143,7 +143,9 @@ def parse_line(text: str, line: int, programme: Programme, now: datetime) -> Cus
             raise _error(line, f"orders[{i}].paid_at", "is in the future")
         currency = programme.doc["programme"].get("currency")
         if currency and raw["currency"] != currency:
-            raise _error(line, f"orders[{i}].currency", f"must be the programme's currency {currency}")
+            raise _error(
+                line, f"orders[{i}].currency", f"must be the programme's currency {currency}"
+            )
         if raw["order_id"] in seen:
             raise _error(line, f"orders[{i}].order_id", "repeats an order of this customer")
         seen.add(raw["order_id"])
@@ -218,7 +220,9 @@ def validate_file(
         key = customer.identity_key
         if key in customer_lines:
             errors.append(
-                LineError(number, "customer_id", f"repeats the customer of line {customer_lines[key]}")
+                LineError(
+                    number, "customer_id", f"repeats the customer of line {customer_lines[key]}"
+                )
             )
             continue
         customer_lines[key] = number

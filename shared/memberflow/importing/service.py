@@ -86,7 +86,9 @@ def plan_batches(data: bytes, batch_customers: int = BATCH_CUSTOMERS) -> list[di
         offset += length
         line += 1
         if count == batch_customers:
-            batches.append({"start": start, "end": min(offset, len(data)), "first_line": start_line})
+            batches.append(
+                {"start": start, "end": min(offset, len(data)), "first_line": start_line}
+            )
             start, start_line, count = offset, line, 0
     if count:
         batches.append({"start": start, "end": len(data), "first_line": start_line})

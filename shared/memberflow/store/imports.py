@@ -79,7 +79,9 @@ def _condition_failed(error: TransactWriteError) -> bool:
     return bool(codes & {"ConditionalCheckFailed", "TransactionConflict"})
 
 
-def create_members(customers: list[tuple[Member, ExternalIdentity, ExternalIdentity | None]]) -> int:
+def create_members(
+    customers: list[tuple[Member, ExternalIdentity, ExternalIdentity | None]],
+) -> int:
     """Create the members with their links; returns how many were created (a member or
     identity that exists by now is left as it is)."""
     created = 0
