@@ -702,15 +702,14 @@ def _install_execution_principal() -> None:
     execution's context object. Seams: ``StateTaskService._eval_execution`` (every
     service integration, ``arn:aws:states:::lambda:invoke`` included) and
     ``StateTaskLambda._eval_execution`` (a plain Lambda ARN as Resource)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
-    )
-
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
-        ResourceEvalS3,
     )
 
     # ResourceEvalS3.eval_resource: a Distributed Map's ItemReader reads S3 as the role.
