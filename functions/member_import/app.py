@@ -8,8 +8,10 @@ state machine in batches (202 with its ``import_id``; ``GET /imports/{import_id}
 it). Counts and ids only in answers and logs: the file holds personal data.
 """
 
+import base64
 import hashlib
 import json
+import re
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -27,6 +29,7 @@ answer_errors_as_json(app, logger)
 _clients: dict = {}
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # API Gateway's payload quota
+IMPORT_ID = re.compile(r"import-[0-9a-f]{24}-[0-9]{8}T[0-9]{6}")
 
 
 def _client(service: str):
@@ -45,16 +48,32 @@ def _json(status: int, body: dict, headers: dict | None = None) -> Response:
 
 
 def _body() -> bytes:
-    import base64
-
     event = app.current_event.raw_event
     raw = event.get("body") or ""
     return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
 
 
+JSON_LINES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "text/plain"}
+
+
+def _content_type_refused() -> Response | None:
+    """JSON Lines has no registered media type: the common ones, UTF-8 only."""
+    value = app.current_event.headers.get("Content-Type")  # case-insensitive
+    if value is None:
+        return None
+    media, _, parameters = value.partition(";")
+    charset = parameters.strip().lower().removeprefix("charset=").strip('"') if parameters else ""
+    if media.strip().lower() not in JSON_LINES or charset not in ("", "utf-8"):
+        return error(415, "header:Content-Type", "must be application/x-ndjson (UTF-8)")
+    return None
+
+
 @app.post("/imports")
 def start_import():
     settings = import_settings()
+    refused = _content_type_refused()
+    if refused is not None:
+        return refused
     data = _body()
     if not data.strip():
         return error(400, "body", "is empty: send the customers as JSON Lines")
@@ -91,7 +110,7 @@ def start_import():
 @app.get("/imports/<import_id>")
 def import_status(import_id: str):
     settings = import_settings()
-    if not import_id.startswith("import-") or len(import_id) > 80:
+    if not IMPORT_ID.fullmatch(import_id):
         return error(404, "import_id", "no such import")
     arn = settings.machine_arn.replace(":stateMachine:", ":execution:") + f":{import_id}"
     client = _client("stepfunctions")

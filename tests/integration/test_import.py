@@ -141,6 +141,10 @@ def test_a_bad_line_refuses_the_file_naming_line_and_field_and_writes_nothing(st
     assert refused["errors"] == [{"line": 1, "field": "signed_up_at", "reason": "is required"}]
     duplicate = post(stack, jsonl(good, good)).json()
     assert duplicate["errors"][0]["line"] == 2 and duplicate["errors"][0]["field"] == "customer_id"
+    wrong_type = stack.http(
+        "POST", "/imports", body=jsonl(good), headers={"Content-Type": "application/xml"}
+    )
+    assert wrong_type.status == 415 and Member.count() == 0
     # The next good request works.
     assert post(stack, jsonl(good)).status == 200
     assert Member.count() == 1
@@ -206,3 +210,33 @@ def test_a_base_bigger_than_one_batch_runs_on_the_state_machine(stack):
     result = stack.http("GET", again.headers["Location"]).json()["result"]
     assert result["imported"] == 0 and result["already_present"] == count
     assert Member.count() == count
+
+
+def test_the_import_command_imports_through_the_api_and_prints_the_bad_lines(
+    stack, tmp_path, capsys
+):
+    import threading
+
+    from memberflow_local.cli import main
+    from memberflow_local.server import serve
+
+    server = serve(stack, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % server.server_address[1]
+    try:
+        now = stack.clock.now()
+        good = customer(1, now - timedelta(days=30), [(now - timedelta(days=3), "10")])
+        bad = dict(good, customer_id="2", signed_up_at="yesterday")
+        path = tmp_path / "customers.jsonl"
+        path.write_bytes(jsonl(good, bad))
+        assert main(["import", str(path), "--api-url", url]) == 1
+        assert "line 2: signed_up_at: must be an ISO 8601" in capsys.readouterr().err
+        assert Member.count() == 0
+        path.write_bytes(jsonl(good))
+        assert main(["import", str(path), "--api-url", url]) == 0
+        assert "imported 1 of 1 customers" in capsys.readouterr().out
+        assert main(["import", str(path), "--api-url", url]) == 0
+        assert "imported 0 of 1 customers (1 already present" in capsys.readouterr().out
+    finally:
+        server.shutdown()
+        server.server_close()
