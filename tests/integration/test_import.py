@@ -222,7 +222,7 @@ def test_the_import_command_imports_through_the_api_and_prints_the_bad_lines(
 
     server = serve(stack, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:%d" % server.server_address[1]
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         now = stack.clock.now()
         good = customer(1, now - timedelta(days=30), [(now - timedelta(days=3), "10")])
