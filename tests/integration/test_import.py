@@ -240,3 +240,47 @@ def test_the_import_command_imports_through_the_api_and_prints_the_bad_lines(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _template_without(logical_id: str, policy: dict):
+    import copy
+
+    from memberflow_local.template import Template
+
+    doc = copy.deepcopy(Template().doc)
+    props = doc["Resources"][logical_id]["Properties"]
+    assert policy in props["Policies"], "the grant under test is no longer in template.yaml"
+    props["Policies"] = [p for p in props["Policies"] if p != policy]
+    return Template(doc=doc)
+
+
+def test_without_its_s3_grants_the_import_fails_as_in_aws():
+    """The ItemReader reads the manifest as the state machine's role; the API stores the
+    file as its function's role (s3:PutObject on arn:aws:s3:::bucket/key)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    from memberflow.importing.service import BATCH_CUSTOMERS
+
+    template = _template_without(
+        "MemberImportStateMachine", {"S3ReadPolicy": {"BucketName": {"Ref": "ImportBucket"}}}
+    )
+    with LocalStack(template=template) as stack:
+        assert ResourceEvalS3.__dict__.get("_memberflow_iam")  # the ItemReader seam
+        now = stack.clock.now()
+        data = jsonl(*(customer(n, now - timedelta(days=10)) for n in range(BATCH_CUSTOMERS + 1)))
+        started = post(stack, data)
+        assert started.status == 202
+        stack.clock.wait_idle()
+        status = stack.http("GET", started.headers["Location"]).json()
+        assert status["status"] == "FAILED"
+        assert Member.count() == 0  # Plan ran, no batch did
+    template = _template_without(
+        "MemberImportFunction", {"S3WritePolicy": {"BucketName": {"Ref": "ImportBucket"}}}
+    )
+    with LocalStack(template=template) as stack:
+        now = stack.clock.now()
+        data = jsonl(*(customer(n, now - timedelta(days=10)) for n in range(BATCH_CUSTOMERS + 1)))
+        assert post(stack, data).status == 500
+        assert Member.count() == 0
