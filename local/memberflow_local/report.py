@@ -199,7 +199,7 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
     lines.append("")
     header = f"{'journey':<16}{'treated':>9}{'conv':>8}{'holdout':>9}{'conv':>8}{'uplift':>9}{'95% CI':>18}"
     if truth:
-        header += f"{'planted':>10}"
+        header += f"{'planted':>10}{'in CI':>7}"
     lines.append(header)
     for journey, data in kpis["journeys"].items():
         u = data["uplift"]
@@ -216,6 +216,12 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
         if truth:
             t = truth.get(journey, {}).get("true_uplift")
             row += f"{'n/a' if t is None else f'{t * 100:+.1f}pp':>10}"
+            inside = (
+                "n/a"
+                if t is None or u["ci_low"] is None
+                else ("yes" if u["ci_low"] <= t <= u["ci_high"] else "NO")
+            )
+            row += f"{inside:>7}"
         lines.append(row)
     return "\n".join(lines)
 
