@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from memberflow.api.http import answer_errors_as_json, error
 from memberflow.clock import now
-from memberflow.importing.service import BATCH_CUSTOMERS, FileRefused, check, import_customers
+from memberflow.importing.service import FileRefused, check, fits_one_batch, import_customers
 from memberflow.importing.settings import import_settings
 from memberflow.runtime import app_context
 
@@ -86,7 +86,7 @@ def start_import():
     except FileRefused as refused:
         logger.info("import refused", extra={"bad_lines": len(refused.errors)})
         return _json(400, refused.body())
-    if len(customers) <= BATCH_CUSTOMERS:
+    if fits_one_batch(data, customers):
         counts = import_customers(customers, context.programme, as_of)
         logger.info("import done", extra=counts)
         return _json(200, {"status": "SUCCEEDED", "as_of": as_of.isoformat(), "result": counts})

@@ -112,3 +112,15 @@ def test_replay_applies_the_reviews_between_orders_at_their_own_moments():
     # review took gold back to base.
     assert member.stage == "lapsed" and member.tier == "base"
     assert member.pending_handoff is None  # history starts no journey
+
+
+def test_a_batch_is_also_cut_by_size_so_long_histories_stay_small():
+    orders = [
+        {"order_id": str(i), "paid_at": "2025-02-01T00:00:00Z", "total": 1, "currency": "CNY"}
+        for i in range(200)
+    ]
+    data = "\n".join(line(str(n), orders=orders) for n in range(30)).encode()
+    batches = plan_batches(data, batch_customers=250, batch_bytes=40_000)
+    assert len(batches) > 1
+    assert all(b["end"] - b["start"] < 40_000 + len(data) // 30 for b in batches)
+    assert batches[-1]["end"] == len(data)

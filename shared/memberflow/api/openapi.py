@@ -253,7 +253,7 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
                 "number and field) and nothing is written. Stages, tiers and points are "
                 "derived from the true dates; no welcome journey. Idempotent on the "
                 "platform's customer and order ids: a re-run creates nothing new. A file "
-                "of one batch (250 customers) is imported at once (200); a larger one by "
+                "of one batch (250 customers, 512 KiB) is imported at once (200); a larger one by "
                 "the member import state machine (202; GET /imports/{import_id})."
             ),
             "operationId": "start_import_imports_post",
