@@ -22,6 +22,7 @@ def simulate(
     started = time.perf_counter()
     with LocalStack(programme_file=programme_file) as stack:
         simulation = Simulation(stack, config)
+        go_live = stack.clock.now()
         bar = None
         if progress:
             from tqdm import tqdm
@@ -50,6 +51,7 @@ def simulate(
         wall = time.perf_counter() - started
         run = {
             "config": config.as_dict(),
+            "started_at": go_live.isoformat(),
             "wall_seconds": round(wall, 1),
             "member_days_per_second": round(config.members * config.days / wall, 1),
             "requests": simulation.requests,
