@@ -114,8 +114,38 @@ def test_import_derives_stage_tier_and_points_from_the_true_dates(stack):
             assert sfn.list_executions(stateMachineArn=arn)["executions"] == [], name
     assert list(Enrolment.scan()) == []
     assert not [k for k in ledger if k.startswith("bonus#join")]
-    # The platform's next webhook for an imported customer finds the same member.
+    # Every balance is the sum of its ledger, and each lot expires 12 months after its order.
+    for member in Member.scan():
+        ledger = list(LedgerEntry.query(member.member_id))
+        assert int(member.points_balance) == sum(int(e.points) for e in ledger)
+        for entry in ledger:
+            if entry.kind == "earn":
+                assert entry.expires_at == points.expires_at(entry.created_at, programme)
     assert Member.count() == 6
+
+
+def test_the_platforms_next_webhooks_find_the_imported_member(stack):
+    from memberflow_local.platforms import Deliveries
+
+    now = stack.clock.now()
+    response = post(
+        stack, jsonl(customer(77, now - timedelta(days=40), [(now - timedelta(days=20), "10")]))
+    )
+    assert response.status == 200
+    send = Deliveries.for_stack(stack)
+    path, body, headers = send.shopify_customer(77, "customer77@example.com", "A", "B", now)
+    assert stack.http("POST", path, body=body, headers=headers).status == 200
+    path, body, headers = send.shopify_order_paid(
+        900, 77, "customer77@example.com", Decimal("50"), now, None
+    )
+    assert stack.http("POST", path, body=body, headers=headers).status == 200
+    stack.clock.wait_idle()
+    assert Member.count() == 1  # no duplicate, no stub
+    member = stack.http("GET", f"/members/{member_of(77)}").json()
+    assert member["order_count"] == 2 and member["points_balance"] == 60
+    sfn = stack.client("stepfunctions")
+    welcome = stack.physical["WelcomeJourney"]["Arn"]
+    assert sfn.list_executions(stateMachineArn=welcome)["executions"] == []  # no welcome
 
 
 def test_a_bad_line_refuses_the_file_naming_line_and_field_and_writes_nothing(stack):
