@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -112,6 +113,39 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    """The go-live import (docs/import.md): prints the counts, or every bad line."""
+    from pathlib import Path
+
+    from memberflow_local.remote import import_file
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        print(f"memberflow import: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    status, answer = import_file(args.api_url, data)
+    if status == 400 and "errors" in answer:
+        print(f"memberflow import: {path} refused, nothing was written:", file=sys.stderr)
+        for error in answer["errors"]:
+            print(f"  line {error['line']}: {error['field']}: {error['reason']}", file=sys.stderr)
+        return 1
+    if status != 200 or answer.get("status") != "SUCCEEDED":
+        print(f"memberflow import: {status} {json.dumps(answer)}", file=sys.stderr)
+        return 1
+    result = answer.get("result", {})
+    print(
+        f"imported {result.get('imported', 0):,} of {result.get('customers', 0):,} customers "
+        f"({result.get('already_present', 0):,} already present, "
+        f"{result.get('erased_skipped', 0):,} erased), {result.get('orders', 0):,} orders"
+    )
+    stages = {k[6:]: v for k, v in sorted(result.items()) if k.startswith("stage_")}
+    if stages:
+        print("stages   " + "  ".join(f"{k} {v:,}" for k, v in stages.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memberflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
         help="read the newest KPI snapshot as it is instead of asking for a fresh one",
     )
     p_report.set_defaults(func=cmd_report)
+    p_import = sub.add_parser(
+        "import", help="go-live import of the existing customers (JSON Lines, docs/import.md)"
+    )
+    p_import.add_argument("file", help="JSON Lines file: one customer a line")
+    p_import.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:3000",
+        help="stack base URL (default: a local `memberflow serve`); "
+        "https URLs are signed with SigV4 from your AWS credentials",
+    )
+    p_import.set_defaults(func=cmd_import)
     args = parser.parse_args(argv)
     return args.func(args)
 

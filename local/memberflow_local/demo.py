@@ -22,6 +22,7 @@ def simulate(
     started = time.perf_counter()
     with LocalStack(programme_file=programme_file) as stack:
         simulation = Simulation(stack, config)
+        go_live = stack.clock.now()
         bar = None
         if progress:
             from tqdm import tqdm
@@ -50,9 +51,11 @@ def simulate(
         wall = time.perf_counter() - started
         run = {
             "config": config.as_dict(),
+            "started_at": go_live.isoformat(),
             "wall_seconds": round(wall, 1),
             "member_days_per_second": round(config.members * config.days / wall, 1),
             "requests": simulation.requests,
+            "go_live_import": simulation.import_result,
             "rejected_requests": len(simulation.errors),
             "first_rejections": simulation.errors[:5],
             "lambda_invocations": dict(stack.invocations),
@@ -75,6 +78,15 @@ def run_demo(args) -> int:
     print(summary_table(kpis, truth))
     print()
     print(f"wrote {out / 'kpis.json'} and {path}")
+    imported = run.get("go_live_import") or {}
+    if imported:
+        print(
+            f"go-live import: {imported.get('imported', 0):,} existing customers with "
+            f"{imported.get('orders', 0):,} past orders, no welcome; on day one "
+            + ", ".join(
+                f"{k[6:]} {v:,}" for k, v in sorted(imported.items()) if k.startswith("stage_")
+            )
+        )
     print(
         f"wall time {run['wall_seconds']}s · {run['member_days_per_second']:,} member·days/s · "
         f"{run['requests']:,} webhook/API requests ({run['rejected_requests']} rejected)"

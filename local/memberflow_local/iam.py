@@ -542,6 +542,15 @@ def requests(model, params: dict, region: str, account: str) -> list[tuple[str, 
             )
             for bus in sorted(buses)
         ]
+    elif service == "s3" and "Bucket" in params:
+        # Object operations on arn:aws:s3:::bucket/key, bucket operations on the bucket;
+        # HeadObject and ranged reads need s3:GetObject, as in AWS.
+        bucket = params["Bucket"]
+        action = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket"}.get(op, op)
+        if "Key" in params:
+            out = [(f"s3:{action}", f"arn:aws:s3:::{bucket}/{params['Key']}")]
+        else:
+            out = [(f"s3:{action}", f"arn:aws:s3:::{bucket}")]
     elif service == "secretsmanager" and "SecretId" in params:
         out = [(f"secretsmanager:{op}", _secret_arn(params["SecretId"], region, account))]
     elif service == "secretsmanager" and "SecretIdList" in params:
@@ -693,6 +702,9 @@ def _install_execution_principal() -> None:
     execution's context object. Seams: ``StateTaskService._eval_execution`` (every
     service integration, ``arn:aws:states:::lambda:invoke`` included) and
     ``StateTaskLambda._eval_execution`` (a plain Lambda ARN as Resource)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
         StateTaskService,
     )
@@ -700,10 +712,12 @@ def _install_execution_principal() -> None:
         StateTaskLambda,
     )
 
-    for task in (StateTaskService, StateTaskLambda):
+    # ResourceEvalS3.eval_resource: a Distributed Map's ItemReader reads S3 as the role.
+    for task in (StateTaskService, StateTaskLambda, ResourceEvalS3):
         if "_memberflow_iam" in task.__dict__:
             continue
-        original = task.__dict__["_eval_execution"]
+        method = "eval_resource" if task is ResourceEvalS3 else "_eval_execution"
+        original = task.__dict__[method]
 
         def _eval_execution(self, env, __original=original):
             token = _current.set(_execution_principal(env))
@@ -712,7 +726,7 @@ def _install_execution_principal() -> None:
             finally:
                 _current.reset(token)
 
-        task._eval_execution = _eval_execution
+        setattr(task, method, _eval_execution)
         task._memberflow_iam = True
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -45,8 +46,13 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
-def _draw_stages(ax, kpis: dict) -> None:
+def _draw_stages(ax, kpis: dict, go_live: str | None = None) -> None:
+    """``go_live``: an ISO date; the chart then starts eight weeks before it (imported
+    history reaches years back) and marks it."""
     series = kpis["stage_series"]
+    if go_live:
+        first = (date.fromisoformat(go_live[:10]) - timedelta(weeks=8)).isoformat()
+        series = [row for row in series if row["date"] >= first]
     if series:
         dates = [row["date"] for row in series]
         stages = list(STAGE_COLOURS)
@@ -58,14 +64,24 @@ def _draw_stages(ax, kpis: dict) -> None:
         )
         ticks = list(range(0, len(dates), max(1, len(dates) // 8)))
         ax.set_xticks(ticks, [dates[i] for i in ticks], rotation=30, ha="right")
+        marks = [i for i, d in enumerate(dates) if go_live and d >= go_live[:10]]
+        if marks:
+            ax.axvline(marks[0], color="#444", lw=0.8, ls="--")
+            ax.annotate(
+                "go-live import",
+                (marks[0], 0),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=7,
+            )
         ax.legend(loc="upper left", fontsize=8, ncol=4)
     ax.set_ylabel("members")
     ax.set_title("Lifecycle stages over time")
 
 
-def chart_stages(kpis: dict) -> str:
+def chart_stages(kpis: dict, go_live: str | None = None) -> str:
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    _draw_stages(ax, kpis)
+    _draw_stages(ax, kpis, go_live)
     return _svg(fig)
 
 
@@ -163,10 +179,12 @@ def chart_messages(kpis: dict) -> str:
     return _svg(fig)
 
 
-def write_preview(kpis: dict, path: Path, truth: dict | None = None) -> Path:
+def write_preview(
+    kpis: dict, path: Path, truth: dict | None = None, go_live: str | None = None
+) -> Path:
     """A PNG of the report's two main charts (for the README and quick looks)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
-    _draw_stages(left, kpis)
+    _draw_stages(left, kpis, go_live)
     _draw_uplift(right, kpis, truth)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -199,7 +217,7 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
     lines.append("")
     header = f"{'journey':<16}{'treated':>9}{'conv':>8}{'holdout':>9}{'conv':>8}{'uplift':>9}{'95% CI':>18}"
     if truth:
-        header += f"{'planted':>10}"
+        header += f"{'planted':>10}{'in CI':>7}"
     lines.append(header)
     for journey, data in kpis["journeys"].items():
         u = data["uplift"]
@@ -216,6 +234,12 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
         if truth:
             t = truth.get(journey, {}).get("true_uplift")
             row += f"{'n/a' if t is None else f'{t * 100:+.1f}pp':>10}"
+            inside = (
+                "n/a"
+                if t is None or u["ci_low"] is None
+                else ("yes" if u["ci_low"] <= t <= u["ci_high"] else "NO")
+            )
+            row += f"{inside:>7}"
         lines.append(row)
     return "\n".join(lines)
 
@@ -260,6 +284,7 @@ def write_report(
             + "</tr>"
         )
     run_text = html.escape(json.dumps(run or {}, default=str))
+    go_live = (run or {}).get("started_at")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>memberflow report</title>
 <style>
@@ -273,7 +298,7 @@ pre {{ background: #f6f6f6; padding: 1rem; overflow-x: auto; }}
 <h1>memberflow programme report</h1>
 <p class="muted">{html.escape(kpis["programme"]["name"])} · configuration {html.escape(kpis["programme"]["version"])} · generated {html.escape(kpis["generated_at"])}</p>
 <pre>{html.escape(summary_table(kpis, truth))}</pre>
-<h2>Lifecycle</h2>{chart_stages(kpis)}
+<h2>Lifecycle</h2>{chart_stages(kpis, go_live)}
 <h2>Journeys</h2>{chart_funnels(kpis)}
 <table><tr><th>journey</th><th>treated</th><th>conversion</th><th>holdout</th><th>conversion</th><th>uplift</th><th>95% CI</th><th>planted</th></tr>{"".join(rows)}</table>
 {chart_uplift(kpis, truth)}
@@ -287,5 +312,5 @@ enrolment of each arm (holdout members are tracked, never messaged). Run: {run_t
 """
     path = out / "report.html"
     path.write_text(page)
-    write_preview(kpis, out / "report.png", truth)
+    write_preview(kpis, out / "report.png", truth, go_live)
     return path

@@ -2,9 +2,11 @@
 
 Buyer model (buy-till-you-die, BG/NBD style): each member buys at its own rate
 (gamma-distributed across members) until it silently drops out (after each purchase
-with its own beta-distributed probability). Part of the base already shops at go-live
-(their past orders are back-filled as the platform would replay them); the rest sign
-up over the period. Orders, refunds, interactions, consent changes and erasures are
+with its own beta-distributed probability). Part of the base were customers before
+go-live: they signed up over the previous ~2 years and arrive through the go-live
+import (``POST /imports``, docs/import.md) with their true sign-up and order dates, so
+the loyalty rules find some of them loyal, at risk or lapsed on day one (and no welcome
+journey greets them); the rest sign up over the period. Orders, refunds, interactions, consent changes and erasures are
 posted as signed Shopify, WooCommerce and Standard Webhooks deliveries; the virtual
 clock advances day by day and the daily sweep fires as it would in AWS.
 
@@ -39,8 +41,8 @@ class SimulationConfig:
     members: int = 2000
     days: int = 180
     seed: int = 7
-    existing_share: float = 0.35  # already customers at go-live (history back-filled)
-    history_days: int = 300  # how far back the back-filled history reaches
+    existing_share: float = 0.35  # already customers at go-live (the go-live import)
+    history_days: int = 730  # how far back their sign-ups reach
     mean_days_between_orders: float = 35.0
     rate_shape: float = 2.0  # gamma shape of purchase rates across members
     dropout_mean: float = 0.12  # mean probability of dropping out after a purchase
@@ -97,6 +99,7 @@ class Simulation:
         self.errors: list[str] = []
         self.requests = 0
         self.stage_samples: list[dict] = []
+        self.import_result: dict = {}
 
     # ------------------------------------------------------------------ population
     def _population(self) -> None:
@@ -207,12 +210,65 @@ class Simulation:
             m.next_order_day += self.rng.expovariate(m.rate) if m.rate > 0 else 1e9
         return days
 
+    def import_line(self, m: SimMember, order_days: list[float]) -> dict:
+        """The member as the platform's export has it: sign-up and past orders, true dates."""
+        orders = []
+        for day in order_days:
+            self.order_seq += 1
+            value = Decimal(
+                str(round(self.rng.lognormvariate(0, 0.6) * self.config.order_value_median, 2))
+            )
+            at = self._at(day)
+            shop = SHOP if m.platform == "shopify" else WOO_SOURCE
+            orders.append(
+                {
+                    "order_id": str(self.order_seq),
+                    "paid_at": at.isoformat(),
+                    "total": format(value, "f"),
+                    "currency": "CNY",
+                }
+            )
+            m.orders.append((at, "base", f"{m.platform}#{shop}#{self.order_seq}"))
+        m.consent = self.rng.random() < self.config.email_consent_rate
+        return {
+            "platform": m.platform,
+            "shop": SHOP if m.platform == "shopify" else WOO_SOURCE,
+            "customer_id": str(m.customer_id),
+            "email": m.email,
+            "first_name": m.first,
+            "last_name": m.last,
+            "signed_up_at": self._at(m.joins_on).isoformat(),
+            "consent": {"email": m.consent},
+            "orders": orders,
+        }
+
     def backfill(self) -> None:
-        """Go-live: existing customers and their past orders, replayed by the platform."""
-        for m in sorted((m for m in self.members if m.joins_on < 0), key=lambda m: m.joins_on):
-            self._sign_up(m)
-            for order_day in self._base_orders_until(m, 0):
-                self._order(m, self._at(order_day), "base", None)
+        """Go-live: the existing customers and their past orders, through the import."""
+        from memberflow.members.identity import identity_key, new_member_id
+
+        existing = sorted((m for m in self.members if m.joins_on < 0), key=lambda m: m.index)
+        if not existing:
+            return
+        lines = [self.import_line(m, self._base_orders_until(m, 0)) for m in existing]
+        body = "\n".join(json.dumps(line) for line in lines).encode()
+        self.requests += 1
+        response = self.stack.http(
+            "POST", "/imports", body=body, headers={"Content-Type": "application/x-ndjson"}
+        )
+        if response.status not in (200, 202):
+            raise RuntimeError(f"POST /imports answered {response.status}: {response.body[:300]!r}")
+        if response.status == 202:
+            self.stack.clock.wait_idle()
+            status = self.stack.http("GET", response.headers["Location"]).json()
+            if status["status"] != "SUCCEEDED":
+                raise RuntimeError(f"the go-live import ended {status}")
+            self.import_result = status["result"]
+        else:
+            self.import_result = response.json()["result"]
+        for m in existing:
+            shop = SHOP if m.platform == "shopify" else WOO_SOURCE
+            m.member_id = new_member_id(identity_key(m.platform, shop, str(m.customer_id)), 0)
+            self.by_member_id[m.member_id] = m
 
     def _observe_messages(self, day: int) -> None:
         for message in self.stack.outbox(since=self._at(day - 2)):

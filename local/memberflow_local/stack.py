@@ -282,12 +282,18 @@ class LocalStack:
                 "Name": name,
                 "Arn": self._arn("events", f"event-bus/{name}"),
             }
+        for logical_id in t.of_type("AWS::S3::Bucket"):
+            # CloudFormation names a bucket without BucketName after the stack (lower case).
+            name = self._name(logical_id).lower()
+            self.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
         for logical_id in t.of_type("AWS::Serverless::Api"):
             self.physical[logical_id] = {"Ref": "local"}
         for logical_id in t.of_type("AWS::Serverless::LayerVersion"):
             self.physical[logical_id] = {"Ref": self._arn("lambda", f"layer:{logical_id}:1")}
 
         self._create_tables()
+        for logical_id in t.of_type("AWS::S3::Bucket"):
+            self.client("s3").create_bucket(Bucket=self.physical[logical_id]["Ref"])
         role = self.client("iam").create_role(
             RoleName=f"{self.stack_name}-role", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]

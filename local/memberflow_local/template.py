@@ -283,6 +283,7 @@ PHYSICAL_NAME: dict[str, str | None] = {
     "AWS::Events::EventBus": "Name",
     "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::SES::EmailIdentity": "EmailIdentity",
+    "AWS::S3::Bucket": "BucketName",
     "AWS::ApiGateway::RestApi": None,  # names need not be unique
     "AWS::ApiGateway::Deployment": None,
     "AWS::ApiGateway::Stage": None,  # StageName is per API
@@ -343,6 +344,7 @@ class Translated:
             "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
             "AWS::Events::EventBus": f"arn:aws:events:{region}:{account}:event-bus/{name}",
             "AWS::Scheduler::Schedule": f"arn:aws:scheduler:{region}:{account}:schedule/default/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
         }.get(kind, name)
 
     def ref(self, name: str) -> Any:

@@ -275,6 +275,31 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
         )
         assert entered.status == 202, entered.body
         paths[route.path] = f"/journeys/activation/enrollments/{entered.json()['cohort_id']}"
+    if route.path.startswith("/imports"):
+        # A go-live import of one new customer (inline), or of more than one batch (the
+        # state machine; its status is the GET route's good request).
+        from memberflow.importing.service import BATCH_CUSTOMERS
+
+        count = 1 if route.method == "POST" else BATCH_CUSTOMERS + 1
+        first = world.next_customer * 1000
+        lines = [
+            json.dumps(
+                {
+                    "platform": "shopify",
+                    "shop": "memberflow-demo.myshopify.com",
+                    "customer_id": f"import-{first + n}",
+                    "signed_up_at": "2025-01-01T00:00:00Z",
+                }
+            )
+            for n in range(count)
+        ]
+        world.next_customer += 1
+        if route.method == "POST":
+            return "POST", "/imports", "\n".join(lines), ""
+        started = world.stack.http("POST", "/imports", body="\n".join(lines))
+        assert started.status == 202, started.body
+        world.stack.clock.wait_idle()
+        return "GET", started.headers["Location"], None, ""
     bodies = {
         ("PATCH", "/members/{member_id}/consent"): {"sms": True},
         ("POST", "/members/{member_id}/points/redeem"): {"points": 5, "reference": "good-1"},

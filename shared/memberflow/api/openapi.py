@@ -241,6 +241,77 @@ OTHER_ROUTES: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/imports": {
+        "post": {
+            "tags": ["imports"],
+            "summary": "Go-live import of the existing customer base (JSON Lines)",
+            "description": (
+                "One customer a line, with their past orders and optionally an opening "
+                "point balance (docs/import.md; each line's schema: "
+                "shared/memberflow/importing/schemas/customer.json). The whole file is "
+                "validated first: a bad line refuses it (400, every bad line with its "
+                "number and field) and nothing is written. Stages, tiers and points are "
+                "derived from the true dates; no welcome journey. Idempotent on the "
+                "platform's customer and order ids: a re-run creates nothing new. A file "
+                "of one batch (250 customers, 512 KiB) is imported at once (200); a larger one by "
+                "the member import state machine (202; GET /imports/{import_id})."
+            ),
+            "operationId": "start_import_imports_post",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-ndjson": {
+                        "schema": {
+                            "type": "string",
+                            "description": (
+                                "JSON Lines, UTF-8; each line one customer of the schema "
+                                "shared/memberflow/importing/schemas/customer.json"
+                            ),
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Imported at once: {status: SUCCEEDED, as_of, result: counts}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "202": {
+                    "description": (
+                        "Started on the state machine: {import_id, status: RUNNING, "
+                        "customers} (Location: the status route)"
+                    ),
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "400": _error(
+                    "Bad lines, nothing written: error.line and error.field name the first, "
+                    "errors[] lists up to 100 as {line, field, reason}"
+                ),
+                "413": _error("File larger than 10 MiB: split it"),
+                "415": _error(
+                    "Content-Type is not JSON Lines (application/x-ndjson, application/jsonl, "
+                    "text/plain; UTF-8)"
+                ),
+            },
+        }
+    },
+    "/imports/{import_id}": {
+        "get": {
+            "tags": ["imports"],
+            "summary": "An import run by the state machine: its status and counts",
+            "operationId": "import_status_imports__import_id__get",
+            "parameters": [
+                {"name": "import_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "{import_id, status: RUNNING | SUCCEEDED | FAILED, result}",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "404": _error("No such import (import_id)"),
+            },
+        }
+    },
     "/reports/kpis/snapshots": {
         "post": {
             "tags": ["reports"],
