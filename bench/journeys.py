@@ -100,10 +100,15 @@ class Counter:
     rru: float = 0.0
     wru: float = 0.0
     sends: int = 0
+    # Every AWS call of any service ("dynamodb:GetItem", "ses:SendEmail", ...), failed
+    # calls included: what a call budget counts. ``requests`` is DynamoDB's alone.
+    calls: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Counter) -> None:
         for k, v in other.requests.items():
             self.requests[k] = self.requests.get(k, 0) + v
+        for k, v in other.calls.items():
+            self.calls[k] = self.calls.get(k, 0) + v
         self.rru += other.rru
         self.wru += other.wru
         self.sends += other.sends
@@ -112,9 +117,14 @@ class Counter:
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
 
 class Meter:
-    """Counts DynamoDB calls made by the journey functions (botocore hook)."""
+    """Counts the AWS calls made inside a scope (botocore hook on every client): DynamoDB
+    calls with their request units, and every call of every service in ``calls``."""
 
     def __init__(self, enrolments_table: str):
         self.enrolments_table = enrolments_table
@@ -132,8 +142,11 @@ class Meter:
         original = BaseClient._make_api_call
 
         def counted(client, operation_name, params):
+            service = client.meta.service_model.service_name
+            if meter.scope():
+                meter.count_call(service, operation_name)
             response = original(client, operation_name, params)
-            if client.meta.service_model.service_name == "dynamodb" and meter.scope():
+            if service == "dynamodb" and meter.scope():
                 meter.record(operation_name, params, response)
             return response
 
@@ -173,6 +186,17 @@ class Meter:
             counter.requests[op] = counter.requests.get(op, 0) + 1
             counter.rru += rru
             counter.wru += wru
+
+    def count_call(self, service: str, operation: str) -> None:
+        key = f"{service}:{operation}"
+        with self.lock:
+            calls = self.by_scope.setdefault(self.scope(), Counter()).calls
+            calls[key] = calls.get(key, 0) + 1
+
+    def take_scope(self, scope: str) -> Counter:
+        """The counts of one scope (and forget them)."""
+        with self.lock:
+            return self.by_scope.pop(scope, Counter())
 
     def count_send(self) -> None:
         with self.lock:
