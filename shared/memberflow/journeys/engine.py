@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from memberflow.config import Programme
+from memberflow.journeys import claims
 from memberflow.journeys.channels import (
     ChannelAdapters,
     Outgoing,
@@ -33,8 +34,10 @@ from memberflow.journeys.channels import (
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
+from memberflow.loyalty.accounts import _lots
+from memberflow.loyalty.points import expiring_between
 from memberflow.members.service import change_stage, get_member
-from memberflow.store import Cohort, Coupon, Enrolment, LedgerEntry, Member, Message
+from memberflow.store import Cohort, Coupon, Enrolment, Member, Message
 
 log = logging.getLogger("memberflow.journeys")
 
@@ -647,32 +650,46 @@ class StepRunner:
 
         Members the pass does not reach before the margin (or whose send would not fit)
         are reported ``unreached``; ``unfinished`` tells ``advance`` to run the step again
-        at once. A re-run skips the members already done (their enrolment records it)."""
+        at once. A re-run skips the members already done (their enrolment records it).
+
+        The shard's members are read in batches (BatchGetItem, consistent) and each send
+        is one claim (memberflow.journeys.claims) and the channel's call; the providers'
+        message ids are recorded for the whole shard at the end."""
         cohort, pinned = _load(cohort_id)
         step = pinned["config"]["steps"][step_index]
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
+        self.sent = []
         counts = dict.fromkeys(OUTCOMES, 0)
         enrolments, unseen = shard_enrolments(cohort, shard)
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
         retry_in = INDEX_BEHIND_RETRY_SECONDS if unseen else None
-        for enrolment in enrolments:
-            if enrolment.status != "open":
-                continue
-            if counts["unreached"] or self.budget.exhausted():
-                counts["unreached"] += 1  # counted, not processed: the next pass takes it
-                continue
-            counts["processed"] += 1
-            try:
-                outcome, wait = self._member(cohort, pinned, step, enrolment)
-            except OutOfTime:
-                outcome, wait = "unreached", None
-                counts["processed"] -= 1
-            except Exception as error:  # noqa: BLE001 - one member never fails the shard
-                outcome, wait = self._failed(enrolment, step["id"], error)
-            counts[outcome] += 1
-            if wait:
-                retry_in = wait if retry_in is None else min(retry_in, wait)
+        members = read_members(
+            [e.member_id for e in enrolments if e.status == "open" and not _reached(e, step["id"])]
+        )
+        try:
+            for enrolment in enrolments:
+                if enrolment.status != "open":
+                    continue
+                if counts["unreached"] or self.budget.exhausted():
+                    counts["unreached"] += 1  # counted, not processed: the next pass takes it
+                    continue
+                counts["processed"] += 1
+                try:
+                    outcome, wait = self._member(
+                        cohort, pinned, step, enrolment, members.get(enrolment.member_id)
+                    )
+                except OutOfTime:
+                    outcome, wait = "unreached", None
+                    counts["processed"] -= 1
+                except Exception as error:  # noqa: BLE001 - one member never fails the shard
+                    outcome, wait = self._failed(enrolment, step["id"], error)
+                counts[outcome] += 1
+                if wait:
+                    retry_in = wait if retry_in is None else min(retry_in, wait)
+        finally:
+            if self.sent:
+                claims.record_provider_ids(self.sent)
         log.info(
             "step done",
             extra={"cohort_id": cohort_id, "step": step["id"], "shard": shard, **counts},
@@ -711,14 +728,34 @@ class StepRunner:
             return "failed", None
         return "retry", min(3600, 60 * 2**attempts)
 
-    def _member(self, cohort: Cohort, pinned: dict, step: dict, enrolment: Enrolment):
+    def _member(
+        self, cohort: Cohort, pinned: dict, step: dict, enrolment: Enrolment, member: Member | None
+    ):
+        """The member's step; a claim that finds the member or the enrolment changed since
+        they were read (an order, a consent change, another journey's send) is decided
+        again on what they are now."""
+        for _attempt in range(CLAIM_ATTEMPTS):
+            try:
+                return self._decide(cohort, pinned, step, enrolment, member)
+            except claims.Stale as stale:
+                if stale.which == "message":
+                    return "already_sent", None  # claimed by an earlier or concurrent run
+                if stale.which == "enrolment":
+                    try:
+                        enrolment.refresh(consistent_read=True)
+                    except DoesNotExist:
+                        return "exited", None
+                    if enrolment.status != "open":
+                        return ("converted" if enrolment.status == "converted" else "exited"), None
+                member = get_member(enrolment.member_id)
+        raise ConcurrentChange(f"member {enrolment.member_id} kept changing")
+
+    def _decide(self, cohort, pinned, step, enrolment, member):
         now = self.now
         config = pinned["config"]
         step_id = step["id"]
-        reached = enrolment.steps_reached or []
-        if any(m == step_id or m.startswith(f"{step_id}:") for m in reached):
+        if _reached(enrolment, step_id):
             return "already_sent", None  # a re-run of the step (deferral, retry)
-        member = get_member(enrolment.member_id)
         if member is None or member.erased:
             _close(enrolment, "exited", "erased", now)
             return "exited", None
@@ -770,8 +807,14 @@ class StepRunner:
             if incentive.get("type") == "coupon"
             else None
         )
+        # The cap, across every journey, from the member as read: the claim is
+        # conditioned on that version, so a concurrent claim makes this one decide again.
+        if marketing:
+            cap = pinned["messaging"]["frequency_cap"]
+            if len(claims.recent_sends(member, now, cap["per_days"])) >= cap["max_messages"]:
+                _reach(enrolment, f"{step_id}:capped", sent=False)
+                return "capped", None
         message_key = f"{cohort.journey}#{cohort.cohort_id}#{step_id}"
-        # 1. Claim the (enrolment, step) send: a retried Map iteration finds the claim.
         record = Message(
             member_id=member.member_id,
             message_key=message_key,
@@ -785,28 +828,39 @@ class StepRunner:
             coupon_code=code,
             purpose=config["purpose"],
         )
-        try:
-            record.save(condition=Message.message_key.does_not_exist())
-        except PutError:
-            _reach(enrolment, step_id, sent=False)
-            return "already_sent", None
+        coupon = None
+        if code is not None:
+            coupon = Coupon(
+                code=code,
+                member_id=member.member_id,
+                journey=cohort.journey,
+                cohort_id=cohort.cohort_id,
+                step=step_id,
+                percent_off=Decimal(str(incentive["percent_off"])),
+                issued_at=now,
+                expires_at=now + timedelta(days=incentive["valid_days"]),
+            )
+        # 1. Claim the (enrolment, step) send, with the enrolment's progress and the cap,
+        #    in one transaction: a retried Map iteration finds the claim.
+        claim = claims.Claim(
+            record=record,
+            enrolment=enrolment,
+            member=member,
+            step_mark=step_id,
+            reached_before=list(enrolment.steps_reached or []),
+            marketing=marketing,
+            coupon=coupon,
+        )
+        claims.claim(claim, now)
         # The pace slot is taken only for a send this pass owns: a re-run over members
         # sent before (the index may still show their old enrolment) must not spend its
         # budget pacing sends it will not make, or it never gets past them.
         if self.pacer is not None and not self.pacer.wait():
-            record.delete()
+            claims.release(claim, now)
             raise OutOfTime
-        # 2. The cap, counted with the claim in place: of two concurrent claims at least
-        #    one sees the other, so the cap is never exceeded (at worst one backs off).
-        if marketing:
-            cap = pinned["messaging"]["frequency_cap"]
-            if messages_in_window(member.member_id, pinned, now) > cap["max_messages"]:
-                record.delete()
-                _reach(enrolment, f"{step_id}:capped", sent=False)
-                return "capped", None
         try:
             fields = self._fields(pinned, member, template)
-            fields.update(self._incentive(cohort, step, member, code, incentive))
+            fields.update(self._incentive(cohort, step, member, coupon, incentive))
             rendered = render(texts[locale], fields)
             outgoing = Outgoing(
                 member_id=member.member_id,
@@ -824,13 +878,13 @@ class StepRunner:
                 step["channel"], outgoing, email=member.email, phone=member.phone
             )
         except Undeliverable:
-            record.delete()
+            claims.release(claim, now)
             _reach(enrolment, f"{step_id}:undeliverable", sent=False)
             return "undeliverable", None
         except Rejected as error:
             # Permanent for this member (SES sandbox: an unverified recipient): recorded
             # once, the enrolment closed, never retried.
-            record.delete()
+            claims.release(claim, now)
             log.warning(
                 "message rejected",
                 extra={
@@ -845,17 +899,16 @@ class StepRunner:
             return "rejected", None
         except Throttled:
             # The provider's rate (shared with other cohorts): not the member's failure.
-            record.delete()
+            claims.release(claim, now)
             return "deferred", 60
         except Exception:
             # Transient failure: release the claim so the retry sends it (exactly once).
             try:
-                record.delete()
-            except DeleteError:
-                pass
+                claims.release(claim, now)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("claim not released", extra={"cohort_id": cohort.cohort_id})
             raise
-        record.update(actions=[Message.provider_message_id.set(provider_id)])
-        _reach(enrolment, step_id, sent=True)
+        self.sent.append((record, provider_id))
         return "sent", None
 
     def _fields(self, pinned: dict, member: Member, template: str) -> dict:
@@ -865,33 +918,20 @@ class StepRunner:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(member.member_id, self.now)
+            "points_expiring": points_expiring(member, self.now)
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,
             "discount_percent": tier.get("discount_percent", ""),
         }
 
-    def _incentive(self, cohort, step, member, code, incentive) -> dict:
+    def _incentive(self, cohort, step, member, coupon, incentive) -> dict:
         now = self.now
         if incentive.get("type") == "coupon":
-            expires = now + timedelta(days=incentive["valid_days"])
-            try:
-                Coupon(
-                    code=code,
-                    member_id=member.member_id,
-                    journey=cohort.journey,
-                    cohort_id=cohort.cohort_id,
-                    step=step["id"],
-                    percent_off=Decimal(str(incentive["percent_off"])),
-                    issued_at=now,
-                    expires_at=expires,
-                ).save(condition=Coupon.code.does_not_exist())
-            except PutError:
-                expires = Coupon.get(code).expires_at  # issued by an earlier attempt
+            # Issued with the claim (claims.claim), so its expiry is the one recorded.
             return {
-                "coupon_code": code,
-                "coupon_expires": expires.date().isoformat(),
+                "coupon_code": coupon.code,
+                "coupon_expires": coupon.expires_at.date().isoformat(),
                 "percent_off": _number(incentive["percent_off"]),
             }
         if incentive.get("type") == "double_points":
@@ -908,27 +948,42 @@ class StepRunner:
 
             # The member's one write path: version-checked, replayed on a conflict, so
             # a concurrent order neither loses the window nor has its own write lost.
-            loyalty.run(member.member_id, open_window)
+            loyalty.run(member.member_id, open_window, first=member)
             return {"double_points_until": until.date().isoformat()}
         return {}
+
+
+# A member whose claim keeps finding it changed (orders, consent, other journeys' sends
+# arriving at that very moment) is retried on the step's next pass after this many.
+CLAIM_ATTEMPTS = 5
+
+
+class ConcurrentChange(Exception):
+    """The member changed under every claim attempt: the next pass tries again."""
+
+
+def _reached(enrolment: Enrolment, step_id: str) -> bool:
+    return any(m == step_id or m.startswith(f"{step_id}:") for m in enrolment.steps_reached or [])
+
+
+def read_members(member_ids: list[str]) -> dict[str, Member]:
+    """Members by id, consistently, 100 per BatchGetItem (absent ids: not in the answer)."""
+    found: dict[str, Member] = {}
+    ids = list(dict.fromkeys(member_ids))
+    for start in range(0, len(ids), BATCH_GET):
+        for member in Member.batch_get(ids[start : start + BATCH_GET], consistent_read=True):
+            found[member.member_id] = member
+    return found
 
 
 def _number(value):
     return int(value) if float(value).is_integer() else value
 
 
-def points_expiring(member_id: str, now: datetime, within_days: int = 30) -> int:
-    """Points of lots that expire within ``within_days`` (for the recall reminder)."""
-    horizon = now + timedelta(days=within_days)
-    total = 0
-    for entry in LedgerEntry.query(
-        member_id,
-        filter_condition=(LedgerEntry.expires_at > now)
-        & (LedgerEntry.expires_at <= horizon)
-        & (LedgerEntry.remaining > 0),
-    ):
-        total += int(entry.remaining or 0)
-    return total
+def points_expiring(member: Member, now: datetime, within_days: int = 30) -> int:
+    """Points still in lots that expire within ``within_days`` (for the recall reminder):
+    read from the member's live lots, which the loyalty engine keeps (no ledger query)."""
+    return expiring_between(_lots(member), now, now + timedelta(days=within_days))
 
 
 # ------------------------------------------------------------------ finalize
@@ -982,6 +1037,7 @@ def finalize(
         enrolments, unseen = shard_enrolments(cohort, shard)
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
+        members = read_members([e.member_id for e in enrolments if e.status == "open"])
         for enrolment in enrolments:
             if enrolment.status == "open" and budget.exhausted():
                 return {
@@ -991,7 +1047,7 @@ def finalize(
                     "churned": churned,
                 }
             if enrolment.status == "open":
-                member = get_member(enrolment.member_id)
+                member = members.get(enrolment.member_id)
                 if member is None or member.erased:
                     if _close(enrolment, "exited", "erased", now):
                         enrolment.status = "exited"
