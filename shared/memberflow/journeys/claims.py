@@ -12,7 +12,7 @@ The claim writes, all or nothing:
   exceeded, and consent, suppression and erasure are those of the member read, at the
   moment of the claim. A transactional send (welcome) only checks that the member is
   not erased;
-* the step's coupon, when it has one.
+* the step's coupon, when it has one, and the double points' window on the member.
 
 A claim whose send then fails is undone (``release``); the provider's message id is
 recorded after the send, for a whole shard at once (``record_provider_ids``).
@@ -51,6 +51,9 @@ class Claim:
     reached_before: list[str]
     marketing: bool
     coupon: Coupon | None = None
+    # Member fields the step's incentive sets (double points' window), written with the
+    # cap under the same version check: a marketing claim only.
+    member_fields: dict | None = None
 
 
 def _connection():
@@ -90,11 +93,13 @@ def claim(claim: Claim, now: datetime) -> None:
             )
             if claim.marketing:
                 kept = [t for t in member.marketing_sends or [] if t > now - CAP_HISTORY]
+                fields = claim.member_fields or {}
                 tx.update(
                     member,
                     actions=[
                         Member.marketing_sends.set([*kept, now]),
                         Member.version.set((member.version or 0) + 1),
+                        *(getattr(Member, name).set(value) for name, value in fields.items()),
                     ],
                     condition=Member.member_id.exists() & _version_is(member.version),
                 )
@@ -123,6 +128,8 @@ def claim(claim: Claim, now: datetime) -> None:
     if claim.marketing:
         member.marketing_sends = [*kept, now]
         member.version = (member.version or 0) + 1
+        for name, value in (claim.member_fields or {}).items():
+            setattr(member, name, value)
 
 
 def release(claim: Claim, now: datetime) -> None:

@@ -291,8 +291,11 @@ def enrol_cohort(
             stateMachineArn=state_machine_arn,
             name=cohort_id,
             # ids only: never member data (history is kept 90 days; erasure must be complete)
-            # "cursor": null marks the first execution (later passes bring theirs)
-            input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": None}),
+            # The first execution brings its plan (made here from the cohort at hand), so
+            # it starts at its first Wait without a Lambda call to plan it.
+            input=json.dumps(
+                {"cohort_id": cohort_id, "journey": journey, "cursor": plan_of(cohort, pinned)}
+            ),
         )
         arn = response["executionArn"]
         started = not cohort.execution_arn
@@ -322,6 +325,59 @@ def _membership(cohort: Cohort, enrolled: list[str]) -> list:
     if len(members) <= LISTED_COHORT_MAX:
         actions.append(Cohort.member_ids.set(members))
     return actions
+
+
+def shard_items(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int, dict[str, Member]]:
+    """``shard_enrolments`` and the members of the open ones. A listed cohort reads each
+    member's enrolment and member item in the same BatchGetItem (consistent; 50 members
+    a call); a larger one queries the index, then reads the open members in batches."""
+    if cohort.member_ids is None:
+        enrolments, unseen = shard_enrolments(cohort, shard)
+        return enrolments, unseen, read_members(
+            [e.member_id for e in enrolments if e.status == "open"]
+        )
+    key = enrolment_key(cohort.journey, cohort.cohort_id)
+    mine = [m for m in cohort.member_ids if shard_of(m, int(cohort.shards)) == shard]
+    enrolments, members = read_enrolments_and_members([(m, key) for m in mine])
+    enrolments.sort(key=lambda e: e.member_id)
+    return enrolments, len(mine) - len(enrolments), members
+
+
+def read_enrolments_and_members(
+    keys: list[tuple[str, str]],
+) -> tuple[list[Enrolment], dict[str, Member]]:
+    """Enrolments by (member id, enrolment key) and their members, consistently: both
+    tables in one BatchGetItem per 50 members (unprocessed keys asked again)."""
+    client = Enrolment._get_connection().connection.client
+    enrolments_table, members_table = Enrolment.Meta.table_name, Member.Meta.table_name
+    enrolments: list[Enrolment] = []
+    members: dict[str, Member] = {}
+    for start in range(0, len(keys), BATCH_GET // 2):
+        chunk = keys[start : start + BATCH_GET // 2]
+        request = {
+            enrolments_table: {
+                "Keys": [{"member_id": {"S": m}, "enrolment_key": {"S": k}} for m, k in chunk],
+                "ConsistentRead": True,
+            },
+            members_table: {
+                "Keys": [{"member_id": {"S": m}} for m in dict.fromkeys(m for m, _ in chunk)],
+                "ConsistentRead": True,
+            },
+        }
+        for attempt in range(8):
+            answer = client.batch_get_item(RequestItems=request)
+            responses = answer.get("Responses", {})
+            enrolments += [Enrolment.from_raw_data(i) for i in responses.get(enrolments_table, [])]
+            for item in responses.get(members_table, []):
+                member = Member.from_raw_data(item)
+                members[member.member_id] = member
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))  # DynamoDB asks for a backoff
+        else:
+            raise RuntimeError("BatchGetItem left keys unprocessed")
+    return enrolments, members
 
 
 def shard_enrolments(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int]:
@@ -364,7 +420,14 @@ SHARD_REPEATS = 3  # a failed shard's step is re-run this many times before movi
 
 def plan(cohort_id: str) -> dict:
     cohort, pinned = _load(cohort_id)
-    steps = pinned["config"]["steps"]
+    return plan_of(cohort, pinned)
+
+
+def plan_of(cohort: Cohort, pinned: dict) -> dict:
+    """The first cursor of a cohort. It carries the pinned steps' ids and waits and the
+    exit window (ids and numbers only), so ``advance`` needs no read of the cohort."""
+    config = pinned["config"]
+    steps = config["steps"]
     return {
         "journey": cohort.journey,
         "config_version": cohort.config_version,
@@ -376,6 +439,8 @@ def plan(cohort_id: str) -> dict:
         "failed_shards": [],
         "done": False,
         "pass": 0,
+        "steps": [[s["id"], int(s["wait_days"] * DAY)] for s in steps],
+        "exit_seconds": int(config["exit_after_days"] * DAY),
     }
 
 
@@ -401,8 +466,16 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
         "pass": following_pass,
         "execution_name": execution_name(cohort_id, following_pass),
     }
-    _cohort, pinned = _load(cohort_id)
-    steps = pinned["config"]["steps"]
+    if "steps" in cursor:  # planned with its timings (cursors from before: read them)
+        steps = [{"id": i, "wait_seconds": w} for i, w in cursor["steps"]]
+        exit_seconds = int(cursor["exit_seconds"])
+    else:
+        _cohort, pinned = _load(cohort_id)
+        steps = [
+            {"id": s["id"], "wait_seconds": int(s["wait_days"] * DAY)}
+            for s in pinned["config"]["steps"]
+        ]
+        exit_seconds = int(pinned["config"]["exit_after_days"] * DAY)
     failed = sorted({int(r["shard"]) for r in shard_results if r.get("failed")})
     waiting = [r for r in shard_results if r.get("deferred") and not r.get("failed")]
     repeats = int(cursor.get("repeats", 0))
@@ -422,14 +495,14 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
             **cursor,
             "step_index": following,
             "step": steps[following]["id"],
-            "wait_seconds": int(steps[following]["wait_days"] * DAY),
+            "wait_seconds": steps[following]["wait_seconds"],
             "repeats": 0,
             "failed_shards": failed_shards,
         }
     return {
         **cursor,
         "done": True,
-        "wait_seconds": int(pinned["config"]["exit_after_days"] * DAY),
+        "wait_seconds": exit_seconds,
         "failed_shards": failed_shards,
     }
 
@@ -660,13 +733,10 @@ class StepRunner:
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
         self.sent = []
         counts = dict.fromkeys(OUTCOMES, 0)
-        enrolments, unseen = shard_enrolments(cohort, shard)
+        enrolments, unseen, members = shard_items(cohort, shard)
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
         retry_in = INDEX_BEHIND_RETRY_SECONDS if unseen else None
-        members = read_members(
-            [e.member_id for e in enrolments if e.status == "open" and not _reached(e, step["id"])]
-        )
         try:
             for enrolment in enrolments:
                 if enrolment.status != "open":
@@ -840,6 +910,14 @@ class StepRunner:
                 issued_at=now,
                 expires_at=now + timedelta(days=incentive["valid_days"]),
             )
+        # A marketing claim writes the member anyway (the cap): the double points' window
+        # goes with it, under the same version check as the loyalty engine's own writes.
+        member_fields = None
+        if marketing and incentive.get("type") == "double_points":
+            member_fields = {
+                "double_points_until": now + timedelta(days=incentive["days"]),
+                "double_points_multiplier": Decimal(str(incentive["multiplier"])),
+            }
         # 1. Claim the (enrolment, step) send, with the enrolment's progress and the cap,
         #    in one transaction: a retried Map iteration finds the claim.
         claim = claims.Claim(
@@ -850,6 +928,7 @@ class StepRunner:
             reached_before=list(enrolment.steps_reached or []),
             marketing=marketing,
             coupon=coupon,
+            member_fields=member_fields,
         )
         claims.claim(claim, now)
         # The pace slot is taken only for a send this pass owns: a re-run over members
@@ -934,7 +1013,11 @@ class StepRunner:
                 "coupon_expires": coupon.expires_at.date().isoformat(),
                 "percent_off": _number(incentive["percent_off"]),
             }
-        if incentive.get("type") == "double_points":
+        if incentive.get("type") == "double_points" and member.double_points_until == now + (
+            timedelta(days=incentive["days"])
+        ):
+            return {"double_points_until": member.double_points_until.date().isoformat()}
+        if incentive.get("type") == "double_points":  # a transactional journey's step
             until = now + timedelta(days=incentive["days"])
             multiplier = Decimal(str(incentive["multiplier"]))
 
@@ -1034,10 +1117,9 @@ def finalize(
     totals: dict[str, dict[str, int]] = {}
     churned = 0
     for shard in range(int(cohort.shards)):
-        enrolments, unseen = shard_enrolments(cohort, shard)
+        enrolments, unseen, members = shard_items(cohort, shard)
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
-        members = read_members([e.member_id for e in enrolments if e.status == "open"])
         for enrolment in enrolments:
             if enrolment.status == "open" and budget.exhausted():
                 return {
