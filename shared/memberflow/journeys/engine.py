@@ -333,8 +333,10 @@ def shard_items(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int, dict[
     a call); a larger one queries the index, then reads the open members in batches."""
     if cohort.member_ids is None:
         enrolments, unseen = shard_enrolments(cohort, shard)
-        return enrolments, unseen, read_members(
-            [e.member_id for e in enrolments if e.status == "open"]
+        return (
+            enrolments,
+            unseen,
+            read_members([e.member_id for e in enrolments if e.status == "open"]),
         )
     key = enrolment_key(cohort.journey, cohort.cohort_id)
     mine = [m for m in cohort.member_ids if shard_of(m, int(cohort.shards)) == shard]
@@ -585,7 +587,7 @@ def last_step_sent(enrolment: Enrolment) -> str | None:
     return None
 
 
-def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+def _close_actions(status: str, reason: str, now: datetime, extra: dict) -> list:
     actions = [
         Enrolment.status.set(status),
         Enrolment.outcome_reason.set(reason),
@@ -594,6 +596,11 @@ def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extr
     for name, value in extra.items():
         if value is not None:
             actions.append(getattr(Enrolment, name).set(value))
+    return actions
+
+
+def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+    actions = _close_actions(status, reason, now, extra)
     try:
         enrolment.update(actions=actions, condition=Enrolment.status == "open")
         return True
@@ -1100,6 +1107,66 @@ def closing_cursor(cohort_id: str, cursor: dict) -> dict:
     }
 
 
+# A cohort whose open enrolments are this few is closed in one TransactWriteItems with
+# its totals (100 items: the closes and the cohort), e.g. a welcome's cohort of one.
+CLOSE_IN_ONE_TRANSACTION = 99
+
+
+def _closing(config: dict, member: Member | None, enrolment: Enrolment, failed: bool):
+    """How an open enrolment closes: (status, reason, extra fields)."""
+    if member is None or member.erased:
+        return "exited", "erased", {}
+    if goal_met(config["goal"], member, enrolment):
+        return (
+            "converted",
+            "goal_met",
+            {
+                "converted_at": member.last_order_at or member.activated_at,
+                "attributed_step": last_step_sent(enrolment),
+            },
+        )
+    if failed:
+        return "failed", "shard_error", {}
+    return "completed", "no_conversion", {}
+
+
+def _close_all_at_once(cohort: Cohort, closes: list, totals: dict, now: datetime) -> bool:
+    """Every close and the cohort's totals in one transaction; ``False`` (nothing written)
+    when one enrolment was closed meanwhile (an order): then they go one by one."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    try:
+        with TransactWrite(connection=Cohort._get_connection().connection) as write:
+            for enrolment, status, reason, extra in closes:
+                write.update(
+                    enrolment,
+                    actions=_close_actions(status, reason, now, extra),
+                    condition=Enrolment.status == "open",
+                )
+            write.update(cohort, actions=_finished(totals, now))
+    except TransactWriteError as error:
+        reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
+        if "ConditionalCheckFailed" in reasons:
+            return False
+        raise
+    return True
+
+
+def _finished(totals: dict, now: datetime) -> list:
+    return [
+        Cohort.status.set("finished"),
+        Cohort.finished_at.set(now),
+        Cohort.totals.set(json.dumps(totals, sort_keys=True)),
+    ]
+
+
+def _count(totals: dict, enrolment: Enrolment, status: str) -> None:
+    arm = totals.setdefault(enrolment.arm, {})
+    arm[status] = arm.get(status, 0) + 1
+    arm["entered"] = arm.get("entered", 0) + 1
+
+
 def finalize(
     cohort_id: str,
     now: datetime,
@@ -1108,18 +1175,43 @@ def finalize(
 ) -> dict:
     """Close every open enrolment and record the totals. Inside the invocation's budget:
     when it runs short, ``unfinished`` (the caller continues in a new execution; members
-    already closed are only counted then)."""
+    already closed are only counted then). A small cohort with no churn to apply closes
+    in one transaction with its totals."""
     cohort, pinned = _load(cohort_id)
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
     failed_shards = set(failed_shards or [])
     budget = budget or Budget(None)
-    totals: dict[str, dict[str, int]] = {}
-    churned = 0
+    shards = []
     for shard in range(int(cohort.shards)):
         enrolments, unseen, members = shard_items(cohort, shard)
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
+        shards.append((shard, enrolments, members))
+    if not churn_stage:
+        closes, totals = [], {}
+        for shard, enrolments, members in shards:
+            for enrolment in enrolments:
+                if enrolment.status != "open":
+                    _count(totals, enrolment, enrolment.status)
+                    continue
+                status, reason, extra = _closing(
+                    config, members.get(enrolment.member_id), enrolment, shard in failed_shards
+                )
+                closes.append((enrolment, status, reason, extra))
+                _count(totals, enrolment, status)
+        if len(closes) <= CLOSE_IN_ONE_TRANSACTION and _close_all_at_once(
+            cohort, closes, totals, now
+        ):
+            return {
+                "cohort_id": cohort_id,
+                "journey": cohort.journey,
+                "totals": totals,
+                "churned": 0,
+            }
+    totals = {}
+    churned = 0
+    for shard, enrolments, members in shards:
         for enrolment in enrolments:
             if enrolment.status == "open" and budget.exhausted():
                 return {
@@ -1130,26 +1222,11 @@ def finalize(
                 }
             if enrolment.status == "open":
                 member = members.get(enrolment.member_id)
-                if member is None or member.erased:
-                    if _close(enrolment, "exited", "erased", now):
-                        enrolment.status = "exited"
-                elif goal_met(config["goal"], member, enrolment):
-                    if _close(
-                        enrolment,
-                        "converted",
-                        "goal_met",
-                        now,
-                        converted_at=member.last_order_at or member.activated_at,
-                        attributed_step=last_step_sent(enrolment),
-                    ):
-                        enrolment.status = "converted"
-                elif shard in failed_shards:
-                    if _close(enrolment, "failed", "shard_error", now):
-                        enrolment.status = "failed"
-                elif _close(enrolment, "completed", "no_conversion", now):
-                    enrolment.status = "completed"
+                status, reason, extra = _closing(config, member, enrolment, shard in failed_shards)
+                if _close(enrolment, status, reason, now, **extra):
+                    enrolment.status = status
                     # Holdout members churn too: the arms must stay comparable.
-                    if churn_stage and member.stage == "lapsed":
+                    if status == "completed" and churn_stage and member.stage == "lapsed":
                         churned += _churn(
                             member.member_id,
                             churn_stage,
@@ -1159,14 +1236,6 @@ def finalize(
                         )
                 if enrolment.status == "open":  # closed concurrently: read the outcome
                     enrolment.refresh(consistent_read=True)
-            arm = totals.setdefault(enrolment.arm, {})
-            arm[enrolment.status] = arm.get(enrolment.status, 0) + 1
-            arm["entered"] = arm.get("entered", 0) + 1
-    cohort.update(
-        actions=[
-            Cohort.status.set("finished"),
-            Cohort.finished_at.set(now),
-            Cohort.totals.set(json.dumps(totals, sort_keys=True)),
-        ]
-    )
+            _count(totals, enrolment, enrolment.status)
+    cohort.update(actions=_finished(totals, now))
     return {"cohort_id": cohort_id, "journey": cohort.journey, "totals": totals, "churned": churned}
