@@ -14,8 +14,9 @@ The claim writes, all or nothing:
   not erased;
 * the step's coupon, when it has one, and the double points' window on the member.
 
-A claim whose send then fails is undone (``release``); the provider's message id is
-recorded after the send, for a whole shard at once (``record_provider_ids``).
+A claim whose send then fails is undone (``release``). The provider's message id of a
+send is recorded by the shard's next claim, in its transaction; the last one's at the
+end of the shard (``record_provider_ids``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Claim:
     # Member fields the step's incentive sets (double points' window), written with the
     # cap under the same version check: a marketing claim only.
     member_fields: dict | None = None
+    # Provider ids of the shard's earlier sends, recorded in this claim's transaction (no
+    # write of their own): (record, provider id).
+    provider_ids: list[tuple[Message, str]] | None = None
 
 
 def _connection():
@@ -117,6 +121,13 @@ def claim(claim: Claim, now: datetime) -> None:
                     condition=Coupon.code.does_not_exist()
                     | Coupon.redeemed_order_id.does_not_exist(),
                 )
+            for record, provider_id in claim.provider_ids or []:
+                items.append("provider_id")
+                tx.update(
+                    record,
+                    actions=[Message.provider_message_id.set(provider_id)],
+                    condition=Message.message_key.exists(),
+                )
     except TransactWriteError as error:
         reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
         for name, code in zip(items, reasons, strict=False):
@@ -172,11 +183,10 @@ def release(claim: Claim, now: datetime) -> None:
         loyalty.run(claim.member.member_id, take_back)
 
 
-def record_provider_ids(sent: list[tuple[Message, str | None]]) -> None:
-    """The providers' message ids of a shard's sends, in batches of 25 (BatchWriteItem):
-    each record is written again whole, as claimed, with its provider id."""
+def record_provider_ids(sent: list[tuple[Message, str]]) -> None:
+    """The providers' message ids that no later claim took along (a shard's last send),
+    in batches of 25 (BatchWriteItem): each record written again whole, as claimed."""
     with Message.batch_write() as batch:
         for record, provider_id in sent:
-            if provider_id:
-                record.provider_message_id = provider_id
-                batch.save(record)
+            record.provider_message_id = provider_id
+            batch.save(record)

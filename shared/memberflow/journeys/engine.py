@@ -815,6 +815,10 @@ class StepRunner:
             try:
                 return self._decide(cohort, pinned, step, enrolment, member)
             except claims.Stale as stale:
+                if stale.which == "provider_id":  # not there to record: never expected
+                    log.warning("provider ids dropped", extra={"cohort_id": cohort.cohort_id})
+                    self.sent.clear()
+                    continue
                 if stale.which == "message":
                     return "already_sent", None  # claimed by an earlier or concurrent run
                 if stale.which == "enrolment":
@@ -936,8 +940,11 @@ class StepRunner:
             marketing=marketing,
             coupon=coupon,
             member_fields=member_fields,
+            # the provider ids of this shard's earlier sends ride along (few: one a send)
+            provider_ids=self.sent[:CARRIED_PROVIDER_IDS],
         )
         claims.claim(claim, now)
+        del self.sent[: len(claim.provider_ids)]
         # The pace slot is taken only for a send this pass owns: a re-run over members
         # sent before (the index may still show their old enrolment) must not spend its
         # budget pacing sends it will not make, or it never gets past them.
@@ -994,7 +1001,8 @@ class StepRunner:
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("claim not released", extra={"cohort_id": cohort.cohort_id})
             raise
-        self.sent.append((record, provider_id))
+        if provider_id:
+            self.sent.append((record, provider_id))
         return "sent", None
 
     def _fields(self, pinned: dict, member: Member, template: str) -> dict:
@@ -1043,6 +1051,8 @@ class StepRunner:
         return {}
 
 
+# Earlier sends' provider ids a claim's transaction records (of its 100 items).
+CARRIED_PROVIDER_IDS = 20
 # A member whose claim keeps finding it changed (orders, consent, other journeys' sends
 # arriving at that very moment) is retried on the step's next pass after this many.
 CLAIM_ATTEMPTS = 5
