@@ -420,12 +420,19 @@ def history_bound(shards: int) -> int:
     """Most events one execution of a journey can record (docs/architecture.md, "Journeys at scale").
 
     One execution runs one pass: start 1, choice 2, plan task (or resume pass) T, choice 2,
-    wait 2, map 4 + per shard (iteration 2 + task T + catch pass 2), advance T, choice 2,
-    then succeed 2 or exit wait 2 + finalize T, end 1. A Lambda task with every retry
-    spent is T = 2 + 3 x 10 attempts (1 + 6 Lambda-error retries + 3 others) = 32.
+    wait 2, the one-shard choice 2, then for a cohort of one shard the pass task T (whose
+    failure falls back to the Map, so it is counted on top of it), map 4 + per shard
+    (iteration 2 + task T + catch pass 2), advance T, choice 2, then succeed 2 or exit wait
+    2 + finalize T, end 1. A Lambda task with every retry spent is T = 2 + 3 x 10 attempts
+    (1 + 6 Lambda-error retries + 3 others) = 32. (A pass task that succeeds is followed by
+    a choice 2 and the end of the same bounded tail instead of the Map and advance.)
     """
     task = 2 + 3 * 10
-    return 1 + 2 + task + 2 + 2 + 4 + shards * (2 + task + 2) + task + 2 + 2 + task + 1
+    one_task = task if shards == 1 else 0
+    return (
+        1 + 2 + task + 2 + 2 + 2 + one_task + 4 + shards * (2 + task + 2)
+        + task + 2 + 2 + task + 1
+    )  # fmt: skip
 
 
 class PacerClock:
@@ -777,7 +784,8 @@ def welcome_calls(stack, signups: int = 10) -> dict:
 
 def cohort_step_calls(stack, members: int = 100, journey: str = "dormancy_recall") -> dict:
     """A sweep-sized cohort through every step of ``journey``: the calls of the step
-    invocations (the Map's shards) per member and step, and of the whole journey."""
+    invocations (the Map's shards, or a one-shard cohort's passes, which also start the
+    next pass and close the cohort) per member and step, and of the whole journey."""
     from memberflow.journeys.entry import JourneyEntry
     from memberflow.runtime import app_context
 
@@ -789,7 +797,10 @@ def cohort_step_calls(stack, members: int = 100, journey: str = "dormancy_recall
     with counting(stack) as meter:
         JourneyEntry(app_context()).enrol(journey, ids, cohort_id=f"{journey}-step-bench")
         stack.advance(days=_journey_days(config) + 1)
+        # a cohort of one shard runs each pass as one task ("pass": the step, then the
+        # advance's start of the next pass, and the close); larger ones as a Map of "step"
         steps = _calls_of(meter, "JourneyStepFunction:step")
+        steps.add(_calls_of(meter, "JourneyStepFunction:pass"))
         whole = _calls_of(meter, "JourneyStepFunction")
     invocations = stack.invocations.get("JourneyStepFunction", 0) - before
     per_step = len(config["steps"])

@@ -443,6 +443,8 @@ def plan_of(cohort: Cohort, pinned: dict) -> dict:
         "pass": 0,
         "steps": [[s["id"], int(s["wait_days"] * DAY)] for s in steps],
         "exit_seconds": int(config["exit_after_days"] * DAY),
+        # one shard: each pass is one task (run_pass), not a Map, advance and finalize
+        "one_task": int(cohort.shards) == 1,
     }
 
 
@@ -725,7 +727,7 @@ class StepRunner:
         self.budget = budget or Budget(None)
         self.pacer: Pacer | None = None
 
-    def run(self, cohort_id: str, step_index: int, shard: int) -> dict:
+    def run(self, cohort_id: str, step_index: int, shard: int, *, flush: bool = True) -> dict:
         """One pass of a step over one shard, inside the invocation's time budget.
 
         Members the pass does not reach before the margin (or whose send would not fit)
@@ -736,11 +738,13 @@ class StepRunner:
         is one claim (memberflow.journeys.claims) and the channel's call; the providers'
         message ids are recorded for the whole shard at the end."""
         cohort, pinned = _load(cohort_id)
+        self.cohort, self.pinned = cohort, pinned
         step = pinned["config"]["steps"][step_index]
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
         self.sent = []
         counts = dict.fromkeys(OUTCOMES, 0)
         enrolments, unseen, members = shard_items(cohort, shard)
+        self.shard_state = (shard, enrolments, members)
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
         retry_in = INDEX_BEHIND_RETRY_SECONDS if unseen else None
@@ -765,8 +769,9 @@ class StepRunner:
                 if wait:
                     retry_in = wait if retry_in is None else min(retry_in, wait)
         finally:
-            if self.sent:
+            if self.sent and flush:
                 claims.record_provider_ids(self.sent)
+                self.sent = []
         log.info(
             "step done",
             extra={"cohort_id": cohort_id, "step": step["id"], "shard": shard, **counts},
@@ -1140,7 +1145,9 @@ def _closing(config: dict, member: Member | None, enrolment: Enrolment, failed: 
     return "completed", "no_conversion", {}
 
 
-def _close_all_at_once(cohort: Cohort, closes: list, totals: dict, now: datetime) -> bool:
+def _close_all_at_once(
+    cohort: Cohort, closes: list, totals: dict, now: datetime, provider_ids: list
+) -> bool:
     """Every close and the cohort's totals in one transaction; ``False`` (nothing written)
     when one enrolment was closed meanwhile (an order): then they go one by one."""
     from pynamodb.exceptions import TransactWriteError
@@ -1155,6 +1162,12 @@ def _close_all_at_once(cohort: Cohort, closes: list, totals: dict, now: datetime
                     condition=Enrolment.status == "open",
                 )
             write.update(cohort, actions=_finished(totals, now))
+            for record, provider_id in provider_ids:
+                write.update(
+                    record,
+                    actions=[Message.provider_message_id.set(provider_id)],
+                    condition=Message.message_key.exists(),
+                )
     except TransactWriteError as error:
         reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
         if "ConditionalCheckFailed" in reasons:
@@ -1182,18 +1195,34 @@ def finalize(
     now: datetime,
     failed_shards: list[int] | None = None,
     budget: Budget | None = None,
+    *,
+    after: StepRunner | None = None,
 ) -> dict:
     """Close every open enrolment and record the totals. Inside the invocation's budget:
     when it runs short, ``unfinished`` (the caller continues in a new execution; members
     already closed are only counted then). A small cohort with no churn to apply closes
-    in one transaction with its totals."""
-    cohort, pinned = _load(cohort_id)
+    in one transaction with its totals.
+
+    ``after``: the step that has just run over the cohort's one shard in this invocation
+    (``run_pass``): its cohort, enrolments and members are used as read (every close is
+    conditioned on the enrolment still being open), and its last provider ids are
+    recorded in the closing transaction."""
+    if after is not None and int(after.cohort.shards) == 1:
+        cohort, pinned = after.cohort, after.pinned
+        loaded = [after.shard_state]
+        carried, after.sent = list(after.sent), []
+    else:
+        cohort, pinned = _load(cohort_id)
+        loaded, carried = None, []
+        if after is not None and after.sent:
+            claims.record_provider_ids(after.sent)
+            after.sent = []
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
     failed_shards = set(failed_shards or [])
     budget = budget or Budget(None)
-    shards = []
-    for shard in range(int(cohort.shards)):
+    shards = loaded or []
+    for shard in range(0 if loaded else int(cohort.shards)):
         enrolments, unseen, members = shard_items(cohort, shard)
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
@@ -1210,8 +1239,8 @@ def finalize(
                 )
                 closes.append((enrolment, status, reason, extra))
                 _count(totals, enrolment, status)
-        if len(closes) <= CLOSE_IN_ONE_TRANSACTION and _close_all_at_once(
-            cohort, closes, totals, now
+        if len(closes) + len(carried) <= CLOSE_IN_ONE_TRANSACTION and _close_all_at_once(
+            cohort, closes, totals, now, carried
         ):
             return {
                 "cohort_id": cohort_id,
@@ -1219,6 +1248,8 @@ def finalize(
                 "totals": totals,
                 "churned": 0,
             }
+    if carried:
+        claims.record_provider_ids(carried)
     totals = {}
     churned = 0
     for shard, enrolments, members in shards:
@@ -1249,3 +1280,49 @@ def finalize(
             _count(totals, enrolment, enrolment.status)
     cohort.update(actions=_finished(totals, now))
     return {"cohort_id": cohort_id, "journey": cohort.journey, "totals": totals, "churned": churned}
+
+
+def run_pass(
+    cohort_id: str,
+    cursor: dict,
+    *,
+    channels: ChannelAdapters,
+    now: datetime,
+    budget: Budget,
+    state_machine_arn: str,
+    stepfunctions,
+) -> dict:
+    """One pass of a cohort of one shard, in one invocation (the state machines' ``RunPass``
+    task): the step, ``advance``, then the next pass's execution, or, when nothing is left
+    to wait for (the last step done, no exit window), the close. A cohort of one (a
+    sign-up's welcome) so costs one Lambda invocation a pass instead of three (Map task,
+    advance, finalize). Returns the next cursor; ``closed`` when the cohort is closed or its
+    closing goes on in the execution just started."""
+    runner = StepRunner(channels=channels, now=now, budget=budget)
+    result = runner.run(cohort_id, int(cursor["step_index"]), 0, flush=False)
+    shard_result = {
+        "shard": result["shard"],
+        "deferred": result["deferred"],
+        "retry_in_seconds": result["retry_in_seconds"],
+        "failed": False,
+        "unfinished": result["unfinished"],
+    }
+    following = advance(cohort_id, cursor, [shard_result])
+    if following.get("done") and int(following["wait_seconds"]) == 0:
+        outcome = finalize(
+            cohort_id, now, following.get("failed_shards") or [], budget, after=runner
+        )
+        if outcome.get("unfinished"):
+            continue_cohort(
+                cohort_id,
+                closing_cursor(cohort_id, following),
+                state_machine_arn=state_machine_arn,
+                stepfunctions=stepfunctions,
+            )
+        return {**following, "closed": True, "result": result["counts"]}
+    if runner.sent:
+        claims.record_provider_ids(runner.sent)
+    continued = continue_cohort(
+        cohort_id, following, state_machine_arn=state_machine_arn, stepfunctions=stepfunctions
+    )
+    return {**continued, "closed": False, "result": result["counts"]}
