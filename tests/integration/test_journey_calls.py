@@ -67,12 +67,16 @@ def test_a_cohort_step_costs_at_most_two_calls_per_member_including_the_send(sta
 def test_a_welcome_execution_costs_a_bounded_number_of_calls(stack):
     figures = welcome_calls(stack, signups=4)
     assert figures["sends"] >= 6  # welcome and onboarding to the treated sign-ups
-    # Before: 21.8 calls of the journey function and 6 Lambda invocations a sign-up.
-    assert figures["step_functions_invocations"] <= 5  # no plan task: entry brings the plan
-    assert figures["journey_function_calls"] <= 14
+    # Before: 21.8 calls of the journey function and 6 Lambda invocations a sign-up. Now
+    # each of the two passes is one task (no plan, Map, advance or finalize task) that
+    # reads cohort, enrolment and member in one BatchGetItem, claims the send in one
+    # transaction, sends, and starts the next pass or closes the cohort in one write.
+    assert figures["step_functions_invocations"] <= 2
+    assert figures["journey_function_calls"] <= 9
     ops = figures["journey_calls_by_operation"]
-    assert "dynamodb:Query" not in ops and "dynamodb:PutItem" not in ops
-    assert ops["dynamodb:GetItem"] <= 3  # the cohort, once per step and at the close
+    assert ops["dynamodb:BatchGetItem"] == 2  # one read a pass
+    for op in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"):
+        assert op not in ops
 
 
 def _enrolment(member_id: str, cohort_id: str, journey: str) -> Enrolment:

@@ -346,16 +346,19 @@ def shard_items(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int, dict[
 
 
 def read_enrolments_and_members(
-    keys: list[tuple[str, str]],
-) -> tuple[list[Enrolment], dict[str, Member]]:
+    keys: list[tuple[str, str]], *, cohort_id: str | None = None
+) -> tuple[list[Enrolment], dict[str, Member]] | tuple[list[Enrolment], dict, Cohort | None]:
     """Enrolments by (member id, enrolment key) and their members, consistently: both
-    tables in one BatchGetItem per 50 members (unprocessed keys asked again)."""
+    tables in one BatchGetItem per 50 members (unprocessed keys asked again). With
+    ``cohort_id``, the cohort item comes in the first batch too (and is returned third)."""
     client = Enrolment._get_connection().connection.client
     enrolments_table, members_table = Enrolment.Meta.table_name, Member.Meta.table_name
+    cohorts_table = Cohort.Meta.table_name
     enrolments: list[Enrolment] = []
     members: dict[str, Member] = {}
-    for start in range(0, len(keys), BATCH_GET // 2):
-        chunk = keys[start : start + BATCH_GET // 2]
+    cohort = None
+    for start in range(0, max(1, len(keys)), BATCH_GET // 2 - 1):
+        chunk = keys[start : start + BATCH_GET // 2 - 1]
         request = {
             enrolments_table: {
                 "Keys": [{"member_id": {"S": m}, "enrolment_key": {"S": k}} for m, k in chunk],
@@ -366,9 +369,20 @@ def read_enrolments_and_members(
                 "ConsistentRead": True,
             },
         }
+        if not chunk:
+            request = {}
+        if cohort_id is not None and start == 0:
+            request[cohorts_table] = {
+                "Keys": [{"cohort_id": {"S": cohort_id}}],
+                "ConsistentRead": True,
+            }
         for attempt in range(8):
+            if not request:
+                break
             answer = client.batch_get_item(RequestItems=request)
             responses = answer.get("Responses", {})
+            for item in responses.get(cohorts_table, []):
+                cohort = Cohort.from_raw_data(item)
             enrolments += [Enrolment.from_raw_data(i) for i in responses.get(enrolments_table, [])]
             for item in responses.get(members_table, []):
                 member = Member.from_raw_data(item)
@@ -379,7 +393,34 @@ def read_enrolments_and_members(
             time.sleep(min(1.0, 0.05 * 2**attempt))  # DynamoDB asks for a backoff
         else:
             raise RuntimeError("BatchGetItem left keys unprocessed")
+    if cohort_id is not None:
+        return enrolments, members, cohort
     return enrolments, members
+
+
+# A one-shard cohort this small carries its member ids in its cursor (ids only), so each
+# pass reads the cohort, the enrolments and the members in one BatchGetItem.
+CURSOR_MEMBER_IDS = 10
+
+
+def _load_with_members(cohort_id: str, journey: str, member_ids: list[str]):
+    """((cohort, pinned), (enrolments, unseen, members)) of a one-shard cohort whose
+    members the cursor names, in one read; ``None`` when the cohort does not list exactly
+    those members (then the step reads the usual way)."""
+    key = enrolment_key(journey, cohort_id)
+    enrolments, members, cohort = read_enrolments_and_members(
+        [(m, key) for m in member_ids], cohort_id=cohort_id
+    )
+    if cohort is None:
+        raise UnknownCohort(f"cohort {cohort_id} does not exist")
+    if int(cohort.shards) != 1 or list(cohort.member_ids or []) != list(member_ids):
+        return None
+    enrolments.sort(key=lambda e: e.member_id)
+    return (cohort, json.loads(cohort.config)), (
+        enrolments,
+        len(member_ids) - len(enrolments),
+        members,
+    )
 
 
 def shard_enrolments(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int]:
@@ -445,7 +486,14 @@ def plan_of(cohort: Cohort, pinned: dict) -> dict:
         "exit_seconds": int(config["exit_after_days"] * DAY),
         # one shard: each pass is one task (run_pass), not a Map, advance and finalize
         "one_task": int(cohort.shards) == 1,
-    }
+    } | (
+        # ids only (never member data): the pass reads cohort, enrolments and members at once
+        {"member_ids": list(cohort.member_ids)}
+        if int(cohort.shards) == 1
+        and cohort.member_ids is not None
+        and len(cohort.member_ids) <= CURSOR_MEMBER_IDS
+        else {}
+    )
 
 
 def execution_name(cohort_id: str, pass_number: int) -> str:
@@ -727,7 +775,16 @@ class StepRunner:
         self.budget = budget or Budget(None)
         self.pacer: Pacer | None = None
 
-    def run(self, cohort_id: str, step_index: int, shard: int, *, flush: bool = True) -> dict:
+    def run(
+        self,
+        cohort_id: str,
+        step_index: int,
+        shard: int,
+        *,
+        flush: bool = True,
+        member_ids: list[str] | None = None,
+        journey: str | None = None,
+    ) -> dict:
         """One pass of a step over one shard, inside the invocation's time budget.
 
         Members the pass does not reach before the margin (or whose send would not fit)
@@ -737,13 +794,14 @@ class StepRunner:
         The shard's members are read in batches (BatchGetItem, consistent) and each send
         is one claim (memberflow.journeys.claims) and the channel's call; the providers'
         message ids are recorded for the whole shard at the end."""
-        cohort, pinned = _load(cohort_id)
+        loaded = _load_with_members(cohort_id, journey, member_ids) if member_ids else None
+        cohort, pinned = loaded[0] if loaded else _load(cohort_id)
         self.cohort, self.pinned = cohort, pinned
         step = pinned["config"]["steps"][step_index]
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
         self.sent = []
         counts = dict.fromkeys(OUTCOMES, 0)
-        enrolments, unseen, members = shard_items(cohort, shard)
+        enrolments, unseen, members = loaded[1] if loaded else shard_items(cohort, shard)
         self.shard_state = (shard, enrolments, members)
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
@@ -1299,7 +1357,14 @@ def run_pass(
     advance, finalize). Returns the next cursor; ``closed`` when the cohort is closed or its
     closing goes on in the execution just started."""
     runner = StepRunner(channels=channels, now=now, budget=budget)
-    result = runner.run(cohort_id, int(cursor["step_index"]), 0, flush=False)
+    result = runner.run(
+        cohort_id,
+        int(cursor["step_index"]),
+        0,
+        flush=False,
+        member_ids=cursor.get("member_ids"),
+        journey=cursor.get("journey"),
+    )
     shard_result = {
         "shard": result["shard"],
         "deferred": result["deferred"],
