@@ -186,3 +186,35 @@ def test_double_points_claimed_while_an_order_is_applied_still_doubles_that_orde
     assert member.double_points_until == until and len(member.marketing_sends) == 1
     # The order was replayed on the member the claim wrote: double points, nothing lost.
     assert int(member.points_balance) - join_bonus == 2 * single
+
+
+def test_a_pass_task_that_fails_after_its_work_falls_back_to_the_map_and_sends_once(
+    stack, monkeypatch
+):
+    from memberflow.journeys import engine
+    from memberflow.journeys.entry import JourneyEntry
+    from memberflow.store import Cohort
+    from tests.integration.test_journeys_support import arm_ids, enrolment, sent_steps
+    from tests.integration.test_journeys_support import make_member as make_journey_member
+
+    real = engine.run_pass
+    attempts = []
+
+    def lost_after_the_work(*args, **kwargs):
+        attempts.append(1)
+        real(*args, **kwargs)  # the worst case: everything done, then the answer is lost
+        raise RuntimeError("the invocation failed after its work")
+
+    monkeypatch.setattr(engine, "run_pass", lost_after_the_work)
+    members = arm_ids("welcome", "treatment", 2, "fallback-")
+    for member_id in members:
+        make_journey_member(stack, member_id)
+        JourneyEntry(app_context()).start_welcome(member_id)
+    stack.advance(days=3)
+    assert len(attempts) >= 4  # retried, then caught: the Map way ran each pass
+    for member_id in members:
+        assert sent_steps(member_id, "welcome") == ["welcome", "onboarding"]  # once each
+        closed = enrolment(member_id, "welcome", f"welcome-{member_id}")
+        assert closed.status == "completed" and int(closed.messages_sent) == 2
+        cohort = Cohort.get(f"welcome-{member_id}", consistent_read=True)
+        assert cohort.status == "finished"
