@@ -100,10 +100,15 @@ class Counter:
     rru: float = 0.0
     wru: float = 0.0
     sends: int = 0
+    # Every AWS call of any service ("dynamodb:GetItem", "ses:SendEmail", ...), failed
+    # calls included: what a call budget counts. ``requests`` is DynamoDB's alone.
+    calls: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Counter) -> None:
         for k, v in other.requests.items():
             self.requests[k] = self.requests.get(k, 0) + v
+        for k, v in other.calls.items():
+            self.calls[k] = self.calls.get(k, 0) + v
         self.rru += other.rru
         self.wru += other.wru
         self.sends += other.sends
@@ -112,9 +117,14 @@ class Counter:
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
 
 class Meter:
-    """Counts DynamoDB calls made by the journey functions (botocore hook)."""
+    """Counts the AWS calls made inside a scope (botocore hook on every client): DynamoDB
+    calls with their request units, and every call of every service in ``calls``."""
 
     def __init__(self, enrolments_table: str):
         self.enrolments_table = enrolments_table
@@ -132,8 +142,11 @@ class Meter:
         original = BaseClient._make_api_call
 
         def counted(client, operation_name, params):
+            service = client.meta.service_model.service_name
+            if meter.scope():
+                meter.count_call(service, operation_name)
             response = original(client, operation_name, params)
-            if client.meta.service_model.service_name == "dynamodb" and meter.scope():
+            if service == "dynamodb" and meter.scope():
                 meter.record(operation_name, params, response)
             return response
 
@@ -173,6 +186,17 @@ class Meter:
             counter.requests[op] = counter.requests.get(op, 0) + 1
             counter.rru += rru
             counter.wru += wru
+
+    def count_call(self, service: str, operation: str) -> None:
+        key = f"{service}:{operation}"
+        with self.lock:
+            calls = self.by_scope.setdefault(self.scope(), Counter()).calls
+            calls[key] = calls.get(key, 0) + 1
+
+    def take_scope(self, scope: str) -> Counter:
+        """The counts of one scope (and forget them)."""
+        with self.lock:
+            return self.by_scope.pop(scope, Counter())
 
     def count_send(self) -> None:
         with self.lock:
@@ -396,12 +420,19 @@ def history_bound(shards: int) -> int:
     """Most events one execution of a journey can record (docs/architecture.md, "Journeys at scale").
 
     One execution runs one pass: start 1, choice 2, plan task (or resume pass) T, choice 2,
-    wait 2, map 4 + per shard (iteration 2 + task T + catch pass 2), advance T, choice 2,
-    then succeed 2 or exit wait 2 + finalize T, end 1. A Lambda task with every retry
-    spent is T = 2 + 3 x 10 attempts (1 + 6 Lambda-error retries + 3 others) = 32.
+    wait 2, the one-shard choice 2, then for a cohort of one shard the pass task T (whose
+    failure falls back to the Map, so it is counted on top of it), map 4 + per shard
+    (iteration 2 + task T + catch pass 2), advance T, choice 2, then succeed 2 or exit wait
+    2 + finalize T, end 1. A Lambda task with every retry spent is T = 2 + 3 x 10 attempts
+    (1 + 6 Lambda-error retries + 3 others) = 32. (A pass task that succeeds is followed by
+    a choice 2 and the end of the same bounded tail instead of the Map and advance.)
     """
     task = 2 + 3 * 10
-    return 1 + 2 + task + 2 + 2 + 4 + shards * (2 + task + 2) + task + 2 + 2 + task + 1
+    one_task = task if shards == 1 else 0
+    return (
+        1 + 2 + task + 2 + 2 + 2 + one_task + 4 + shards * (2 + task + 2)
+        + task + 2 + 2 + task + 1
+    )  # fmt: skip
 
 
 class PacerClock:
@@ -664,6 +695,169 @@ def scale(members: int = 10_000, zone_members: int = 1_000) -> bool:
     return ok
 
 
+# ---------------------------------------------------------------- AWS calls per event
+# Issue 13's figures before this work (same hook, same local stack) and its targets.
+CALLS_BEFORE = {"welcome_execution": 27.6, "cohort_step_per_member": 5.5, "sweep_nobody_due": 128}
+CALLS_TARGET = {"welcome_execution": 6, "cohort_step_per_member": 2, "sweep_nobody_due": 16}
+
+
+class counting:
+    """Counts every AWS call each function makes (scope ``<Function>:<action>``) and,
+    outside any function, the calls Step Functions makes itself (its Lambda invocations of
+    the journey step: scope ``None``)."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.meter = Meter(stack.physical["EnrolmentsTable"]["Ref"])
+
+    def __enter__(self) -> Meter:
+        meter, original = self.meter, self.stack.invoke
+        self._uninstall = meter.install()
+        self._original = original
+
+        def invoke(logical_id, event, **kwargs):
+            previous = meter.scope()
+            action = event.get("action") if isinstance(event, dict) else None
+            meter.local.scope = f"{logical_id}:{action}" if action else logical_id
+            try:
+                return original(logical_id, event, **kwargs)
+            finally:
+                meter.local.scope = previous
+
+        self.stack.invoke = invoke
+        return meter
+
+    def __exit__(self, *exc) -> None:
+        self.stack.invoke = self._original
+        self._uninstall()
+
+
+def _calls_of(meter: Meter, prefix: str) -> Counter:
+    total = Counter()
+    with meter.lock:
+        for scope, counter in meter.by_scope.items():
+            if scope and scope.startswith(prefix):
+                total.add(counter)
+    return total
+
+
+def welcome_calls(stack, signups: int = 10) -> dict:
+    """Shopify ``customers/create`` sign-ups through the webhook, then their whole welcome
+    (welcome message, onboarding 2 days later, the close): the AWS calls per sign-up of
+    the webhook handler, of the journey step function, and Step Functions' own Lambda
+    invocations of it (each a billed Lambda request)."""
+    from pathlib import Path
+
+    from memberflow.webhooks.signing import shopify_headers
+
+    sample = Path(__file__).resolve().parents[1] / "events/payloads/shopify/customers_create.json"
+    secret = stack.webhook_secrets["SHOPIFY_WEBHOOK_SECRET"]
+    before = stack.invocations.get("JourneyStepFunction", 0)
+    sends_before = len(stack.outbox())
+    with counting(stack) as meter:
+        for i in range(signups):
+            doc = json.loads(sample.read_bytes())
+            doc["id"] = 7_000_000 + i
+            doc["email"] = f"welcome-bench-{i}@example.com"
+            body = json.dumps(doc).encode()
+            headers = shopify_headers(
+                secret, "customers/create", "memberflow-demo.myshopify.com", body, f"wb-{i}"
+            )
+            response = stack.http("POST", "/webhooks/shopify", body=body, headers=headers)
+            if response.status != 200:
+                raise RuntimeError(f"sign-up refused: {response.status} {response.body}")
+        stack.clock.wait_idle()
+        stack.advance(days=3)  # onboarding after 2 days, then the close (exit window 0)
+        journey = _calls_of(meter, "JourneyStepFunction")
+        webhook = _calls_of(meter, "WebhookFunction")
+    invocations = stack.invocations.get("JourneyStepFunction", 0) - before
+    return {
+        "signups": signups,
+        "sends": len(stack.outbox()) - sends_before,
+        "journey_function_calls": journey.total_calls / signups,
+        "step_functions_invocations": invocations / signups,
+        "welcome_execution": (journey.total_calls + invocations) / signups,
+        "webhook_handler": webhook.total_calls / signups,
+        "journey_calls_by_operation": {k: v / signups for k, v in sorted(journey.calls.items())},
+    }
+
+
+def cohort_step_calls(stack, members: int = 100, journey: str = "dormancy_recall") -> dict:
+    """A sweep-sized cohort through every step of ``journey``: the calls of the step
+    invocations (the Map's shards, or a one-shard cohort's passes, which also start the
+    next pass and close the cohort) per member and step, and of the whole journey."""
+    from memberflow.journeys.entry import JourneyEntry
+    from memberflow.runtime import app_context
+
+    stage = {"activation": "new", "dormancy_recall": "at_risk", "winback": "lapsed"}[journey]
+    ids = [f"step-bench-{i:05d}" for i in range(members)]
+    _make_members(ids, stage, stack.clock.now())
+    config = app_context().programme.journey(journey)
+    before = stack.invocations.get("JourneyStepFunction", 0)
+    with counting(stack) as meter:
+        JourneyEntry(app_context()).enrol(journey, ids, cohort_id=f"{journey}-step-bench")
+        stack.advance(days=_journey_days(config) + 1)
+        # a cohort of one shard runs each pass as one task ("pass": the step, then the
+        # advance's start of the next pass, and the close); larger ones as a Map of "step"
+        steps = _calls_of(meter, "JourneyStepFunction:step")
+        steps.add(_calls_of(meter, "JourneyStepFunction:pass"))
+        whole = _calls_of(meter, "JourneyStepFunction")
+    invocations = stack.invocations.get("JourneyStepFunction", 0) - before
+    per_step = len(config["steps"])
+    return {
+        "journey": journey,
+        "members": members,
+        "steps": per_step,
+        "sends": steps.calls.get("ses:SendEmail", 0),
+        "cohort_step_per_member": steps.total_calls / (members * per_step),
+        "journey_per_member": (whole.total_calls + invocations) / members,
+        "step_calls_by_operation": {
+            k: v / (members * per_step) for k, v in sorted(steps.calls.items())
+        },
+    }
+
+
+def sweep_calls(stack) -> dict:
+    """The daily sweep on a day when nobody is due: its AWS calls."""
+    with counting(stack) as meter:
+        result = stack.invoke("SweepFunction", {})
+        sweep = _calls_of(meter, "SweepFunction")
+    return {
+        "swept": result.get("swept"),
+        "sweep_nobody_due": sweep.calls.get("dynamodb:Query", 0),
+        "sweep_calls": sweep.total_calls,
+        "sweep_calls_by_operation": dict(sorted(sweep.calls.items())),
+    }
+
+
+def calls() -> dict:
+    """`python -m bench.journeys --calls`: each figure against issue 13's and its target."""
+    from memberflow_local.stack import LocalStack
+
+    figures: dict = {}
+    with LocalStack() as stack:
+        figures.update(sweep_calls(stack))
+        figures.update(welcome_calls(stack))
+    with LocalStack() as stack:
+        figures.update(cohort_step_calls(stack))
+    print("\nAWS calls (botocore hook on every client), before -> now (target):")
+    for key, before in CALLS_BEFORE.items():
+        now = figures[key]
+        mark = "met" if now <= CALLS_TARGET[key] else "NOT met"
+        print(
+            f"  {key:>24}: {before:g} -> {now:.2f} (target <= {CALLS_TARGET[key]}, {mark}; "
+            f"{before / now if now else float('inf'):.1f}x fewer)"
+        )
+    print(
+        f"  welcome: journey function {figures['journey_function_calls']:.2f} + Step Functions' "
+        f"Lambda invocations {figures['step_functions_invocations']:.2f}; the sign-up's webhook "
+        f"handler {figures['webhook_handler']:.2f}"
+    )
+    print(f"  {figures['journey']} journey, per member: {figures['journey_per_member']:.2f} calls")
+    print(json.dumps(figures, indent=1, sort_keys=True))
+    return figures
+
+
 # ---------------------------------------------------------------- report
 def _fmt(value: float) -> str:
     return f"{value:,.4f}" if value < 10 else f"{value:,.0f}"
@@ -775,6 +969,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scale-members", type=int, default=10_000)
     parser.add_argument("--zone-members", type=int, default=1_000)
     parser.add_argument("--only-scale", action="store_true")
+    parser.add_argument("--calls", action="store_true", help="only the AWS calls per event")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     import logging
@@ -782,6 +977,9 @@ def main(argv: list[str]) -> int:
     logging.disable(logging.INFO)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     per_journey = {}
+    if args.calls:
+        figures = calls()
+        return 0 if all(figures[k] <= t for k, t in CALLS_TARGET.items()) else 1
     scaled = scale(args.scale_members, args.zone_members)
     print(json.dumps({"scale_within_budgets": scaled}))
     if args.only_scale:

@@ -24,6 +24,16 @@ def _channels(context) -> ChannelAdapters:
     )
 
 
+def _count_outcomes(counts: dict) -> None:
+    for metric, key in (
+        ("MessagesSent", "sent"),
+        ("MessagesCapped", "capped"),
+        ("Conversions", "converted"),
+        ("MembersExited", "exited"),
+    ):
+        count(metric, counts.get(key, 0))
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, lambda_context):
@@ -38,15 +48,21 @@ def handler(event, lambda_context):
             channels=_channels(context), now=now(), budget=engine.Budget.of(lambda_context)
         )
         result = runner.run(cohort_id, int(event["step_index"]), int(event["shard"]))
-        counts = result.get("counts", {})
-        for metric, key in (
-            ("MessagesSent", "sent"),
-            ("MessagesCapped", "capped"),
-            ("Conversions", "converted"),
-            ("MembersExited", "exited"),
-        ):
-            count(metric, counts.get(key, 0))
+        _count_outcomes(result.get("counts", {}))
         return result
+    if action == "pass":
+        # A cohort of one shard: step, advance and (at the end) the close in one invocation.
+        cursor = engine.run_pass(
+            cohort_id,
+            event["cursor"],
+            channels=_channels(context),
+            now=now(),
+            budget=engine.Budget.of(lambda_context),
+            state_machine_arn=event["state_machine_arn"],
+            stepfunctions=context.stepfunctions,
+        )
+        _count_outcomes(cursor.pop("result", {}))
+        return cursor
     if action == "advance":
         cursor = engine.advance(cohort_id, event["cursor"], event["shard_results"])
         if "state_machine_arn" not in event:

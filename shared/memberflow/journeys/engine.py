@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from memberflow.config import Programme
+from memberflow.journeys import claims
 from memberflow.journeys.channels import (
     ChannelAdapters,
     Outgoing,
@@ -33,8 +34,10 @@ from memberflow.journeys.channels import (
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
+from memberflow.loyalty.accounts import _lots
+from memberflow.loyalty.points import expiring_between
 from memberflow.members.service import change_stage, get_member
-from memberflow.store import Cohort, Coupon, Enrolment, LedgerEntry, Member, Message
+from memberflow.store import Cohort, Coupon, Enrolment, Member, Message
 
 log = logging.getLogger("memberflow.journeys")
 
@@ -288,8 +291,11 @@ def enrol_cohort(
             stateMachineArn=state_machine_arn,
             name=cohort_id,
             # ids only: never member data (history is kept 90 days; erasure must be complete)
-            # "cursor": null marks the first execution (later passes bring theirs)
-            input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": None}),
+            # The first execution brings its plan (made here from the cohort at hand), so
+            # it starts at its first Wait without a Lambda call to plan it.
+            input=json.dumps(
+                {"cohort_id": cohort_id, "journey": journey, "cursor": plan_of(cohort, pinned)}
+            ),
         )
         arn = response["executionArn"]
         started = not cohort.execution_arn
@@ -319,6 +325,102 @@ def _membership(cohort: Cohort, enrolled: list[str]) -> list:
     if len(members) <= LISTED_COHORT_MAX:
         actions.append(Cohort.member_ids.set(members))
     return actions
+
+
+def shard_items(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int, dict[str, Member]]:
+    """``shard_enrolments`` and the members of the open ones. A listed cohort reads each
+    member's enrolment and member item in the same BatchGetItem (consistent; 50 members
+    a call); a larger one queries the index, then reads the open members in batches."""
+    if cohort.member_ids is None:
+        enrolments, unseen = shard_enrolments(cohort, shard)
+        return (
+            enrolments,
+            unseen,
+            read_members([e.member_id for e in enrolments if e.status == "open"]),
+        )
+    key = enrolment_key(cohort.journey, cohort.cohort_id)
+    mine = [m for m in cohort.member_ids if shard_of(m, int(cohort.shards)) == shard]
+    enrolments, members = read_enrolments_and_members([(m, key) for m in mine])
+    enrolments.sort(key=lambda e: e.member_id)
+    return enrolments, len(mine) - len(enrolments), members
+
+
+def read_enrolments_and_members(
+    keys: list[tuple[str, str]], *, cohort_id: str | None = None
+) -> tuple[list[Enrolment], dict[str, Member]] | tuple[list[Enrolment], dict, Cohort | None]:
+    """Enrolments by (member id, enrolment key) and their members, consistently: both
+    tables in one BatchGetItem per 50 members (unprocessed keys asked again). With
+    ``cohort_id``, the cohort item comes in the first batch too (and is returned third)."""
+    client = Enrolment._get_connection().connection.client
+    enrolments_table, members_table = Enrolment.Meta.table_name, Member.Meta.table_name
+    cohorts_table = Cohort.Meta.table_name
+    enrolments: list[Enrolment] = []
+    members: dict[str, Member] = {}
+    cohort = None
+    for start in range(0, max(1, len(keys)), BATCH_GET // 2 - 1):
+        chunk = keys[start : start + BATCH_GET // 2 - 1]
+        request = {
+            enrolments_table: {
+                "Keys": [{"member_id": {"S": m}, "enrolment_key": {"S": k}} for m, k in chunk],
+                "ConsistentRead": True,
+            },
+            members_table: {
+                "Keys": [{"member_id": {"S": m}} for m in dict.fromkeys(m for m, _ in chunk)],
+                "ConsistentRead": True,
+            },
+        }
+        if not chunk:
+            request = {}
+        if cohort_id is not None and start == 0:
+            request[cohorts_table] = {
+                "Keys": [{"cohort_id": {"S": cohort_id}}],
+                "ConsistentRead": True,
+            }
+        for attempt in range(8):
+            if not request:
+                break
+            answer = client.batch_get_item(RequestItems=request)
+            responses = answer.get("Responses", {})
+            for item in responses.get(cohorts_table, []):
+                cohort = Cohort.from_raw_data(item)
+            enrolments += [Enrolment.from_raw_data(i) for i in responses.get(enrolments_table, [])]
+            for item in responses.get(members_table, []):
+                member = Member.from_raw_data(item)
+                members[member.member_id] = member
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))  # DynamoDB asks for a backoff
+        else:
+            raise RuntimeError("BatchGetItem left keys unprocessed")
+    if cohort_id is not None:
+        return enrolments, members, cohort
+    return enrolments, members
+
+
+# A one-shard cohort this small carries its member ids in its cursor (ids only), so each
+# pass reads the cohort, the enrolments and the members in one BatchGetItem.
+CURSOR_MEMBER_IDS = 10
+
+
+def _load_with_members(cohort_id: str, journey: str, member_ids: list[str]):
+    """((cohort, pinned), (enrolments, unseen, members)) of a one-shard cohort whose
+    members the cursor names, in one read; ``None`` when the cohort does not list exactly
+    those members (then the step reads the usual way)."""
+    key = enrolment_key(journey, cohort_id)
+    enrolments, members, cohort = read_enrolments_and_members(
+        [(m, key) for m in member_ids], cohort_id=cohort_id
+    )
+    if cohort is None:
+        raise UnknownCohort(f"cohort {cohort_id} does not exist")
+    if int(cohort.shards) != 1 or list(cohort.member_ids or []) != list(member_ids):
+        return None
+    enrolments.sort(key=lambda e: e.member_id)
+    return (cohort, json.loads(cohort.config)), (
+        enrolments,
+        len(member_ids) - len(enrolments),
+        members,
+    )
 
 
 def shard_enrolments(cohort: Cohort, shard: int) -> tuple[list[Enrolment], int]:
@@ -361,7 +463,14 @@ SHARD_REPEATS = 3  # a failed shard's step is re-run this many times before movi
 
 def plan(cohort_id: str) -> dict:
     cohort, pinned = _load(cohort_id)
-    steps = pinned["config"]["steps"]
+    return plan_of(cohort, pinned)
+
+
+def plan_of(cohort: Cohort, pinned: dict) -> dict:
+    """The first cursor of a cohort. It carries the pinned steps' ids and waits and the
+    exit window (ids and numbers only), so ``advance`` needs no read of the cohort."""
+    config = pinned["config"]
+    steps = config["steps"]
     return {
         "journey": cohort.journey,
         "config_version": cohort.config_version,
@@ -373,7 +482,18 @@ def plan(cohort_id: str) -> dict:
         "failed_shards": [],
         "done": False,
         "pass": 0,
-    }
+        "steps": [[s["id"], int(s["wait_days"] * DAY)] for s in steps],
+        "exit_seconds": int(config["exit_after_days"] * DAY),
+        # one shard: each pass is one task (run_pass), not a Map, advance and finalize
+        "one_task": int(cohort.shards) == 1,
+    } | (
+        # ids only (never member data): the pass reads cohort, enrolments and members at once
+        {"member_ids": list(cohort.member_ids)}
+        if int(cohort.shards) == 1
+        and cohort.member_ids is not None
+        and len(cohort.member_ids) <= CURSOR_MEMBER_IDS
+        else {}
+    )
 
 
 def execution_name(cohort_id: str, pass_number: int) -> str:
@@ -398,8 +518,16 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
         "pass": following_pass,
         "execution_name": execution_name(cohort_id, following_pass),
     }
-    _cohort, pinned = _load(cohort_id)
-    steps = pinned["config"]["steps"]
+    if "steps" in cursor:  # planned with its timings (cursors from before: read them)
+        steps = [{"id": i, "wait_seconds": w} for i, w in cursor["steps"]]
+        exit_seconds = int(cursor["exit_seconds"])
+    else:
+        _cohort, pinned = _load(cohort_id)
+        steps = [
+            {"id": s["id"], "wait_seconds": int(s["wait_days"] * DAY)}
+            for s in pinned["config"]["steps"]
+        ]
+        exit_seconds = int(pinned["config"]["exit_after_days"] * DAY)
     failed = sorted({int(r["shard"]) for r in shard_results if r.get("failed")})
     waiting = [r for r in shard_results if r.get("deferred") and not r.get("failed")]
     repeats = int(cursor.get("repeats", 0))
@@ -419,14 +547,14 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
             **cursor,
             "step_index": following,
             "step": steps[following]["id"],
-            "wait_seconds": int(steps[following]["wait_days"] * DAY),
+            "wait_seconds": steps[following]["wait_seconds"],
             "repeats": 0,
             "failed_shards": failed_shards,
         }
     return {
         **cursor,
         "done": True,
-        "wait_seconds": int(pinned["config"]["exit_after_days"] * DAY),
+        "wait_seconds": exit_seconds,
         "failed_shards": failed_shards,
     }
 
@@ -509,7 +637,7 @@ def last_step_sent(enrolment: Enrolment) -> str | None:
     return None
 
 
-def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+def _close_actions(status: str, reason: str, now: datetime, extra: dict) -> list:
     actions = [
         Enrolment.status.set(status),
         Enrolment.outcome_reason.set(reason),
@@ -518,6 +646,11 @@ def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extr
     for name, value in extra.items():
         if value is not None:
             actions.append(getattr(Enrolment, name).set(value))
+    return actions
+
+
+def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+    actions = _close_actions(status, reason, now, extra)
     try:
         enrolment.update(actions=actions, condition=Enrolment.status == "open")
         return True
@@ -642,37 +775,61 @@ class StepRunner:
         self.budget = budget or Budget(None)
         self.pacer: Pacer | None = None
 
-    def run(self, cohort_id: str, step_index: int, shard: int) -> dict:
+    def run(
+        self,
+        cohort_id: str,
+        step_index: int,
+        shard: int,
+        *,
+        flush: bool = True,
+        member_ids: list[str] | None = None,
+        journey: str | None = None,
+    ) -> dict:
         """One pass of a step over one shard, inside the invocation's time budget.
 
         Members the pass does not reach before the margin (or whose send would not fit)
         are reported ``unreached``; ``unfinished`` tells ``advance`` to run the step again
-        at once. A re-run skips the members already done (their enrolment records it)."""
-        cohort, pinned = _load(cohort_id)
+        at once. A re-run skips the members already done (their enrolment records it).
+
+        The shard's members are read in batches (BatchGetItem, consistent) and each send
+        is one claim (memberflow.journeys.claims) and the channel's call; the providers'
+        message ids are recorded for the whole shard at the end."""
+        loaded = _load_with_members(cohort_id, journey, member_ids) if member_ids else None
+        cohort, pinned = loaded[0] if loaded else _load(cohort_id)
+        self.cohort, self.pinned = cohort, pinned
         step = pinned["config"]["steps"][step_index]
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
+        self.sent = []
         counts = dict.fromkeys(OUTCOMES, 0)
-        enrolments, unseen = shard_enrolments(cohort, shard)
+        enrolments, unseen, members = loaded[1] if loaded else shard_items(cohort, shard)
+        self.shard_state = (shard, enrolments, members)
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
         retry_in = INDEX_BEHIND_RETRY_SECONDS if unseen else None
-        for enrolment in enrolments:
-            if enrolment.status != "open":
-                continue
-            if counts["unreached"] or self.budget.exhausted():
-                counts["unreached"] += 1  # counted, not processed: the next pass takes it
-                continue
-            counts["processed"] += 1
-            try:
-                outcome, wait = self._member(cohort, pinned, step, enrolment)
-            except OutOfTime:
-                outcome, wait = "unreached", None
-                counts["processed"] -= 1
-            except Exception as error:  # noqa: BLE001 - one member never fails the shard
-                outcome, wait = self._failed(enrolment, step["id"], error)
-            counts[outcome] += 1
-            if wait:
-                retry_in = wait if retry_in is None else min(retry_in, wait)
+        try:
+            for enrolment in enrolments:
+                if enrolment.status != "open":
+                    continue
+                if counts["unreached"] or self.budget.exhausted():
+                    counts["unreached"] += 1  # counted, not processed: the next pass takes it
+                    continue
+                counts["processed"] += 1
+                try:
+                    outcome, wait = self._member(
+                        cohort, pinned, step, enrolment, members.get(enrolment.member_id)
+                    )
+                except OutOfTime:
+                    outcome, wait = "unreached", None
+                    counts["processed"] -= 1
+                except Exception as error:  # noqa: BLE001 - one member never fails the shard
+                    outcome, wait = self._failed(enrolment, step["id"], error)
+                counts[outcome] += 1
+                if wait:
+                    retry_in = wait if retry_in is None else min(retry_in, wait)
+        finally:
+            if self.sent and flush:
+                claims.record_provider_ids(self.sent)
+                self.sent = []
         log.info(
             "step done",
             extra={"cohort_id": cohort_id, "step": step["id"], "shard": shard, **counts},
@@ -711,14 +868,38 @@ class StepRunner:
             return "failed", None
         return "retry", min(3600, 60 * 2**attempts)
 
-    def _member(self, cohort: Cohort, pinned: dict, step: dict, enrolment: Enrolment):
+    def _member(
+        self, cohort: Cohort, pinned: dict, step: dict, enrolment: Enrolment, member: Member | None
+    ):
+        """The member's step; a claim that finds the member or the enrolment changed since
+        they were read (an order, a consent change, another journey's send) is decided
+        again on what they are now."""
+        for _attempt in range(CLAIM_ATTEMPTS):
+            try:
+                return self._decide(cohort, pinned, step, enrolment, member)
+            except claims.Stale as stale:
+                if stale.which == "provider_id":  # not there to record: never expected
+                    log.warning("provider ids dropped", extra={"cohort_id": cohort.cohort_id})
+                    self.sent.clear()
+                    continue
+                if stale.which == "message":
+                    return "already_sent", None  # claimed by an earlier or concurrent run
+                if stale.which == "enrolment":
+                    try:
+                        enrolment.refresh(consistent_read=True)
+                    except DoesNotExist:
+                        return "exited", None
+                    if enrolment.status != "open":
+                        return ("converted" if enrolment.status == "converted" else "exited"), None
+                member = get_member(enrolment.member_id)
+        raise ConcurrentChange(f"member {enrolment.member_id} kept changing")
+
+    def _decide(self, cohort, pinned, step, enrolment, member):
         now = self.now
         config = pinned["config"]
         step_id = step["id"]
-        reached = enrolment.steps_reached or []
-        if any(m == step_id or m.startswith(f"{step_id}:") for m in reached):
+        if _reached(enrolment, step_id):
             return "already_sent", None  # a re-run of the step (deferral, retry)
-        member = get_member(enrolment.member_id)
         if member is None or member.erased:
             _close(enrolment, "exited", "erased", now)
             return "exited", None
@@ -770,8 +951,14 @@ class StepRunner:
             if incentive.get("type") == "coupon"
             else None
         )
+        # The cap, across every journey, from the member as read: the claim is
+        # conditioned on that version, so a concurrent claim makes this one decide again.
+        if marketing:
+            cap = pinned["messaging"]["frequency_cap"]
+            if len(claims.recent_sends(member, now, cap["per_days"])) >= cap["max_messages"]:
+                _reach(enrolment, f"{step_id}:capped", sent=False)
+                return "capped", None
         message_key = f"{cohort.journey}#{cohort.cohort_id}#{step_id}"
-        # 1. Claim the (enrolment, step) send: a retried Map iteration finds the claim.
         record = Message(
             member_id=member.member_id,
             message_key=message_key,
@@ -785,28 +972,51 @@ class StepRunner:
             coupon_code=code,
             purpose=config["purpose"],
         )
-        try:
-            record.save(condition=Message.message_key.does_not_exist())
-        except PutError:
-            _reach(enrolment, step_id, sent=False)
-            return "already_sent", None
+        coupon = None
+        if code is not None:
+            coupon = Coupon(
+                code=code,
+                member_id=member.member_id,
+                journey=cohort.journey,
+                cohort_id=cohort.cohort_id,
+                step=step_id,
+                percent_off=Decimal(str(incentive["percent_off"])),
+                issued_at=now,
+                expires_at=now + timedelta(days=incentive["valid_days"]),
+            )
+        # A marketing claim writes the member anyway (the cap): the double points' window
+        # goes with it, under the same version check as the loyalty engine's own writes.
+        member_fields = None
+        if marketing and incentive.get("type") == "double_points":
+            member_fields = {
+                "double_points_until": now + timedelta(days=incentive["days"]),
+                "double_points_multiplier": Decimal(str(incentive["multiplier"])),
+            }
+        # 1. Claim the (enrolment, step) send, with the enrolment's progress and the cap,
+        #    in one transaction: a retried Map iteration finds the claim.
+        claim = claims.Claim(
+            record=record,
+            enrolment=enrolment,
+            member=member,
+            step_mark=step_id,
+            reached_before=list(enrolment.steps_reached or []),
+            marketing=marketing,
+            coupon=coupon,
+            member_fields=member_fields,
+            # the provider ids of this shard's earlier sends ride along (few: one a send)
+            provider_ids=self.sent[:CARRIED_PROVIDER_IDS],
+        )
+        claims.claim(claim, now)
+        del self.sent[: len(claim.provider_ids)]
         # The pace slot is taken only for a send this pass owns: a re-run over members
         # sent before (the index may still show their old enrolment) must not spend its
         # budget pacing sends it will not make, or it never gets past them.
         if self.pacer is not None and not self.pacer.wait():
-            record.delete()
+            claims.release(claim, now)
             raise OutOfTime
-        # 2. The cap, counted with the claim in place: of two concurrent claims at least
-        #    one sees the other, so the cap is never exceeded (at worst one backs off).
-        if marketing:
-            cap = pinned["messaging"]["frequency_cap"]
-            if messages_in_window(member.member_id, pinned, now) > cap["max_messages"]:
-                record.delete()
-                _reach(enrolment, f"{step_id}:capped", sent=False)
-                return "capped", None
         try:
             fields = self._fields(pinned, member, template)
-            fields.update(self._incentive(cohort, step, member, code, incentive))
+            fields.update(self._incentive(cohort, step, member, coupon, incentive))
             rendered = render(texts[locale], fields)
             outgoing = Outgoing(
                 member_id=member.member_id,
@@ -824,13 +1034,13 @@ class StepRunner:
                 step["channel"], outgoing, email=member.email, phone=member.phone
             )
         except Undeliverable:
-            record.delete()
+            claims.release(claim, now)
             _reach(enrolment, f"{step_id}:undeliverable", sent=False)
             return "undeliverable", None
         except Rejected as error:
             # Permanent for this member (SES sandbox: an unverified recipient): recorded
             # once, the enrolment closed, never retried.
-            record.delete()
+            claims.release(claim, now)
             log.warning(
                 "message rejected",
                 extra={
@@ -845,17 +1055,17 @@ class StepRunner:
             return "rejected", None
         except Throttled:
             # The provider's rate (shared with other cohorts): not the member's failure.
-            record.delete()
+            claims.release(claim, now)
             return "deferred", 60
         except Exception:
             # Transient failure: release the claim so the retry sends it (exactly once).
             try:
-                record.delete()
-            except DeleteError:
-                pass
+                claims.release(claim, now)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.warning("claim not released", extra={"cohort_id": cohort.cohort_id})
             raise
-        record.update(actions=[Message.provider_message_id.set(provider_id)])
-        _reach(enrolment, step_id, sent=True)
+        if provider_id:
+            self.sent.append((record, provider_id))
         return "sent", None
 
     def _fields(self, pinned: dict, member: Member, template: str) -> dict:
@@ -865,36 +1075,27 @@ class StepRunner:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(member.member_id, self.now)
+            "points_expiring": points_expiring(member, self.now)
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,
             "discount_percent": tier.get("discount_percent", ""),
         }
 
-    def _incentive(self, cohort, step, member, code, incentive) -> dict:
+    def _incentive(self, cohort, step, member, coupon, incentive) -> dict:
         now = self.now
         if incentive.get("type") == "coupon":
-            expires = now + timedelta(days=incentive["valid_days"])
-            try:
-                Coupon(
-                    code=code,
-                    member_id=member.member_id,
-                    journey=cohort.journey,
-                    cohort_id=cohort.cohort_id,
-                    step=step["id"],
-                    percent_off=Decimal(str(incentive["percent_off"])),
-                    issued_at=now,
-                    expires_at=expires,
-                ).save(condition=Coupon.code.does_not_exist())
-            except PutError:
-                expires = Coupon.get(code).expires_at  # issued by an earlier attempt
+            # Issued with the claim (claims.claim), so its expiry is the one recorded.
             return {
-                "coupon_code": code,
-                "coupon_expires": expires.date().isoformat(),
+                "coupon_code": coupon.code,
+                "coupon_expires": coupon.expires_at.date().isoformat(),
                 "percent_off": _number(incentive["percent_off"]),
             }
-        if incentive.get("type") == "double_points":
+        if incentive.get("type") == "double_points" and member.double_points_until == now + (
+            timedelta(days=incentive["days"])
+        ):
+            return {"double_points_until": member.double_points_until.date().isoformat()}
+        if incentive.get("type") == "double_points":  # a transactional journey's step
             until = now + timedelta(days=incentive["days"])
             multiplier = Decimal(str(incentive["multiplier"]))
 
@@ -908,27 +1109,44 @@ class StepRunner:
 
             # The member's one write path: version-checked, replayed on a conflict, so
             # a concurrent order neither loses the window nor has its own write lost.
-            loyalty.run(member.member_id, open_window)
+            loyalty.run(member.member_id, open_window, first=member)
             return {"double_points_until": until.date().isoformat()}
         return {}
+
+
+# Earlier sends' provider ids a claim's transaction records (of its 100 items).
+CARRIED_PROVIDER_IDS = 20
+# A member whose claim keeps finding it changed (orders, consent, other journeys' sends
+# arriving at that very moment) is retried on the step's next pass after this many.
+CLAIM_ATTEMPTS = 5
+
+
+class ConcurrentChange(Exception):
+    """The member changed under every claim attempt: the next pass tries again."""
+
+
+def _reached(enrolment: Enrolment, step_id: str) -> bool:
+    return any(m == step_id or m.startswith(f"{step_id}:") for m in enrolment.steps_reached or [])
+
+
+def read_members(member_ids: list[str]) -> dict[str, Member]:
+    """Members by id, consistently, 100 per BatchGetItem (absent ids: not in the answer)."""
+    found: dict[str, Member] = {}
+    ids = list(dict.fromkeys(member_ids))
+    for start in range(0, len(ids), BATCH_GET):
+        for member in Member.batch_get(ids[start : start + BATCH_GET], consistent_read=True):
+            found[member.member_id] = member
+    return found
 
 
 def _number(value):
     return int(value) if float(value).is_integer() else value
 
 
-def points_expiring(member_id: str, now: datetime, within_days: int = 30) -> int:
-    """Points of lots that expire within ``within_days`` (for the recall reminder)."""
-    horizon = now + timedelta(days=within_days)
-    total = 0
-    for entry in LedgerEntry.query(
-        member_id,
-        filter_condition=(LedgerEntry.expires_at > now)
-        & (LedgerEntry.expires_at <= horizon)
-        & (LedgerEntry.remaining > 0),
-    ):
-        total += int(entry.remaining or 0)
-    return total
+def points_expiring(member: Member, now: datetime, within_days: int = 30) -> int:
+    """Points still in lots that expire within ``within_days`` (for the recall reminder):
+    read from the member's live lots, which the loyalty engine keeps (no ledger query)."""
+    return expiring_between(_lots(member), now, now + timedelta(days=within_days))
 
 
 # ------------------------------------------------------------------ finalize
@@ -962,26 +1180,137 @@ def closing_cursor(cohort_id: str, cursor: dict) -> dict:
     }
 
 
+# A cohort whose open enrolments are this few is closed in one TransactWriteItems with
+# its totals (100 items: the closes and the cohort), e.g. a welcome's cohort of one.
+CLOSE_IN_ONE_TRANSACTION = 99
+
+
+def _closing(config: dict, member: Member | None, enrolment: Enrolment, failed: bool):
+    """How an open enrolment closes: (status, reason, extra fields)."""
+    if member is None or member.erased:
+        return "exited", "erased", {}
+    if goal_met(config["goal"], member, enrolment):
+        return (
+            "converted",
+            "goal_met",
+            {
+                "converted_at": member.last_order_at or member.activated_at,
+                "attributed_step": last_step_sent(enrolment),
+            },
+        )
+    if failed:
+        return "failed", "shard_error", {}
+    return "completed", "no_conversion", {}
+
+
+def _close_all_at_once(
+    cohort: Cohort, closes: list, totals: dict, now: datetime, provider_ids: list
+) -> bool:
+    """Every close and the cohort's totals in one transaction; ``False`` (nothing written)
+    when one enrolment was closed meanwhile (an order): then they go one by one."""
+    from pynamodb.exceptions import TransactWriteError
+    from pynamodb.transactions import TransactWrite
+
+    try:
+        with TransactWrite(connection=Cohort._get_connection().connection) as write:
+            for enrolment, status, reason, extra in closes:
+                write.update(
+                    enrolment,
+                    actions=_close_actions(status, reason, now, extra),
+                    condition=Enrolment.status == "open",
+                )
+            write.update(cohort, actions=_finished(totals, now))
+            for record, provider_id in provider_ids:
+                write.update(
+                    record,
+                    actions=[Message.provider_message_id.set(provider_id)],
+                    condition=Message.message_key.exists(),
+                )
+    except TransactWriteError as error:
+        reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
+        if "ConditionalCheckFailed" in reasons:
+            return False
+        raise
+    return True
+
+
+def _finished(totals: dict, now: datetime) -> list:
+    return [
+        Cohort.status.set("finished"),
+        Cohort.finished_at.set(now),
+        Cohort.totals.set(json.dumps(totals, sort_keys=True)),
+    ]
+
+
+def _count(totals: dict, enrolment: Enrolment, status: str) -> None:
+    arm = totals.setdefault(enrolment.arm, {})
+    arm[status] = arm.get(status, 0) + 1
+    arm["entered"] = arm.get("entered", 0) + 1
+
+
 def finalize(
     cohort_id: str,
     now: datetime,
     failed_shards: list[int] | None = None,
     budget: Budget | None = None,
+    *,
+    after: StepRunner | None = None,
 ) -> dict:
     """Close every open enrolment and record the totals. Inside the invocation's budget:
     when it runs short, ``unfinished`` (the caller continues in a new execution; members
-    already closed are only counted then)."""
-    cohort, pinned = _load(cohort_id)
+    already closed are only counted then). A small cohort with no churn to apply closes
+    in one transaction with its totals.
+
+    ``after``: the step that has just run over the cohort's one shard in this invocation
+    (``run_pass``): its cohort, enrolments and members are used as read (every close is
+    conditioned on the enrolment still being open), and its last provider ids are
+    recorded in the closing transaction."""
+    if after is not None and int(after.cohort.shards) == 1:
+        cohort, pinned = after.cohort, after.pinned
+        loaded = [after.shard_state]
+        carried, after.sent = list(after.sent), []
+    else:
+        cohort, pinned = _load(cohort_id)
+        loaded, carried = None, []
+        if after is not None and after.sent:
+            claims.record_provider_ids(after.sent)
+            after.sent = []
     config = pinned["config"]
     churn_stage = (config.get("on_no_conversion") or {}).get("stage")
     failed_shards = set(failed_shards or [])
     budget = budget or Budget(None)
-    totals: dict[str, dict[str, int]] = {}
-    churned = 0
-    for shard in range(int(cohort.shards)):
-        enrolments, unseen = shard_enrolments(cohort, shard)
+    shards = loaded or []
+    for shard in range(0 if loaded else int(cohort.shards)):
+        enrolments, unseen, members = shard_items(cohort, shard)
         if unseen:  # days after the last write: the index has long caught up in AWS
             log.warning("index behind at finalize", extra={"cohort_id": cohort_id, "shard": shard})
+        shards.append((shard, enrolments, members))
+    if not churn_stage:
+        closes, totals = [], {}
+        for shard, enrolments, members in shards:
+            for enrolment in enrolments:
+                if enrolment.status != "open":
+                    _count(totals, enrolment, enrolment.status)
+                    continue
+                status, reason, extra = _closing(
+                    config, members.get(enrolment.member_id), enrolment, shard in failed_shards
+                )
+                closes.append((enrolment, status, reason, extra))
+                _count(totals, enrolment, status)
+        if len(closes) + len(carried) <= CLOSE_IN_ONE_TRANSACTION and _close_all_at_once(
+            cohort, closes, totals, now, carried
+        ):
+            return {
+                "cohort_id": cohort_id,
+                "journey": cohort.journey,
+                "totals": totals,
+                "churned": 0,
+            }
+    if carried:
+        claims.record_provider_ids(carried)
+    totals = {}
+    churned = 0
+    for shard, enrolments, members in shards:
         for enrolment in enrolments:
             if enrolment.status == "open" and budget.exhausted():
                 return {
@@ -991,27 +1320,12 @@ def finalize(
                     "churned": churned,
                 }
             if enrolment.status == "open":
-                member = get_member(enrolment.member_id)
-                if member is None or member.erased:
-                    if _close(enrolment, "exited", "erased", now):
-                        enrolment.status = "exited"
-                elif goal_met(config["goal"], member, enrolment):
-                    if _close(
-                        enrolment,
-                        "converted",
-                        "goal_met",
-                        now,
-                        converted_at=member.last_order_at or member.activated_at,
-                        attributed_step=last_step_sent(enrolment),
-                    ):
-                        enrolment.status = "converted"
-                elif shard in failed_shards:
-                    if _close(enrolment, "failed", "shard_error", now):
-                        enrolment.status = "failed"
-                elif _close(enrolment, "completed", "no_conversion", now):
-                    enrolment.status = "completed"
+                member = members.get(enrolment.member_id)
+                status, reason, extra = _closing(config, member, enrolment, shard in failed_shards)
+                if _close(enrolment, status, reason, now, **extra):
+                    enrolment.status = status
                     # Holdout members churn too: the arms must stay comparable.
-                    if churn_stage and member.stage == "lapsed":
+                    if status == "completed" and churn_stage and member.stage == "lapsed":
                         churned += _churn(
                             member.member_id,
                             churn_stage,
@@ -1021,14 +1335,59 @@ def finalize(
                         )
                 if enrolment.status == "open":  # closed concurrently: read the outcome
                     enrolment.refresh(consistent_read=True)
-            arm = totals.setdefault(enrolment.arm, {})
-            arm[enrolment.status] = arm.get(enrolment.status, 0) + 1
-            arm["entered"] = arm.get("entered", 0) + 1
-    cohort.update(
-        actions=[
-            Cohort.status.set("finished"),
-            Cohort.finished_at.set(now),
-            Cohort.totals.set(json.dumps(totals, sort_keys=True)),
-        ]
-    )
+            _count(totals, enrolment, enrolment.status)
+    cohort.update(actions=_finished(totals, now))
     return {"cohort_id": cohort_id, "journey": cohort.journey, "totals": totals, "churned": churned}
+
+
+def run_pass(
+    cohort_id: str,
+    cursor: dict,
+    *,
+    channels: ChannelAdapters,
+    now: datetime,
+    budget: Budget,
+    state_machine_arn: str,
+    stepfunctions,
+) -> dict:
+    """One pass of a cohort of one shard, in one invocation (the state machines' ``RunPass``
+    task): the step, ``advance``, then the next pass's execution, or, when nothing is left
+    to wait for (the last step done, no exit window), the close. A cohort of one (a
+    sign-up's welcome) so costs one Lambda invocation a pass instead of three (Map task,
+    advance, finalize). Returns the next cursor; ``closed`` when the cohort is closed or its
+    closing goes on in the execution just started."""
+    runner = StepRunner(channels=channels, now=now, budget=budget)
+    result = runner.run(
+        cohort_id,
+        int(cursor["step_index"]),
+        0,
+        flush=False,
+        member_ids=cursor.get("member_ids"),
+        journey=cursor.get("journey"),
+    )
+    shard_result = {
+        "shard": result["shard"],
+        "deferred": result["deferred"],
+        "retry_in_seconds": result["retry_in_seconds"],
+        "failed": False,
+        "unfinished": result["unfinished"],
+    }
+    following = advance(cohort_id, cursor, [shard_result])
+    if following.get("done") and int(following["wait_seconds"]) == 0:
+        outcome = finalize(
+            cohort_id, now, following.get("failed_shards") or [], budget, after=runner
+        )
+        if outcome.get("unfinished"):
+            continue_cohort(
+                cohort_id,
+                closing_cursor(cohort_id, following),
+                state_machine_arn=state_machine_arn,
+                stepfunctions=stepfunctions,
+            )
+        return {**following, "closed": True, "result": result["counts"]}
+    if runner.sent:
+        claims.record_provider_ids(runner.sent)
+    continued = continue_cohort(
+        cohort_id, following, state_machine_arn=state_machine_arn, stepfunctions=stepfunctions
+    )
+    return {**continued, "closed": False, "result": result["counts"]}

@@ -462,4 +462,6 @@ def refresh_review(member: Member, programme: Programme, now: datetime) -> datet
     )
     member.review_at = moment
     member.review_key = review.review_key(moment, member.member_id)
+    # by_review_shard is keyed on (review_shard, review_at): sparse through review_at
+    member.review_shard = review.shard_key(member.member_id)
     return moment

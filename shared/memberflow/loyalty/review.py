@@ -56,6 +56,23 @@ def review_key(when: datetime | None, member_id: str, shards: int = DEFAULT_SHAR
     return f"{PREFIX}{review_day(when).isoformat()}#{shard_of(member_id, shards):02d}"
 
 
+def shard_key(member_id: str, shards: int = DEFAULT_SHARDS) -> str:
+    """``REVIEW#<shard:02d>``: the member's partition of the ``by_review_shard`` index."""
+    return f"{PREFIX}{shard_of(member_id, shards):02d}"
+
+
+def shard_keys(shards: int = DEFAULT_SHARDS) -> list[str]:
+    """Every partition of ``by_review_shard`` (the sweep queries each once)."""
+    _check_shards(shards)
+    return [f"{PREFIX}{shard:02d}" for shard in range(shards)]
+
+
+def day_start(day: date) -> datetime:
+    """00:00 UTC of ``day``: a member is due on ``day`` iff ``review_at <= day_start(day)``
+    (``review_day`` files a moment under the first day starting at or after it)."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
 def due_keys(day: date, shards: int = DEFAULT_SHARDS) -> list[str]:
     """Every shard key of one UTC day (what the sweep for ``day`` queries)."""
     _check_shards(shards)

@@ -1,7 +1,8 @@
 """The daily sweep: review the members due today, and nobody else.
 
-It reads the ``by_review_date`` index for today's shard keys (and those of the last
-``lookback_days`` days, so a missed run is caught up), fetches those members, and for
+It reads the ``by_review_shard`` index, one query per shard for every member whose
+``review_at`` falls on today or the last ``lookback_days`` days (so a missed run is
+caught up: 16 queries a day, even when nobody is due), fetches those members, and for
 each one, in one conditional commit: applies the stage rules (at_risk, lapsed, loyal),
 the periodic tier review (downgrade / reset), points expiry (ledger ``expiry`` entries),
 and files the member under its next review date. It never scans the members table.
@@ -59,11 +60,20 @@ class SweepReport:
 
 
 def due_member_ids(day: date, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> list[str]:
-    """Ids filed under ``day`` and the ``lookback_days`` days before it (index only)."""
+    """Ids filed under ``day`` and the ``lookback_days`` days before it (index only).
+
+    One query per shard of ``by_review_shard`` (16), whatever the lookback: a day is
+    filed as the first UTC day starting at or after ``review_at``, so the days
+    ``day - lookback .. day`` are ``day_start(day - lookback - 1) < review_at <=
+    day_start(day)`` (a range of the index's sort key, not a query per day)."""
+    after = review.day_start(day - timedelta(days=lookback_days + 1)) + timedelta(microseconds=1)
+    until = review.day_start(day)
     ids: list[str] = []
-    for back in range(lookback_days, -1, -1):
-        for key in review.due_keys(day - timedelta(days=back)):
-            ids.extend(hit.member_id for hit in Member.review_index.query(key))
+    for key in review.shard_keys():
+        ids.extend(
+            hit.member_id
+            for hit in Member.review_shard_index.query(key, Member.review_at.between(after, until))
+        )
     return sorted(set(ids))
 
 

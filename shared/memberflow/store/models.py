@@ -124,6 +124,19 @@ class ReviewDateIndex(GlobalSecondaryIndex):
     member_id = UnicodeAttribute(range_key=True)
 
 
+class ReviewShardIndex(GlobalSecondaryIndex):
+    """The same review dates by shard alone (``REVIEW#<shard>``), sorted by ``review_at``:
+    one query per shard reads every member due by a day, however many days were missed
+    (memberflow.loyalty.sweep). Sparse: a member is in it only while ``review_at`` is set."""
+
+    class Meta:
+        index_name = "by_review_shard"
+        projection = KeysOnlyProjection()
+
+    review_shard = UnicodeAttribute(hash_key=True)
+    review_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Member(Model):
     """A member of the programme: profile (personal data), stage, tier, points."""
 
@@ -168,6 +181,8 @@ class Member(Model):
     review_key = UnicodeAttribute(null=True)
     review_at = UTCDateTimeAttribute(null=True)
     review_index = ReviewDateIndex()
+    review_shard = UnicodeAttribute(null=True)  # REVIEW#<shard>: fixed for the member
+    review_shard_index = ReviewShardIndex()
     # Loyalty engine bookkeeping (memberflow.loyalty.service). The live points lots:
     # points_balance == sum(lots.remaining) - points_debt, always.
     points_lots = RecordListAttribute(PointsLot, default=list)
@@ -186,6 +201,9 @@ class Member(Model):
     # The operator's decision: no marketing journey (PUT /members/{id}/suppression).
     suppressed = BooleanAttribute(default=False)
     suppressed_at = UTCDateTimeAttribute(null=True)
+    # Marketing sends of the last weeks (memberflow.journeys.claims): the frequency cap,
+    # read with the member and written with each send's claim, version-checked.
+    marketing_sends = DateTimeListAttribute(default=list)
 
 
 class MemberIdentityIndex(GlobalSecondaryIndex):
