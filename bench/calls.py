@@ -244,7 +244,10 @@ def measure(signups: int = 10, cohort: int = 200) -> list[Row]:
         # Each welcome runs to its end on the virtual clock (steps and exit window).
         config = app_context().programme.journey("welcome")
         days = sum(s["wait_days"] for s in config["steps"]) + config["exit_after_days"] + 1
+        invoked = stack.invocations.get("JourneyStepFunction", 0)
         stack.advance(days=days)
+        # Step Functions' own Lambda invocations: requests too (billed), made by AWS.
+        invocations = (stack.invocations.get("JourneyStepFunction", 0) - invoked) / signups
         welcome = meter.take_all()
         journey_functions = [f for f in welcome if f not in ("SweepFunction", "WebhookFunction")]
         welcome_calls = total(welcome, *journey_functions) / signups
@@ -273,6 +276,16 @@ def measure(signups: int = 10, cohort: int = 200) -> list[Row]:
                 handler_calls + welcome_calls,
                 TARGETS["signup"],
                 BEFORE["signup"],
+                "calls the code makes",
+            )
+        )
+        rows.append(
+            Row(
+                "  the same + Step Functions' invokes",
+                handler_calls + welcome_calls + invocations,
+                TARGETS["signup"],
+                BEFORE["signup"],
+                f"{invocations:g} Lambda invocations by the state machine per sign-up",
             )
         )
 

@@ -180,7 +180,7 @@ def apply_customer(
     (idempotent on its cohort id); the member, its links, the bonuses and the welcome
     enrolment commit together, so a delivery that fails half-way is finished by its
     retry (which starts a welcome execution not started yet). ``journeys`` is a
-    callable returning what starts the welcome (``start_welcome(member_id)``: a
+    callable returning what starts the welcome (``start_welcome(member_id, cohort)``: a
     :class:`WelcomeStart`). Returns ``(None, False)`` for an erased identity.
     """
     identity = identity_key(event.platform, event.shop, event.customer_id)
@@ -226,7 +226,7 @@ def apply_customer(
             )
         except loyalty.Contended:
             continue  # a concurrent delivery wrote first: read again
-        _finish_welcome(journeys, member_id, cohort, signup.enrolled)
+        _finish_welcome(journeys, member_id, signup.welcome_cohort or cohort, signup.enrolled)
         return member, created
     raise loyalty.ConcurrencyExhausted(f"customer {identity}: gave up after {MAX_ATTEMPTS}")
 
@@ -240,6 +240,7 @@ class _SignUp:
         self.created, self.welcome = created, welcome
         self.may_welcome = False
         self.enrolled = False  # the welcome cohort and enrolment are in the write
+        self.welcome_cohort = None  # the cohort written, whose plan starts its execution
 
     def plan(self, current: Member, _order) -> loyalty.Change:
         event, programme, now, found = self.event, self.programme, self.now, self.found
@@ -258,7 +259,9 @@ class _SignUp:
             if not found.has(LedgerEntry, member_id, "bonus#join"):
                 entries.append(_bonus(current, "join", programme, now))
             if self.may_welcome:
-                puts += _welcome_items(programme, member_id, now)
+                welcome_items = _welcome_items(programme, member_id, now)
+                puts += welcome_items
+                self.welcome_cohort = welcome_items[0][0]
                 self.enrolled = True
         for kind, due in (
             ("phone_bound", bool(current.phone)),
@@ -314,7 +317,7 @@ def _finish_welcome(journeys, member_id: str, cohort, enrolled: bool) -> None:
     """Start the welcome execution of a cohort written now, or of one an earlier try
     recorded but did not start."""
     if enrolled or (cohort is not None and not cohort.execution_arn):
-        journeys().start_welcome(member_id)
+        journeys().start_welcome(member_id, cohort)
 
 
 class WelcomeStart:
@@ -327,17 +330,22 @@ class WelcomeStart:
         self.context = context
         self.receipt = receipt
 
-    def start_welcome(self, member_id: str) -> None:
+    def start_welcome(self, member_id: str, cohort: Cohort | None = None) -> None:
         from pynamodb.transactions import TransactWrite
 
+        from memberflow.journeys.engine import plan_of
+
         cohort_id = welcome_cohort_id(member_id)
+        # The first execution brings its plan, made from the cohort written (as the
+        # journeys' own entry does): it starts at its first Wait without a Lambda call.
+        cursor = plan_of(cohort, json.loads(cohort.config)) if cohort is not None else None
         stepfunctions = self.context.stepfunctions
         try:
             arn = stepfunctions.start_execution(
                 stateMachineArn=self.context.settings.journey_arns[WELCOME],
                 name=cohort_id,
                 # ids only: never member data (history is kept 90 days; erasure is complete)
-                input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": None}),
+                input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": cursor}),
             )["executionArn"]
         except stepfunctions.exceptions.ExecutionAlreadyExists:
             arn = None  # started by a concurrent copy, which records it
