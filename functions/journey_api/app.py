@@ -12,9 +12,9 @@ import os
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from memberflow.api.http import answer_errors_as_json, read_json
+from memberflow.api.http import answer_errors_as_json, json_response, read_json
 from memberflow.journeys.entry import EntryError, JourneyEntry, cohort_entry_function
 from memberflow.journeys.suppression import set_suppression
 from memberflow.runtime import app_context
@@ -23,15 +23,6 @@ logger = Logger()
 app = APIGatewayRestResolver()
 answer_errors_as_json(app, logger)
 _lambda = {}
-
-
-def _json(status: int, body: dict, headers: dict | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers=headers,
-    )
 
 
 def _hand_off(cohort_id: str) -> None:
@@ -56,13 +47,13 @@ def enrol(journey: str):
     headers = None
     if "cohort_id" in payload:
         headers = {"Location": f"/journeys/{journey}/enrollments/{payload['cohort_id']}"}
-    return _json(status, payload, headers)
+    return json_response(status, payload, headers)
 
 
 @app.get("/journeys/<journey>/enrollments/<cohort_id>")
 def cohort_status(journey: str, cohort_id: str):
     status, payload = JourneyEntry(app_context()).status(journey, cohort_id)
-    return _json(status, payload)
+    return json_response(status, payload)
 
 
 @app.put("/members/<member_id>/suppression")
@@ -70,9 +61,9 @@ def suppression(member_id: str):
     try:
         status, payload = set_suppression(member_id, read_json(app.current_event.raw_event))
     except EntryError as error:
-        return _json(error.status, error.body())
+        return json_response(error.status, error.body())
     logger.info("suppression", extra={"member_id": member_id, "status": status})
-    return _json(status, payload)
+    return json_response(status, payload)
 
 
 @logger.inject_lambda_context

@@ -15,9 +15,9 @@ import re
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from memberflow.api.http import answer_errors_as_json, error
+from memberflow.api.http import answer_errors_as_json, error, json_response
 from memberflow.clock import now
 from memberflow.importing.service import FileRefused, check, fits_one_batch, import_customers
 from memberflow.importing.settings import import_settings
@@ -36,15 +36,6 @@ def _client(service: str):
     if service not in _clients:
         _clients[service] = boto3.client(service, region_name=app_context().settings.region)
     return _clients[service]
-
-
-def _json(status: int, body: dict, headers: dict | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers=headers,
-    )
 
 
 def _body() -> bytes:
@@ -85,11 +76,13 @@ def start_import():
         customers = check(data, context.programme, as_of)
     except FileRefused as refused:
         logger.info("import refused", extra={"bad_lines": len(refused.errors)})
-        return _json(400, refused.body())
+        return json_response(400, refused.body())
     if fits_one_batch(data, customers):
         counts = import_customers(customers, context.programme, as_of)
         logger.info("import done", extra=counts)
-        return _json(200, {"status": "SUCCEEDED", "as_of": as_of.isoformat(), "result": counts})
+        return json_response(
+            200, {"status": "SUCCEEDED", "as_of": as_of.isoformat(), "result": counts}
+        )
     digest = hashlib.sha256(data).hexdigest()
     key = f"imports/{digest}.jsonl"
     _client("s3").put_object(Bucket=settings.bucket, Key=key, Body=data)
@@ -100,7 +93,7 @@ def start_import():
         input=json.dumps({"bucket": settings.bucket, "key": key, "as_of": as_of.isoformat()}),
     )
     logger.info("import started", extra={"import_id": name, "customers": len(customers)})
-    return _json(
+    return json_response(
         202,
         {"import_id": name, "status": "RUNNING", "customers": len(customers)},
         {"Location": f"/imports/{name}"},
@@ -123,7 +116,7 @@ def import_status(import_id: str):
         body["result"] = json.loads(execution.get("output") or "{}")
     elif execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED"):
         body["error"] = execution.get("error")
-    return _json(200, body)
+    return json_response(200, body)
 
 
 @logger.inject_lambda_context

@@ -9,9 +9,9 @@ import os
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from memberflow.api.http import answer_errors_as_json
+from memberflow.api.http import answer_errors_as_json, json_response
 from memberflow.clock import now
 from memberflow.reports.snapshots import kpi_snapshot_function, latest_snapshot
 from memberflow.runtime import app_context
@@ -22,19 +22,13 @@ answer_errors_as_json(app, logger)  # a failure is ours (no client input): JSON 
 _lambda = {}
 
 
-def _json(status: int, body: dict) -> Response:
-    return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
-    )
-
-
 @app.get("/reports/kpis")
 def kpis():
     snapshot = latest_snapshot()
     if snapshot is None:
         reason = "no KPI snapshot yet: POST /reports/kpis/snapshots computes one"
-        return _json(404, {"error": {"status": 404, "field": "snapshot", "reason": reason}})
-    return _json(200, snapshot)
+        return json_response(404, {"error": {"status": 404, "field": "snapshot", "reason": reason}})
+    return json_response(200, snapshot)
 
 
 @app.post("/reports/kpis/snapshots")
@@ -50,7 +44,9 @@ def request_snapshot():
         InvocationType="Event",
         Payload=json.dumps({"requested_at": requested_at.isoformat()}).encode(),
     )
-    return _json(202, {"requested_at": requested_at.isoformat(), "status_url": "/reports/kpis"})
+    return json_response(
+        202, {"requested_at": requested_at.isoformat(), "status_url": "/reports/kpis"}
+    )
 
 
 @logger.inject_lambda_context

@@ -324,7 +324,7 @@ class _Welcome:
     def __init__(self, welcomed: list):
         self.welcomed = welcomed
 
-    def start_welcome(self, member_id: str) -> None:
+    def start_welcome(self, member_id: str, cohort=None) -> None:
         self.welcomed.append(member_id)
 
 
