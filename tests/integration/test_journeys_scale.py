@@ -130,6 +130,18 @@ def test_a_rerun_read_through_a_lagging_index_spends_no_pace_on_members_sent_bef
     from memberflow.journeys import engine
 
     monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0)
+    # Without the fix the passes never end (the virtual clock stands still between
+    # them): fail the shard after far more passes than the run needs, not hang.
+    passes = []
+    run_shard = engine.StepRunner.run
+
+    def bounded(self, *args, **kwargs):
+        passes.append(1)
+        if len(passes) > 60:
+            raise RuntimeError("the shard's passes make no progress")
+        return run_shard(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.StepRunner, "run", bounded)
     run = scale_run(
         label="relag",
         members=60,
