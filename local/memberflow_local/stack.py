@@ -31,7 +31,7 @@ from memberflow.webhooks.secrets import (
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
 )
-from memberflow_local import asl, dynamodb, iam
+from memberflow_local import asl, dynamodb, iam, placeholders
 from memberflow_local import schedule as schedules
 from memberflow_local.budget import Deadline, Ended, LambdaTimeout
 from memberflow_local.clock import VirtualClock, patch_moto
@@ -186,6 +186,7 @@ class LocalStack:
         self._mock.start()
         dynamodb.install()
         dynamodb.enable_fast_lane()
+        placeholders.install()
         iam.install()
         dynamodb.index_lag.configure(
             self.index_lag, self.clock.now, real_time=self.index_lag_real_time
