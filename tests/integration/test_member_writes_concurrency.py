@@ -209,16 +209,7 @@ def test_the_stub_an_order_creates_and_another_order(stack, monkeypatch):
     created = []
 
     def stub():
-        member = member_for(
-            platform="shopify",
-            shop=SHOP,
-            customer_id=CUSTOMER,
-            email=None,
-            programme=programme,
-            now=now,
-            reason="order",
-        )
-        created.append(member.member_id)
+        created.append(_order_stub(programme, now).member_id)
 
     order = paid("o-race", "150.00", now)
     # The stub's member id is known once its identity is: the hook reads it from there.
@@ -235,6 +226,19 @@ def test_the_stub_an_order_creates_and_another_order(stack, monkeypatch):
     assert after.lifetime_spend == Decimal("150.00") and after.order_count == 1
     assert int(after.points_balance) > 0
     assert after.version == 2  # created unversioned; the order, then the stub mark
+
+
+def _order_stub(programme, now):
+    """The prospect stub an order of the not yet known customer makes."""
+    return member_for(
+        platform="shopify",
+        shop=SHOP,
+        customer_id=CUSTOMER,
+        email=None,
+        programme=programme,
+        now=now,
+        reason="order",
+    )
 
 
 def _created_id() -> str:
@@ -259,16 +263,7 @@ def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
     commits in."""
     programme = app_context().programme
     now = stack.clock.now()
-    stub = member_for(
-        platform="shopify",
-        shop=SHOP,
-        customer_id=CUSTOMER,
-        email=None,
-        programme=programme,
-        now=now,
-        reason="order",
-    )
-    member_id = stub.member_id
+    member_id = _order_stub(programme, now).member_id
     assert Member.get(member_id).stage == "prospect"
     event = _customer(now, first_name="Ada", created_at=now)
     welcomed = []
