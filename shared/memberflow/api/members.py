@@ -15,13 +15,22 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from memberflow.api.http import ApiError, answer_errors_as_json, json_response, raw_event, read_json
+from memberflow.api.http import (
+    ApiError,
+    answer_errors_as_json,
+    error,
+    json_response,
+    raw_event,
+    read_json,
+)
 from memberflow.clock import iso, now
 from memberflow.members.service import find_by_email, get_member, member_view
 from memberflow.runtime import app_context
 
 log = Logger(service="memberflow-member-api", child=True)
 
+# Seconds a client waits before retrying a redemption the shop could not take.
+PAYOUT_RETRY_AFTER = 30
 REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
 # Member ids are memberflow's own (mbr_<hex>); anything else cannot name a member, and
 # must not reach DynamoDB as a key (empty, > 2 KB or not UTF-8 would be a 500 there).
@@ -99,10 +108,15 @@ def parse_consent(doc: dict[str, Any]) -> dict[str, bool]:
     return doc
 
 
-def parse_redeem(doc: dict[str, Any]) -> tuple[int, str]:
-    unknown = sorted(set(doc) - {"points", "reference"})
+def parse_redeem(doc: dict[str, Any]) -> tuple[int, str, str | None]:
+    unknown = sorted(set(doc) - {"points", "reference", "shop"})
     if unknown:
-        raise BadRequest(f"body.{unknown[0]}", "unknown field (allowed: points, reference)")
+        raise BadRequest(f"body.{unknown[0]}", "unknown field (allowed: points, reference, shop)")
+    shop = doc.get("shop")
+    if shop is not None and not (
+        isinstance(shop, str) and 0 < len(shop) <= 2048 and _is_text(shop) and shop.strip()
+    ):
+        raise BadRequest("body.shop", "must be a shop's name: its domain or site URL")
     points = doc.get("points")
     if points is None:
         raise BadRequest("body.points", "required")
@@ -117,7 +131,7 @@ def parse_redeem(doc: dict[str, Any]) -> tuple[int, str]:
         raise BadRequest(
             "body.reference", "must be 1-128 characters: letters, digits and . _ : # / -"
         )
-    return points, reference
+    return points, reference, shop
 
 
 # ------------------------------------------------------------------ schemas for OpenAPI
@@ -158,6 +172,14 @@ def _errors(*codes: int) -> dict:
         ),
         413: "Body larger than 16 KiB",
         415: "Content-Type is not application/json (utf-8)",
+        502: (
+            "The member's shop refused to create the discount code (error.field = shop, "
+            "error.reason says why); nothing was taken"
+        ),
+        503: (
+            "The member's shop could not be reached or throttled the request (Retry-After); "
+            "nothing was taken"
+        ),
     }
     return {c: {"description": text[c], "content": _content(ERROR_SCHEMA)} for c in codes}
 
@@ -320,26 +342,72 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
 
     @app.post(
         "/members/<member_id>/points/redeem",
-        summary='Redeem points: {"points": int > 0, "reference": str} (idempotent on reference)',
+        summary=(
+            'Redeem points: {"points": int > 0, "reference": str, "shop"?: str} '
+            "(idempotent on reference); pays out a discount code in the member's shop"
+        ),
+        description=(
+            "Takes the points (oldest-expiring first). When the member is a customer of a "
+            "shop that creates discount codes (sources[].discounts.create), a fixed-amount "
+            "code worth the redeemed value (points / points_per_currency_unit) is created "
+            "there and returned as `discount`; `shop` names the shop when the member has "
+            "several. The points and the code go together: if the shop refuses or cannot be "
+            "reached, the balance is unchanged and the answer is 502 (refused) or 503 "
+            "(unavailable, with Retry-After). A retry with the same reference returns the "
+            "same code and takes no more points. Without such a shop `discount` is null."
+        ),
         tags=["members"],
         responses={
-            **_ok("The redemption and the new balance"),
-            **_errors(400, 404, 409, 413, 415),
+            **_ok("The redemption, the new balance and the discount code (or null)"),
+            **_errors(400, 404, 409, 413, 415, 502, 503),
         },
     )
     def redeem(member_id: str):
-        points, reference = parse_redeem(json_body())
+        points, reference, shop = parse_redeem(json_body())
         member = _member_or_404(member_id)
         if member.erased:
             raise BadRequest("member_id", "member is erased", 409)
+        from memberflow.loyalty import payout
         from memberflow.loyalty import service as loyalty
         from memberflow.loyalty.points import InsufficientPoints
 
         context = app_context()
         try:
-            result = loyalty.redeem(
-                member_id, points, reference, programme=context.programme, now=now()
+            target = payout.choose_shop(member, shop)
+        except payout.ShopChoice as bad:
+            raise BadRequest(bad.field, bad.reason, bad.status) from None
+        try:
+            if target is None:
+                result = loyalty.redeem(
+                    member_id, points, reference, programme=context.programme, now=now()
+                )
+                result = {**result, "discount": None}
+            else:
+                result = payout.redeem(
+                    member_id,
+                    points,
+                    reference,
+                    programme=context.programme,
+                    now=now(),
+                    target=target,
+                )
+        except payout.ShopChoice as bad:
+            raise BadRequest(bad.field, bad.reason, bad.status) from None
+        except payout.PayoutFailed as failed:
+            # Nothing taken: the points went back before this answer.
+            log.warning(
+                "redemption payout refused",
+                extra={"member_id": member_id, "retryable": failed.retryable},
             )
+            reason = f"the shop {failed.shop} did not create the code: {failed.reason}"
+            if failed.retryable:
+                return error(
+                    503,
+                    "shop",
+                    f"{reason}; the points are unchanged, retry later",
+                    {"Retry-After": str(PAYOUT_RETRY_AFTER)},
+                )
+            return error(502, "shop", f"{reason}; the points are unchanged")
         except InsufficientPoints as short:
             raise BadRequest("body.points", f"not enough points ({short})", 409) from None
         except loyalty.RedemptionConflict as conflict:

@@ -68,9 +68,60 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
                     "pattern": "^[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}$",
                     "description": "Idempotency key of the redemption (e.g. the POS receipt)",
                 },
+                "shop": {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "description": (
+                        "The shop to pay the code out in (its domain or site URL); needed "
+                        "only when the member is a customer of several shops that create codes"
+                    ),
+                },
             },
         }
     ),
+}
+
+# Response bodies the routes shape themselves (Powertools documents them as any object).
+REDEMPTION = {
+    "type": "object",
+    "required": ["member_id", "reference", "points", "value", "balance", "discount"],
+    "properties": {
+        "member_id": {"type": "string"},
+        "reference": {"type": "string"},
+        "points": {"type": "integer", "description": "points taken"},
+        "value": {"type": "string", "description": "their value in currency units (decimal)"},
+        "balance": {"type": "integer"},
+        "redeemed_at": {"type": "string", "format": "date-time"},
+        "replayed": {"type": "boolean", "description": "a retry of an earlier redemption"},
+        "discount": {
+            "description": "the code paid out in the member's shop; null when none creates codes",
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["code", "shop", "kind", "value", "expires_at"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "shop": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["fixed_amount"]},
+                        "value": {"type": "string", "description": "amount off (decimal)"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            ],
+        },
+    },
+}
+RESPONSE_BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/members/{member_id}/points/redeem", "post", "200"): REDEMPTION,
+}
+RESPONSE_HEADERS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/members/{member_id}/points/redeem", "post", "503"): {
+        "Retry-After": {
+            "description": "seconds to wait before retrying with the same reference",
+            "schema": {"type": "integer"},
+        }
+    },
 }
 
 WEBHOOK_BODY = {
@@ -362,6 +413,11 @@ def build_document() -> dict[str, Any]:
         merged["paths"][path] = json.loads(json.dumps(item))
     for (path, method), body in REQUEST_BODIES.items():
         merged["paths"][path][method]["requestBody"] = body
+    for (path, method, status), schema in RESPONSE_BODIES.items():
+        response = merged["paths"][path][method]["responses"][status]
+        response["content"] = {"application/json": {"schema": schema}}
+    for (path, method, status), headers in RESPONSE_HEADERS.items():
+        merged["paths"][path][method]["responses"][status]["headers"] = headers
     for path, text in WEBHOOK_BODY.items():
         operation = merged["paths"][path]["post"]
         operation["requestBody"] = {

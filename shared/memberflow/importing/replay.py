@@ -150,6 +150,7 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
         customer_id=customer.customer_id,
         created_at=now,
     )
+    member.shop_identities = [customer.identity_key]  # a coupon step's lookup
     hashed = email_hash(normalise_email(customer.email))
     link = email_link(member_id, hashed, now) if hashed else None
     return Derived(customer, member, identity, link, orders, entries)

@@ -20,6 +20,7 @@ from datetime import datetime
 from memberflow.config import Programme
 from memberflow.ingest import reads
 from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
+from memberflow.journeys import incentives
 from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
 from memberflow.members import records
@@ -250,6 +251,8 @@ class _SignUp:
         if found.get(ExternalIdentity, self.identity) is None:
             link = _identity(event, member_id, now)
             puts.append((link, ExternalIdentity.identity_key.does_not_exist()))
+        # the link's key on the member too: a coupon step finds the shop customer by it
+        incentives.remember_identity(current, event.platform, event.shop, event.customer_id)
         email_changed = _profile(current, event, self.email)
         if current.email_hash and (self.created or email_changed):
             # find_by_email's consistent lookup (the by_email index lags)

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from memberflow.journeys import incentives
 from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, _close, goal_met, last_step_sent
 from memberflow.members.service import get_member
 from memberflow.store import Cohort, Coupon, Enrolment
@@ -49,8 +50,12 @@ def _coupons(member_id: str, codes: tuple[str, ...], at: datetime) -> dict[str, 
             coupon = Coupon.get(code)
         except DoesNotExist:
             continue  # a platform discount code, not one of ours
-        if coupon.member_id == member_id and at <= coupon.expires_at:
+        if coupon.member_id != member_id:
+            continue
+        if at <= coupon.expires_at:
             found.setdefault(coupon.cohort_id, coupon)
+        else:  # presented after its end (the shop refuses it too): recorded as such
+            incentives.record_expired(coupon)
     return found
 
 
@@ -90,7 +95,10 @@ def on_purchase(
     for coupon in coupons.values():
         try:
             coupon.update(
-                actions=[Coupon.redeemed_order_id.set(order_id)],
+                actions=[
+                    Coupon.redeemed_order_id.set(order_id),
+                    Coupon.status.set(incentives.REDEEMED),
+                ],
                 condition=Coupon.redeemed_order_id.does_not_exist(),
             )
         except UpdateError:

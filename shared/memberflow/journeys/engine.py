@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from memberflow.config import Programme
-from memberflow.journeys import claims
+from memberflow.journeys import claims, incentives
 from memberflow.journeys.channels import (
     ChannelAdapters,
     Outgoing,
@@ -37,6 +37,7 @@ from memberflow.loyalty import service as loyalty
 from memberflow.loyalty.accounts import _lots
 from memberflow.loyalty.points import expiring_between
 from memberflow.members.service import change_stage, get_member
+from memberflow.shops import ShopRefused
 from memberflow.store import Cohort, Coupon, Enrolment, Member, Message
 
 log = logging.getLogger("memberflow.journeys")
@@ -774,6 +775,7 @@ class StepRunner:
         self.now = now
         self.budget = budget or Budget(None)
         self.pacer: Pacer | None = None
+        self.codes: incentives.ShardCodes | None = None
 
     def run(
         self,
@@ -803,6 +805,16 @@ class StepRunner:
         counts = dict.fromkeys(OUTCOMES, 0)
         enrolments, unseen, members = loaded[1] if loaded else shard_items(cohort, shard)
         self.shard_state = (shard, enrolments, members)
+        # A coupon step whose members' shops create codes: created before each claim.
+        self.codes = incentives.for_step(
+            cohort_id=cohort.cohort_id,
+            step=step,
+            enrolments=enrolments,
+            members=members,
+            now=self.now,
+            coupon_for=lambda m: self._coupon(cohort, step, m),
+            may_send=lambda e, m: self._may_send(pinned, step, e, m),
+        )
         # Members the index does not show yet are deferred, never skipped.
         counts["deferred"] += unseen
         retry_in = INDEX_BEHIND_RETRY_SECONDS if unseen else None
@@ -972,18 +984,7 @@ class StepRunner:
             coupon_code=code,
             purpose=config["purpose"],
         )
-        coupon = None
-        if code is not None:
-            coupon = Coupon(
-                code=code,
-                member_id=member.member_id,
-                journey=cohort.journey,
-                cohort_id=cohort.cohort_id,
-                step=step_id,
-                percent_off=Decimal(str(incentive["percent_off"])),
-                issued_at=now,
-                expires_at=now + timedelta(days=incentive["valid_days"]),
-            )
+        coupon = self._coupon(cohort, step, member) if code is not None else None
         # A marketing claim writes the member anyway (the cap): the double points' window
         # goes with it, under the same version check as the loyalty engine's own writes.
         member_fields = None
@@ -992,6 +993,17 @@ class StepRunner:
                 "double_points_until": now + timedelta(days=incentive["days"]),
                 "double_points_multiplier": Decimal(str(incentive["multiplier"])),
             }
+        # 0. The code in the member's shop first (when the shop creates codes): a refusal
+        #    defers the member with nothing of it written (journeys.incentives).
+        if coupon is not None and self.codes is not None:
+            try:
+                prepared = self.codes.ensure(member, coupon)
+            except ShopRefused as refused:
+                if not refused.retryable:
+                    raise  # counted as the member's failure: retried, then failed
+                return "deferred", incentives.REFUSED_RETRY_SECONDS
+            if marketing and prepared.identities:
+                member_fields = {**(member_fields or {}), "shop_identities": prepared.identities}
         # 1. Claim the (enrolment, step) send, with the enrolment's progress and the cap,
         #    in one transaction: a retried Map iteration finds the claim.
         claim = claims.Claim(
@@ -1067,6 +1079,42 @@ class StepRunner:
         if provider_id:
             self.sent.append((record, provider_id))
         return "sent", None
+
+    def _coupon(self, cohort: Cohort, step: dict, member: Member) -> Coupon:
+        incentive = step["incentive"]
+        return Coupon(
+            code=coupon_code(cohort.cohort_id, member.member_id, step["id"]),
+            member_id=member.member_id,
+            journey=cohort.journey,
+            cohort_id=cohort.cohort_id,
+            step=step["id"],
+            percent_off=Decimal(str(incentive["percent_off"])),
+            issued_at=self.now,
+            expires_at=self.now + timedelta(days=incentive["valid_days"]),
+            status=incentives.ISSUED,
+        )
+
+    def _may_send(self, pinned: dict, step: dict, enrolment: Enrolment, member: Member) -> bool:
+        """What ``_decide`` would send to, on the items as read (no I/O): a code is
+        created ahead only for these (a later check may still hold one back: the code then
+        waits unused in the shop, restricted to the member, until it expires)."""
+        config = pinned["config"]
+        if enrolment.status != "open" or enrolment.arm == "control" or member.erased:
+            return False
+        if _reached(enrolment, step["id"]) or goal_met(config["goal"], member, enrolment):
+            return False
+        if refusal(member, config["purpose"]):
+            return False
+        marketing = config["purpose"] == "marketing"
+        consent = member.consent
+        wanted = CONSENT_FOR_CHANNEL[step["channel"]]
+        if marketing and not (consent and getattr(consent, wanted)):
+            return False
+        if marketing:
+            cap = pinned["messaging"]["frequency_cap"]
+            if len(claims.recent_sends(member, self.now, cap["per_days"])) >= cap["max_messages"]:
+                return False
+        return not seconds_until_window(member, pinned, self.now)
 
     def _fields(self, pinned: dict, member: Member, template: str) -> dict:
         tier = pinned["tiers"].get(member.tier, {})

@@ -105,6 +105,7 @@ def new_member(
         tier=programme.base_tier,
         created_at=now,
         points_balance=0,
+        shop_identities=[],  # none yet: each identity written with it adds its key
     )
 
 
@@ -147,6 +148,8 @@ def link_or_create(
             email=email,
             member_id=new_member_id(seed, attempt),
         )
+        if customer_id:
+            member.shop_identities = [identity_key(platform, shop, customer_id)]
         try:
             # the model's cached connection: a new Connection is a new botocore session
             with TransactWrite(connection=Member._get_connection().connection) as transaction:
@@ -172,18 +175,28 @@ def link_or_create(
 
 
 def _link(member_id: str, platform: str, shop: str | None, customer_id: str, now: datetime) -> None:
-    from pynamodb.exceptions import PutError
-
+    # The member's list of identity keys (a coupon step's lookup) is dropped with the new
+    # link, in one transaction, under a version bump: the next coupon step reads the
+    # identities index again instead of trusting a list that lacks this shop.
     try:
-        ExternalIdentity(
-            identity_key=identity_key(platform, shop, customer_id),
-            member_id=member_id,
-            platform=platform,
-            shop=shop,
-            customer_id=customer_id,
-            created_at=now,
-        ).save(condition=ExternalIdentity.identity_key.does_not_exist())
-    except PutError:
+        with TransactWrite(connection=Member._get_connection().connection) as transaction:
+            transaction.save(
+                ExternalIdentity(
+                    identity_key=identity_key(platform, shop, customer_id),
+                    member_id=member_id,
+                    platform=platform,
+                    shop=shop,
+                    customer_id=customer_id,
+                    created_at=now,
+                ),
+                condition=ExternalIdentity.identity_key.does_not_exist(),
+            )
+            transaction.update(
+                Member(member_id=member_id),
+                actions=[Member.shop_identities.remove(), Member.version.add(1)],
+                condition=Member.member_id.exists(),
+            )
+    except TransactWriteError:
         pass  # already linked
 
 

@@ -204,6 +204,11 @@ class Member(Model):
     # Marketing sends of the last weeks (memberflow.journeys.claims): the frequency cap,
     # read with the member and written with each send's claim, version-checked.
     marketing_sends = DateTimeListAttribute(default=list)
+    # The member's identity keys (<platform>#<shop>#<customer id>) as last seen, so a
+    # journey's coupon step finds the shop customer to create the code for without a
+    # query of the identities index (memberflow.journeys.incentives). A hit is used; a
+    # miss falls back to the index. Erasure removes it with the identity links.
+    shop_identities = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class MemberIdentityIndex(GlobalSecondaryIndex):
@@ -343,10 +348,16 @@ class LedgerEntry(Model):
     expires_at = UTCDateTimeAttribute(null=True)  # credits: when the lot expires
     # credits: the size of the credit; what is left lives in Member.points_lots
     remaining = NumberAttribute(null=True)
+    # A redemption paid out as a discount code in the member's shop (loyalty.payout):
+    # pending (points taken, the code being created) | paid | reversed (the shop refused:
+    # the points went back, ``points`` is 0). Absent: no code (today's redemption).
+    payout_status = UnicodeAttribute(null=True)
+    payout = UnicodeAttribute(null=True)  # JSON: shop, code, value, expires_at, lots taken
 
 
 class Coupon(Model):
-    """A unique coupon issued to one member by one journey step."""
+    """A unique coupon issued to one member by one journey step, or paid out by a points
+    redemption (``journey`` = ``redemption``)."""
 
     class Meta:
         table_name = UNBOUND
@@ -360,6 +371,13 @@ class Coupon(Model):
     issued_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
     redeemed_order_id = UnicodeAttribute(null=True)
+    # issued | redeemed | expired; absent on coupons written before it was recorded
+    # (memberflow.journeys.incentives.coupon_status derives it from the dates then).
+    status = UnicodeAttribute(null=True)
+    amount_off = DecimalAttribute(null=True)  # a fixed-amount code (a redemption's value)
+    # The code in the member's shop (absent: rendered in messages only, as before).
+    shop = UnicodeAttribute(null=True)  # the source's name: shop domain or site URL
+    shop_discount_id = UnicodeAttribute(null=True)
 
 
 class EarlyRefund(MapAttribute):
