@@ -237,9 +237,11 @@ class ShopifyDiscounts:
                     if codes & {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"}:
                         self._retry_or_give_up(attempt, None, "the shop's API failed")
                         continue
+                    # the messages can echo the variables (codes, customer ids): not kept
                     raise ShopRefused(
-                        "the shop refused the request: "
-                        + "; ".join(str(e.get("message")) for e in errors)[:300],
+                        "the shop refused the request (GraphQL errors: "
+                        + ", ".join(sorted(c for c in codes if c != "None") or ["no code"])
+                        + ")",
                         retryable=False,
                     )
                 return (reply.body or {}).get("data")
