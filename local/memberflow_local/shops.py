@@ -113,14 +113,17 @@ def _parse_time(text: Any) -> datetime | None:
 
 
 class LocalShops:
-    """The endpoint and what every local shop holds. ``clock`` (seconds, monotonic) refills
-    Shopify's cost buckets: tests pass one they advance with their injected sleep."""
+    """The endpoint and what every local shop holds. Shopify's cost bucket per shop is the
+    Standard plan's (2,000 points, 100 a second) unless told otherwise; ``clock``
+    (seconds, monotonic) refills it: tests pass one they advance with their injected
+    sleep. (The virtual clock would not do: an adapter waiting for points sleeps in real
+    time while the virtual clock stands still.)"""
 
     def __init__(
         self,
         *,
-        bucket_size: float = 1000.0,
-        restore_rate: float = 50.0,
+        bucket_size: float = 2000.0,
+        restore_rate: float = 100.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.bucket_size = bucket_size

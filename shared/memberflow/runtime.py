@@ -9,6 +9,7 @@ read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -165,13 +166,14 @@ class AppContext:
         except SourceConfigError as bad:
             raise SettingsError(self.settings.webhook_secret_name, str(bad)) from None
 
-    def discount_shops(self):
+    def discount_shops(self, *, attempts: int = 5, max_wait: float = 10.0):
         """The shops memberflow creates codes in (``sources[].discounts.create``), keyed by
         source name: ``{name: DiscountShop}`` (memberflow.shops). Reads the shop-credentials
         secret (Powertools Parameters, cached 5 minutes) only when a source creates codes;
         the adapters are kept while the programme and the credentials stay the same (their
         connection pools with them). A missing credential is a setting error naming the
-        field."""
+        field. ``attempts``/``max_wait`` bound each request's retries (the member API,
+        inside API Gateway's 29 s, passes a smaller budget)."""
         from memberflow.shops.factory import (
             ShopConfigError,
             creating_sources,
@@ -185,10 +187,19 @@ class AppContext:
         name = self.settings.shop_credentials_secret_name
         try:
             credentials = load_credentials(name)
-            key = (programme.fingerprint, json.dumps(credentials, sort_keys=True))
+            key = (
+                programme.fingerprint,
+                hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest(),
+                attempts,
+                max_wait,
+            )
             if self._shops is None or self._shops[0] != key:
                 shops = discount_shops(
-                    programme, credentials, endpoint=self.settings.local_shops_url or None
+                    programme,
+                    credentials,
+                    endpoint=self.settings.local_shops_url or None,
+                    attempts=attempts,
+                    max_wait=max_wait,
                 )
                 self._shops = (key, shops)
         except ShopConfigError as bad:

@@ -77,20 +77,27 @@ def discount_shops(
     *,
     endpoint: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    attempts: int = 5,
+    max_wait: float = 10.0,
 ) -> dict[str, DiscountShop]:
     """The shops to create codes in, keyed by source name (canonical).
 
     ``programme``: a :class:`memberflow.config.Programme` (or its ``sources`` section);
     ``credentials``: the shop-credentials secret's JSON map; ``endpoint``: the local
     stack's shops endpoint (settings ``MEMBERFLOW_LOCAL_SHOPS_URL``), never set in AWS;
-    ``sleep``: how retries wait (tests pass one that does not)."""
+    ``sleep``: how retries wait (tests pass one that does not); ``attempts`` and
+    ``max_wait`` bound the retries of one request (tries in all, seconds per wait): a
+    caller inside API Gateway's 29 s (the member API) passes a smaller budget than the
+    journey step (5 minutes)."""
+    if attempts < 1 or max_wait < 0:
+        raise ValueError("attempts must be >= 1 and max_wait >= 0")
     sources = programme.sources if hasattr(programme, "sources") else programme
     shops: dict[str, DiscountShop] = {}
     for platform, i, entry in creating_sources(sources):
         path = f"$.sources.{platform}[{i}].discounts"
         discounts = entry["discounts"]
         title = discounts.get("title") or DEFAULT_TITLE
-        backoff = Backoff(sleep=sleep)
+        backoff = Backoff(attempts=attempts, cap=max_wait, sleep=sleep)
         if platform == "shopify":
             name = canonical_name("shopify", entry["shop"])
             version = discounts.get("api_version") or DEFAULT_API_VERSION

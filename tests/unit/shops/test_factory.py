@@ -118,3 +118,14 @@ def test_a_source_that_does_not_create_needs_no_credentials():
         woocommerce__0__site="http://shop.example.com/",
     )
     assert discount_shops(p, {}) == {}
+
+
+def test_the_retry_budget_is_the_callers():
+    """The member API answers inside API Gateway's 29 s: it asks for fewer, shorter waits."""
+    p = programme()
+    for shop in discount_shops(
+        p, dev_credentials_map(p.sources), attempts=2, max_wait=1.5
+    ).values():
+        assert (shop.backoff.attempts, shop.backoff.cap) == (2, 1.5)
+    with pytest.raises(ValueError):
+        discount_shops(p, dev_credentials_map(p.sources), attempts=0)

@@ -125,8 +125,8 @@ def test_throttled_answers_are_waited_out_and_retried(shops, fake_time):
 
     assert set(result.created) == {code(1).key}
     assert shops.requests(SHOP) == 3
-    # the waits come from throttleStatus: 10 points missing at 50 points a second
-    assert fake_time.slept[:2] == [pytest.approx(0.2), pytest.approx(0.2)]
+    # the waits come from throttleStatus: 10 points missing at 100 points a second
+    assert fake_time.slept[:2] == [pytest.approx(0.1), pytest.approx(0.1)]
 
 
 def test_the_cost_bucket_paces_a_cohort_without_being_throttled(fake_time):
