@@ -231,6 +231,8 @@ class LocalStack:
             dynamodb.index_lag.clear()
             asl.reset()
             asl.history_limit(asl.HISTORY_EVENTS_MAX)
+            if getattr(self, "shops", None) is not None:
+                self.shops.stop()
             if self._mock is not None:
                 self._mock.stop()
                 self._mock = None
@@ -300,6 +302,7 @@ class LocalStack:
         )["Role"]["Arn"]
         self._create_functions(resolver, role)
         self._create_secrets(resolver)
+        self._create_shops(resolver)
         self._create_channels(resolver)
         for logical_id, spec in t.state_machines.items():
             values = {k: str(resolver.resolve(v)) for k, v in spec.substitutions.items()}
@@ -392,6 +395,27 @@ class LocalStack:
         from aws_lambda_powertools.utilities import parameters
 
         parameters.clear_caches()
+
+    def _create_shops(self, resolver: Resolver) -> None:
+        """The local shops endpoint (memberflow_local.shops) with the development shop
+        credentials, in the secret template.yaml names; the adapters are pointed at it
+        through MEMBERFLOW_LOCAL_SHOPS_URL, a setting only the local stack sets."""
+        from memberflow.config import load_programme
+        from memberflow.shops.factory import dev_credentials_map
+        from memberflow_local.shops import LocalShops
+
+        sources = load_programme(self.programme_file or None).sources
+        self.shop_credentials = dev_credentials_map(sources)
+        self.client("secretsmanager").create_secret(
+            Name=resolver.ref("ShopCredentialsSecretName"),
+            SecretString=json.dumps(self.shop_credentials),
+        )
+        self.shops = LocalShops().start()
+        self.shops.add_sources(sources, self.shop_credentials)
+        self._saved_environ.setdefault(
+            "MEMBERFLOW_LOCAL_SHOPS_URL", os.environ.get("MEMBERFLOW_LOCAL_SHOPS_URL")
+        )
+        os.environ["MEMBERFLOW_LOCAL_SHOPS_URL"] = self.shops.url
 
     def _create_channels(self, resolver: Resolver) -> None:
         self.client("ses").verify_email_identity(EmailAddress=resolver.ref("EmailSender"))

@@ -9,6 +9,7 @@ read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -50,6 +51,10 @@ class Settings:
     programme_parameter: str = ""
     programme_file: str = ""
     webhook_secret_name: str = "memberflow/webhook-secrets"
+    shop_credentials_secret_name: str = "memberflow/shop-credentials"
+    # The local stack's shops endpoint (memberflow_local.shops), set only by the local
+    # stack: the shop adapters call it instead of the platforms. Loopback only.
+    local_shops_url: str = ""
     email_sender: str = "members@example.com"
     outbound_webhook_url: str = ""
     journey_event_bus: str = ""
@@ -74,12 +79,23 @@ class Settings:
         url = environ.get("OUTBOUND_WEBHOOK_URL", "")
         if url and not url.startswith(("https://", "http://")):
             raise SettingsError("OUTBOUND_WEBHOOK_URL", "must be an http(s) URL")
+        local_shops = environ.get("MEMBERFLOW_LOCAL_SHOPS_URL", "")
+        if local_shops and not re.fullmatch(
+            r"http://(127\.0\.0\.1|localhost):[0-9]+/?", local_shops
+        ):
+            raise SettingsError(
+                "MEMBERFLOW_LOCAL_SHOPS_URL", "must be the local stack's http://127.0.0.1:<port>"
+            )
         arns = {j: environ[v] for j, v in JOURNEY_ARN_VARIABLES.items() if environ.get(v)}
         return cls(
             tables=tables,
             programme_parameter=environ.get("PROGRAMME_CONFIG_PARAMETER", ""),
             programme_file=environ.get("MEMBERFLOW_PROGRAMME_FILE", ""),
             webhook_secret_name=environ.get("WEBHOOK_SECRET_NAME", "memberflow/webhook-secrets"),
+            shop_credentials_secret_name=environ.get(
+                "SHOP_CREDENTIALS_SECRET_NAME", "memberflow/shop-credentials"
+            ),
+            local_shops_url=local_shops,
             email_sender=sender,
             outbound_webhook_url=url,
             journey_event_bus=environ.get("JOURNEY_EVENT_BUS", ""),
@@ -110,6 +126,7 @@ class AppContext:
     _programme: Programme
     _programme_text: str | None = None
     _programme_read_at: datetime = field(default_factory=now)
+    _shops: tuple | None = field(default=None, repr=False)
 
     @property
     def programme(self) -> Programme:
@@ -148,6 +165,46 @@ class AppContext:
             return WebhookSecrets.from_config(self.programme.sources, value)
         except SourceConfigError as bad:
             raise SettingsError(self.settings.webhook_secret_name, str(bad)) from None
+
+    def discount_shops(self, *, attempts: int = 5, max_wait: float = 10.0):
+        """The shops memberflow creates codes in (``sources[].discounts.create``), keyed by
+        source name: ``{name: DiscountShop}`` (memberflow.shops). Reads the shop-credentials
+        secret (Powertools Parameters, cached 5 minutes) only when a source creates codes;
+        the adapters are kept while the programme and the credentials stay the same (their
+        connection pools with them). A missing credential is a setting error naming the
+        field. ``attempts``/``max_wait`` bound each request's retries (the member API,
+        inside API Gateway's 29 s, passes a smaller budget)."""
+        from memberflow.shops.factory import (
+            ShopConfigError,
+            creating_sources,
+            discount_shops,
+            load_credentials,
+        )
+
+        programme = self.programme
+        if not creating_sources(programme.sources):
+            return {}
+        name = self.settings.shop_credentials_secret_name
+        try:
+            credentials = load_credentials(name)
+            key = (
+                programme.fingerprint,
+                hashlib.sha256(json.dumps(credentials, sort_keys=True).encode()).hexdigest(),
+                attempts,
+                max_wait,
+            )
+            if self._shops is None or self._shops[0] != key:
+                shops = discount_shops(
+                    programme,
+                    credentials,
+                    endpoint=self.settings.local_shops_url or None,
+                    attempts=attempts,
+                    max_wait=max_wait,
+                )
+                self._shops = (key, shops)
+        except ShopConfigError as bad:
+            raise SettingsError(name, str(bad)) from None
+        return self._shops[1]
 
     @cached_property
     def stepfunctions(self):

@@ -108,6 +108,19 @@ def _check_sources(doc: dict) -> None:
                     f"{path}.secret", f"shares its secret with {seen_refs[entry['secret']]}"
                 )
             seen_refs[entry["secret"]] = path
+            discounts = entry.get("discounts") or {}
+            if kind == "shopify" and discounts.get("api_version", "2025-10") < "2025-10":
+                # memberflow sends DiscountCodeBasicInput.context, new in 2025-10
+                raise ConfigError(f"{path}.discounts.api_version", "must be 2025-10 or later")
+            if (
+                kind == "woocommerce"
+                and discounts.get("create")
+                and not entry["site"].lower().startswith("https://")
+            ):
+                raise ConfigError(
+                    f"{path}.site",
+                    "creating coupons needs an https:// site (WooCommerce takes REST keys over HTTPS only)",
+                )
 
 
 @dataclass(frozen=True)
