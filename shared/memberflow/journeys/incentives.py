@@ -54,14 +54,13 @@ def source_name(platform: str, entry: Mapping) -> str:
 
 def creating_sources(sources: Mapping) -> dict[tuple[str, str], dict]:
     """``(platform, lower-cased source name) -> discounts config`` of the shops that
-    create codes (``discounts.create: true``)."""
-    found = {}
-    for platform in PLATFORMS:
-        for entry in sources.get(platform) or []:
-            discounts = entry.get("discounts") or {}
-            if discounts.get("create"):
-                found[(platform, source_name(platform, entry).lower())] = dict(discounts)
-    return found
+    create codes (``discounts.create: true``), in configuration order."""
+    from memberflow.shops.factory import creating_sources as creating
+
+    return {
+        (platform, source_name(platform, entry).lower()): dict(entry["discounts"])
+        for platform, _index, entry in creating(sources)
+    }
 
 
 def _configured_shops() -> Mapping[str, DiscountShop]:
@@ -107,7 +106,14 @@ class CodeShops:
         creating = creating_sources(sources_provider() or {})
         if not creating:
             return None
-        return cls(creating, shops_provider() or {})
+        try:
+            adapters = shops_provider() or {}
+        except Exception as error:  # noqa: BLE001 - e.g. credentials missing from the secret
+            # Every code of these shops is refused (not retryable: the member's failure
+            # path retries with backoff, then fails it), never sent without its code.
+            log.error("discount shops unavailable", extra={"error": str(error)[:300]})
+            adapters = {}
+        return cls(creating, adapters)
 
     def adapter(self, shop: str) -> DiscountShop:
         try:
