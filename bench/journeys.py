@@ -256,7 +256,12 @@ def _journey_days(config: dict) -> float:
     return sum(s["wait_days"] for s in config["steps"]) + config["exit_after_days"]
 
 
-def _make_members(ids: list[str], stage: str, now, zones: list[str] | None = None) -> None:
+def _make_members(
+    ids: list[str], stage: str, now, zones: list[str] | None = None, shop: str | None = None
+) -> None:
+    """``shop``: the members are customers of this Shopify shop (the identity keys a
+    sign-up keeps on the member), so a coupon step creates their codes there."""
+    from memberflow.members.identity import identity_key
     from memberflow.members.service import new_member
     from memberflow.runtime import app_context
     from memberflow.store import Member
@@ -277,6 +282,9 @@ def _make_members(ids: list[str], stage: str, now, zones: list[str] | None = Non
             member.points_balance = 250
             if zones:
                 member.timezone = zones[int(member_id.rsplit("-", 1)[-1]) % len(zones)]
+            if shop:
+                number = int(member_id.rsplit("-", 1)[-1])
+                member.shop_identities = [identity_key("shopify", shop, str(700_000 + number))]
             batch.save(member)
 
 
@@ -782,16 +790,21 @@ def welcome_calls(stack, signups: int = 10) -> dict:
     }
 
 
-def cohort_step_calls(stack, members: int = 100, journey: str = "dormancy_recall") -> dict:
+def cohort_step_calls(
+    stack, members: int = 100, journey: str = "dormancy_recall", shop: str | None = None
+) -> dict:
     """A sweep-sized cohort through every step of ``journey``: the calls of the step
     invocations (the Map's shards, or a one-shard cohort's passes, which also start the
-    next pass and close the cohort) per member and step, and of the whole journey."""
+    next pass and close the cohort) per member and step, and of the whole journey.
+    ``shop``: the members are customers of that local Shopify shop, whose coupon codes
+    the coupon steps create there (issue 14); its HTTP requests are counted apart."""
     from memberflow.journeys.entry import JourneyEntry
     from memberflow.runtime import app_context
 
     stage = {"activation": "new", "dormancy_recall": "at_risk", "winback": "lapsed"}[journey]
     ids = [f"step-bench-{i:05d}" for i in range(members)]
-    _make_members(ids, stage, stack.clock.now())
+    _make_members(ids, stage, stack.clock.now(), shop=shop)
+    shop_before = stack.shops.requests(shop) if shop else 0
     config = app_context().programme.journey(journey)
     before = stack.invocations.get("JourneyStepFunction", 0)
     with counting(stack) as meter:
@@ -811,6 +824,8 @@ def cohort_step_calls(stack, members: int = 100, journey: str = "dormancy_recall
         "sends": steps.calls.get("ses:SendEmail", 0),
         "cohort_step_per_member": steps.total_calls / (members * per_step),
         "journey_per_member": (whole.total_calls + invocations) / members,
+        "shop_requests": (stack.shops.requests(shop) - shop_before) if shop else 0,
+        "shop_codes": len(stack.shops.codes(shop)) if shop else 0,
         "step_calls_by_operation": {
             k: v / (members * per_step) for k, v in sorted(steps.calls.items())
         },
@@ -840,6 +855,11 @@ def calls() -> dict:
         figures.update(welcome_calls(stack))
     with LocalStack() as stack:
         figures.update(cohort_step_calls(stack))
+    with LocalStack() as stack:  # the same cohort, customers of a shop that creates codes
+        shop = cohort_step_calls(stack, shop="memberflow-demo.myshopify.com")
+        figures["with_shop_codes"] = {
+            k: shop[k] for k in ("cohort_step_per_member", "shop_requests", "shop_codes", "sends")
+        }
     print("\nAWS calls (botocore hook on every client), before -> now (target):")
     for key, before in CALLS_BEFORE.items():
         now = figures[key]
@@ -854,6 +874,12 @@ def calls() -> dict:
         f"handler {figures['webhook_handler']:.2f}"
     )
     print(f"  {figures['journey']} journey, per member: {figures['journey_per_member']:.2f} calls")
+    codes = figures["with_shop_codes"]
+    print(
+        f"  with its coupons created in a Shopify shop: {codes['cohort_step_per_member']:.2f} "
+        f"AWS calls a member and step, plus {codes['shop_requests']} shop HTTP requests for "
+        f"{codes['shop_codes']} codes"
+    )
     print(json.dumps(figures, indent=1, sort_keys=True))
     return figures
 

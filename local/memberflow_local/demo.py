@@ -57,6 +57,7 @@ def simulate(
             "requests": simulation.requests,
             "go_live_import": simulation.import_result,
             "rejected_requests": len(simulation.errors),
+            "coupons": {"used": simulation.coupons_used, "refused": simulation.coupons_refused},
             "first_rejections": simulation.errors[:5],
             "lambda_invocations": dict(stack.invocations),
         }

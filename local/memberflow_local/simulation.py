@@ -98,6 +98,8 @@ class Simulation:
         self.order_seq = 900_000_000
         self.errors: list[str] = []
         self.requests = 0
+        self.coupons_used = 0  # planted purchases whose code the local shop took
+        self.coupons_refused = 0  # ... and refused (unknown, expired, someone else's)
         self.stage_samples: list[dict] = []
         self.import_result: dict = {}
 
@@ -174,6 +176,8 @@ class Simulation:
         m.consent = granted
 
     def _order(self, m: SimMember, at: datetime, cause: str, coupon: str | None) -> None:
+        if coupon is not None and not self._checkout_takes(m, coupon, at):
+            return  # the shop refused the code at the checkout: no order, none counted
         self.order_seq += 1
         value = Decimal(
             str(round(self.rng.lognormvariate(0, 0.6) * self.config.order_value_median, 2))
@@ -199,6 +203,22 @@ class Simulation:
             )
         else:
             m.orders.append((at, cause, key))
+
+    def _checkout_takes(self, m: SimMember, coupon: str, at: datetime) -> bool:
+        """A planted purchase with the journey's code goes through the local shop's
+        checkout (memberflow_local.shops): the code must be one the shop holds, valid
+        at ``at`` and this customer's. A code only rendered in the message (a shop
+        without ``discounts.create``) is refused, as the platform would refuse it."""
+        from memberflow_local.shops import CodeRefused
+
+        shop = SHOP if m.platform == "shopify" else WOO_SOURCE
+        try:
+            self.stack.shops.use(shop, coupon, customer_id=str(m.customer_id), email=m.email, at=at)
+        except (CodeRefused, KeyError):
+            self.coupons_refused += 1
+            return False
+        self.coupons_used += 1
+        return True
 
     # ------------------------------------------------------------------ the day loop
     def _base_orders_until(self, m: SimMember, day_end: float) -> list[float]:

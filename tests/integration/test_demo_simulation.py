@@ -58,6 +58,8 @@ def planted():
 def test_report_recovers_each_journeys_planted_uplift(planted, tmp_path):
     kpis, truth, run = planted
     assert run["rejected_requests"] == 0, run["first_rejections"]
+    # the planted coupon purchases went through codes the local shops hold (issue 14)
+    assert run["coupons"]["used"] > 0 and run["coupons"]["refused"] == 0, run["coupons"]
     checked = _checked(kpis, truth)
     assert {j for j, _, _ in checked} >= {"welcome", "activation"}, (kpis["journeys"], truth)
     for journey, u, t in checked:

@@ -328,3 +328,49 @@ def test_a_member_without_a_code_creating_shop_redeems_as_before(stack, shop):
     )
     assert named.status == 409 and named.json()["error"]["field"] == "body.shop"
     assert _balance(stack, "plain") == before - 100 and codes(stack) == {}
+
+
+# ------------------------------------------------------------------ the demo
+def test_a_planted_purchase_with_a_code_the_shop_does_not_know_does_not_count(stack, shop):
+    from memberflow_local.simulation import SimMember, Simulation, SimulationConfig
+
+    simulation = Simulation(stack, SimulationConfig(members=1, days=1))
+    m = SimMember(
+        0, "shopify", 8_000_000_000, "member0@example.com", "Ada", "Lovelace", 0.1, 0.1, 0
+    )
+    m.member_id = "mbr_demo"
+    requests = simulation.requests
+    simulation._order(m, stack.clock.now(), "planted:activation", "MFNOTINSHOP")
+    assert (m.orders, simulation.requests) == ([], requests)  # no order was placed
+    assert (simulation.coupons_refused, simulation.coupons_used) == (1, 0)
+    # the same purchase with a code the shop holds for this customer is placed
+    from memberflow.runtime import app_context
+    from memberflow.shops import DiscountCode
+
+    now = stack.clock.now()
+    code = DiscountCode(
+        key="MFINSHOP",
+        code="MFINSHOP",
+        kind="percentage",
+        value=Decimal(15),
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=14),
+        customer_id=str(m.customer_id),
+    )
+    assert "MFINSHOP" in app_context().discount_shops()[SHOP].create_codes([code]).created
+    simulation._order(m, now, "planted:activation", "MFINSHOP")
+    assert [cause for _, cause, _ in m.orders] == ["planted:activation"]
+    assert simulation.coupons_used == 1 and codes(stack)["MFINSHOP"].used == 1
+
+
+# ------------------------------------------------------------------ calls
+def test_creating_the_codes_keeps_the_cohort_step_at_two_aws_calls_a_member(stack, shop):
+    from bench.journeys import cohort_step_calls
+
+    figures = cohort_step_calls(stack, members=40, journey="dormancy_recall", shop=SHOP)
+    assert figures["cohort_step_per_member"] <= 2.0, figures
+    ops = figures["step_calls_by_operation"]
+    assert "dynamodb:Query" not in ops and "dynamodb:PutItem" not in ops
+    treated = figures["sends"] / 3  # reminder, double points, coupon
+    # one code per treated member, one Shopify mutation each (HTTP, not AWS)
+    assert figures["shop_codes"] == treated == figures["shop_requests"]
