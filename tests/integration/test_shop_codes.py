@@ -141,7 +141,29 @@ def test_the_coupon_step_creates_one_code_per_treated_member_before_its_message(
     first, second = listed[:2]
     with pytest.raises(CodeRefused):
         stack.shops.use(SHOP, sent[first], customer_id=customer_id(second))
-    stack.shops.use(SHOP, sent[first], customer_id=customer_id(first), at=stack.clock.now())
+    now = stack.clock.now()
+    stack.shops.use(SHOP, sent[first], customer_id=customer_id(first), at=now)
+    # the order using it (its codes as the platform sends them) closes the loop
+    buy(first, now, "o-1", coupon_codes=(sent[first].lower(),))
+    coupon = Coupon.get(sent[first])
+    assert (coupon.redeemed_order_id, coupon.status) == ("o-1", "redeemed")
+    assert (
+        enrolment(first, "activation").status,
+        enrolment(first, "activation").outcome_reason,
+    ) == (
+        "converted",
+        "coupon",
+    )
+    # an unused code past its end is expired: derived on read, recorded when presented
+    late = listed[2]
+    assert incentives.coupon_status(Coupon.get(sent[late]), now) == "issued"
+    after = now + timedelta(days=15)  # the code's 14 days are over
+    assert incentives.coupon_status(Coupon.get(sent[late]), after) == "expired"
+    with pytest.raises(CodeRefused, match="expired"):
+        stack.shops.use(SHOP, sent[late], customer_id=customer_id(late), at=after)
+    buy(late, after, "o-2", coupon_codes=(sent[late],))
+    coupon = Coupon.get(sent[late])
+    assert (coupon.status, coupon.redeemed_order_id) == ("expired", None)
 
 
 def test_a_retried_pass_or_a_released_send_creates_no_second_code(stack, shop, monkeypatch):
@@ -202,28 +224,6 @@ def test_a_refusing_shop_defers_the_member_and_a_later_pass_sends_once(stack, sh
     assert sorted(codes(stack)) == sorted(_coupon_codes().values())
 
 
-def test_an_order_with_the_code_redeems_it_and_an_expired_one_is_recorded(stack, shop):
-    buyer, late = arm_ids("activation", "treatment", 2, "order-t")
-    for m in (buyer, late):
-        customer_of(stack, m)
-    enrol("activation", [buyer, late])
-    _through_activation(stack)
-    sent = _coupon_codes()
-    now = stack.clock.now()
-    buy(buyer, now, "o-1", coupon_codes=(sent[buyer].lower(),))
-    coupon = Coupon.get(sent[buyer])
-    assert (coupon.redeemed_order_id, coupon.status) == ("o-1", "redeemed")
-    assert enrolment(buyer, "activation").status == "converted"
-    assert incentives.coupon_status(Coupon.get(sent[late]), now) == "issued"
-    after = now + timedelta(days=15)  # the code's 14 days are over
-    assert incentives.coupon_status(Coupon.get(sent[late]), after) == "expired"
-    with pytest.raises(CodeRefused, match="expired"):
-        stack.shops.use(SHOP, sent[late], customer_id=customer_id(late), at=after)
-    buy(late, after, "o-2", coupon_codes=(sent[late],))
-    coupon = Coupon.get(sent[late])
-    assert (coupon.status, coupon.redeemed_order_id) == ("expired", None)
-
-
 # ------------------------------------------------------------------ redemptions
 def _signed_up(stack, customer: int) -> str:
     """A Shopify customer signed up through the webhook (the ingest keeps the identity's
@@ -280,6 +280,29 @@ def test_a_redemption_pays_out_a_code_worth_the_points_and_a_retry_returns_it(st
     buy(member_id, stack.clock.now(), "o-r", coupon_codes=(discount["code"],))
     assert Coupon.get(discount["code"]).status == "redeemed"
 
+    # a member who is no customer of a shop that creates codes redeems as before
+    from memberflow.loyalty import service
+
+    make_member(stack, "plain", locale="en")
+    service.post_credit(
+        "plain",
+        kind="bonus",
+        source="test",
+        amount=200,
+        expires_at=stack.clock.now() + timedelta(days=300),
+        now=stack.clock.now(),
+    )
+    plain = _balance(stack, "plain")
+    ok = stack.http("POST", "/members/plain/points/redeem", body={"points": 100, "reference": "x"})
+    assert ok.status == 200 and ok.json()["discount"] is None
+    named = stack.http(
+        "POST",
+        "/members/plain/points/redeem",
+        body={"points": 100, "reference": "y", "shop": SHOP},
+    )
+    assert named.status == 409 and named.json()["error"]["field"] == "body.shop"
+    assert _balance(stack, "plain") == plain - 100 and len(codes(stack)) == 1
+
 
 def test_a_shop_failure_leaves_the_balance_unchanged_and_the_retry_pays_out(stack, shop):
     member_id = _signed_up(stack, 5502)
@@ -304,30 +327,6 @@ def test_a_shop_failure_leaves_the_balance_unchanged_and_the_retry_pays_out(stac
     assert ok.json()["discount"]["value"] == "3.00"
     assert _balance(stack, member_id) == before - 300 and len(codes(stack)) == 1
     assert LedgerEntry.get(member_id, "redemption#r-1").payout_status == "paid"
-
-
-def test_a_member_without_a_code_creating_shop_redeems_as_before(stack, shop):
-    make_member(stack, "plain", locale="en")
-    from memberflow.loyalty import service
-
-    service.post_credit(
-        "plain",
-        kind="bonus",
-        source="test",
-        amount=200,
-        expires_at=stack.clock.now() + timedelta(days=300),
-        now=stack.clock.now(),
-    )
-    before = _balance(stack, "plain")
-    ok = stack.http("POST", "/members/plain/points/redeem", body={"points": 100, "reference": "x"})
-    assert ok.status == 200 and ok.json()["discount"] is None
-    named = stack.http(
-        "POST",
-        "/members/plain/points/redeem",
-        body={"points": 100, "reference": "y", "shop": SHOP},
-    )
-    assert named.status == 409 and named.json()["error"]["field"] == "body.shop"
-    assert _balance(stack, "plain") == before - 100 and codes(stack) == {}
 
 
 # ------------------------------------------------------------------ the demo
@@ -367,10 +366,11 @@ def test_a_planted_purchase_with_a_code_the_shop_does_not_know_does_not_count(st
 def test_creating_the_codes_keeps_the_cohort_step_at_two_aws_calls_a_member(stack, shop):
     from bench.journeys import cohort_step_calls
 
-    figures = cohort_step_calls(stack, members=40, journey="dormancy_recall", shop=SHOP)
+    # win-back: both steps carry a coupon, so every send first creates its code
+    figures = cohort_step_calls(stack, members=40, journey="winback", shop=SHOP)
     assert figures["cohort_step_per_member"] <= 2.0, figures
     ops = figures["step_calls_by_operation"]
     assert "dynamodb:Query" not in ops and "dynamodb:PutItem" not in ops
-    treated = figures["sends"] / 3  # reminder, double points, coupon
-    # one code per treated member, one Shopify mutation each (HTTP, not AWS)
-    assert figures["shop_codes"] == treated == figures["shop_requests"]
+    # one code per send, one Shopify mutation each (HTTP requests, not AWS calls)
+    assert figures["sends"] > 60
+    assert figures["shop_codes"] == figures["sends"] == figures["shop_requests"]
