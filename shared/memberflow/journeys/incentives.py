@@ -37,8 +37,11 @@ from memberflow.store import Coupon, Enrolment, Member
 
 log = logging.getLogger("memberflow.journeys")
 
-# Codes created in one bulk call per shop (WooCommerce's batch endpoint takes 100).
-CODES_PER_BATCH = 50
+# Codes created ahead in one call per shop (WooCommerce's batch endpoint takes 100;
+# Shopify takes one mutation a code). Small: a shard's sends are paced (0.35 a second
+# at SES's default quota over 40 shards), so 20 codes are about a minute of sends, and a
+# chunk of throttled Shopify mutations must fit in the invocation's safety margin.
+CODES_PER_BATCH = 20
 # A retryable refusal (throttle, outage) defers the member this long.
 REFUSED_RETRY_SECONDS = 60
 PLATFORMS = ("shopify", "woocommerce")
