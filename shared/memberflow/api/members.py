@@ -390,6 +390,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
                     programme=context.programme,
                     now=now(),
                     target=target,
+                    member=member,
                 )
         except payout.ShopChoice as bad:
             raise BadRequest(bad.field, bad.reason, bad.status) from None

@@ -66,10 +66,10 @@ def creating_sources(sources: Mapping) -> dict[tuple[str, str], dict]:
     }
 
 
-def _configured_shops() -> Mapping[str, DiscountShop]:
+def _configured_shops(**retry_budget) -> Mapping[str, DiscountShop]:
     from memberflow.runtime import app_context
 
-    return app_context().discount_shops()
+    return app_context().discount_shops(**retry_budget)
 
 
 def _configured_sources() -> Mapping:
@@ -80,7 +80,7 @@ def _configured_sources() -> Mapping:
 
 # Seams: the shops (source name -> adapter) and the programme's sources. Tests replace
 # them (a fake DiscountShop); deployed, both come from the app context.
-shops_provider: Callable[[], Mapping[str, DiscountShop]] = _configured_shops
+shops_provider: Callable[..., Mapping[str, DiscountShop]] = _configured_shops
 sources_provider: Callable[[], Mapping] = _configured_sources
 
 
@@ -105,12 +105,14 @@ class CodeShops:
             self.names[name.lower()] = name
 
     @classmethod
-    def load(cls) -> CodeShops | None:
+    def load(cls, **retry_budget) -> CodeShops | None:
+        """``retry_budget``: ``attempts``/``max_wait`` of each shop request's retries
+        (AppContext.discount_shops); the adapters' defaults fit a journey step."""
         creating = creating_sources(sources_provider() or {})
         if not creating:
             return None
         try:
-            adapters = shops_provider() or {}
+            adapters = shops_provider(**retry_budget) or {}
         except Exception as error:  # noqa: BLE001 - e.g. credentials missing from the secret
             # Every code of these shops is refused (not retryable: the member's failure
             # path retries with backoff, then fails it), never sent without its code.

@@ -45,6 +45,9 @@ from memberflow.shops import DiscountCode, ShopRefused
 from memberflow.store.models import Coupon, LedgerEntry, Member
 
 PENDING, PAID, REVERSED = "pending", "paid", "reversed"
+# The shop call's retries inside the member API: API Gateway gives up after 29 s, and
+# each try may take the adapter's timeouts (3 s connect, 10 s read).
+API_RETRY_BUDGET = {"attempts": 2, "max_wait": 2.0}
 DEFAULT_CODE_VALID_DAYS = 365
 REDEMPTION = "redemption"  # Coupon.journey of a redemption's code
 
@@ -83,7 +86,7 @@ def choose_shop(member: Member, requested: str | None) -> Target | None:
     """Where the code goes: the shop the request names, else the member's only shop that
     creates codes; ``None`` (no code: the points are taken as before) when the member
     has no identity in such a shop and none was named."""
-    shops = incentives.CodeShops.load()
+    shops = incentives.CodeShops.load(**API_RETRY_BUDGET)
     if shops is None:
         if requested:
             raise ShopChoice("body.shop", "no shop creates discount codes (discounts.create)")
@@ -238,6 +241,7 @@ def redeem(
     programme: Programme,
     now: datetime,
     target: Target,
+    member: Member | None = None,
 ) -> dict:
     """Take the points and pay them out as a code in ``target``'s shop (module doc).
 
@@ -250,7 +254,9 @@ def redeem(
         if entry.payout_status == PAID:
             return _view(entry, balance, programme, replayed)
         payout = json.loads(entry.payout)
-        member = service.get_member(member_id)
+        # the member as the caller read it: its e-mail (WooCommerce's restriction) and
+        # identities do not change with the points
+        member = member or service.get_member(member_id)
         customer = target.customer
         if payout["shop"].lower() != customer.shop.lower():
             # pending in the shop the first request chose: finished there
