@@ -121,9 +121,24 @@ def redact_shop(
             if others:
                 records.tombstone(link.identity_key, member_id, now)
                 link.delete()
+                _forget_identity(member_id, link.identity_key)
                 continue
             erase_member(member_id, now=now)
             erased.append(member_id)
         cursor = page.last_evaluated_key
         if cursor is None or not has_time():
             return erased, cursor
+
+
+def _forget_identity(member_id: str, key: str) -> None:
+    """Drop a deleted link's key from the member's list of them (a coupon step's lookup,
+    memberflow.journeys.incentives), through the member's versioned write path."""
+    from memberflow.store import Member
+    from memberflow.store.members import update_member
+
+    def change(member: Member):
+        if not member.shop_identities or key not in member.shop_identities:
+            return None
+        return [Member.shop_identities.set([k for k in member.shop_identities if k != key])]
+
+    update_member(Member(member_id=member_id), change)
