@@ -309,7 +309,8 @@ class LocalShops:
             return 404, {}, {"errors": "Not Found"}
         if shop.platform != "shopify":
             return 404, {}, {"errors": "Not Found"}
-        shop.requests += 1
+        with self._lock:
+            shop.requests += 1
         if headers.get("X-Shopify-Access-Token") != shop.credentials:
             return (
                 401,
@@ -454,7 +455,8 @@ class LocalShops:
             shop = self._find(site)
         except KeyError:
             return 404, {}, _woo_error("rest_no_route", "No route was found.", 404)
-        shop.requests += 1
+        with self._lock:
+            shop.requests += 1
         if not self._woo_authorised(shop, headers, parse_qs(query)):
             return (
                 401,
