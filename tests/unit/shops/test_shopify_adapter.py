@@ -188,3 +188,22 @@ def test_the_token_is_never_printed():
     shop = ShopifyDiscounts(SHOP, token="shpat_secret_value", api_version="2025-10")
     assert "shpat_secret_value" not in repr(shop)
     assert shop.url == f"https://{SHOP}/admin/api/2025-10/graphql.json"
+
+
+def test_the_adapter_sends_no_deprecated_input_field(shops, fake_time):
+    """customerSelection was replaced by context in 2025-10: what is sent is current."""
+    from graphql import GraphQLInputObjectType, get_named_type
+
+    def walk(type_, value, path):
+        named = get_named_type(type_)
+        if not isinstance(named, GraphQLInputObjectType) or not isinstance(value, dict):
+            return
+        for name, given in value.items():
+            field = named.fields[name]  # KeyError: a field Shopify does not have
+            assert field.deprecation_reason is None, f"{path}.{name} is deprecated"
+            walk(field.type, given, f"{path}.{name}")
+
+    schema = admin_schema()
+    argument = schema.mutation_type.fields["discountCodeBasicCreate"].args["basicCodeDiscount"]
+    for sample in (code(1), code(2, kind="fixed_amount", value="10")):
+        walk(argument.type, adapter(shops, fake_time).input_for(sample), "basicCodeDiscount")
