@@ -112,6 +112,32 @@ def _parse_time(text: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class ShopTime:
+    """Seconds for the shops' cost buckets on the local stack: time passes for a shop
+    when the virtual clock moves (a simulated day refills the bucket, as a day would)
+    and when real time passes (an adapter waiting for points sleeps in real time while
+    the virtual clock stands still); by the larger of the two, so that ``memberflow
+    serve``, whose clock follows real time, does not count it twice."""
+
+    def __init__(
+        self, virtual_now: Callable[[], datetime], real: Callable[[], float] = time.monotonic
+    ):
+        self._virtual_now = virtual_now
+        self._real = real
+        self._lock = threading.Lock()
+        self._last_virtual = virtual_now()
+        self._last_real = real()
+        self._elapsed = 0.0
+
+    def __call__(self) -> float:
+        with self._lock:
+            virtual, real = self._virtual_now(), self._real()
+            step = max((virtual - self._last_virtual).total_seconds(), real - self._last_real, 0.0)
+            self._last_virtual, self._last_real = virtual, real
+            self._elapsed += step
+            return self._elapsed
+
+
 class LocalShops:
     """The endpoint and what every local shop holds. Shopify's cost bucket per shop is the
     Standard plan's (2,000 points, 100 a second) unless told otherwise; ``clock``

@@ -207,3 +207,20 @@ def test_the_adapter_sends_no_deprecated_input_field(shops, fake_time):
     argument = schema.mutation_type.fields["discountCodeBasicCreate"].args["basicCodeDiscount"]
     for sample in (code(1), code(2, kind="fixed_amount", value="10")):
         walk(argument.type, adapter(shops, fake_time).input_for(sample), "basicCodeDiscount")
+
+
+def test_shop_time_follows_the_virtual_clock_and_real_waits_without_counting_twice():
+    from datetime import datetime
+
+    from memberflow_local.shops import ShopTime
+
+    virtual = [datetime(2026, 1, 5, tzinfo=START.tzinfo)]
+    real = [100.0]
+    shop_time = ShopTime(lambda: virtual[0], lambda: real[0])
+    virtual[0] += timedelta(days=1)  # a simulated day
+    assert shop_time() == 86400.0
+    real[0] += 2.5  # an adapter sleeping while the virtual clock stands still
+    assert shop_time() == 86402.5
+    virtual[0] += timedelta(seconds=3)  # serve: both move together
+    real[0] += 3.0
+    assert shop_time() == 86405.5
