@@ -25,6 +25,7 @@ order would (:meth:`LocalShops.use`), and make a shop fail (:meth:`LocalShops.fa
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import logging
@@ -324,7 +325,7 @@ class LocalShops:
         }
 
     def shopify(self, shop_name: str, headers, body: bytes) -> tuple[int, dict, dict]:
-        from graphql import OperationType, get_operation_ast, graphql_sync, parse
+        from graphql import OperationType, execute, get_operation_ast
         from graphql.error import GraphQLError
 
         from memberflow_local.shopify_admin_schema import admin_schema
@@ -347,12 +348,13 @@ class LocalShops:
             )
         try:
             request = json.loads(body or b"{}")
-            source = request["query"]
-            document = parse(source)
+            document, invalid = _prepared(request["query"])
         except (ValueError, KeyError, TypeError):
             return 400, {}, {"errors": {"query": "Required parameter missing or invalid"}}
         except GraphQLError as error:
             return 200, {}, {"errors": [error.formatted]}
+        if invalid:
+            return 200, {}, {"errors": invalid}
         operation = get_operation_ast(document, request.get("operationName"))
         mutation = operation is not None and operation.operation == OperationType.MUTATION
         requested = MUTATION_COST if mutation else QUERY_COST
@@ -390,9 +392,9 @@ class LocalShops:
         }
         with self._lock:
             shop.available -= requested
-        result = graphql_sync(
+        result = execute(
             admin_schema(),
-            source,
+            document,
             root_value=root,
             variable_values=request.get("variables") or {},
             operation_name=request.get("operationName"),
@@ -635,6 +637,20 @@ class LocalShops:
             return 201, dict(coupon)
 
 
+@functools.lru_cache(maxsize=64)
+def _prepared(source: str):
+    """A document parsed and validated against the schema once (memberflow sends the same
+    few documents again and again): ``(document, validation errors as answered)``."""
+    from graphql import parse, validate
+
+    from memberflow_local.shopify_admin_schema import admin_schema
+
+    if not isinstance(source, str):
+        raise TypeError("query must be a string")
+    document = parse(source)
+    return document, [e.formatted for e in validate(admin_schema(), document)]
+
+
 def _node(held: LocalCode) -> dict:
     return {
         "id": held.discount_id,
@@ -667,6 +683,9 @@ def _handler(shops: LocalShops):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "memberflow-local-shops"
+        # headers and body leave in separate writes: without this, Nagle's algorithm and
+        # the client's delayed ACK hold every answer on a kept-alive connection ~40 ms
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             log.debug(fmt, *args)
