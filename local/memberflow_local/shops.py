@@ -169,7 +169,10 @@ class LocalShops:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="memberflow-local-shops", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop
+            name="memberflow-local-shops",
+            daemon=True,
         )
         self._thread.start()
         return self
