@@ -2,9 +2,10 @@
 
 No package on PyPI ships Shopify's published Admin API schema, so this holds, in SDL,
 a subset of it: for the operations memberflow sends (``discountCodeBasicCreate``,
-``codeDiscountNodeByCode``), the arguments and input fields as Shopify's reference
-documentation lists them, and of the objects they return the fields memberflow reads
-(a union or enum keeps only the members memberflow may meet). Every name is the
+``codeDiscountNodeByCode``), the arguments and every input field as Shopify's reference
+documentation lists them for 2025-10 (``customerSelection`` deprecated there in favour
+of ``context``), and of the objects they return the fields memberflow reads (a union
+or enum keeps only the members memberflow may meet). Every name is the
 documented one: never add a field the documentation does not list to make a document
 pass. The local Shopify endpoint executes requests against this schema
 (graphql-core), so a document with a misspelt field or a wrongly typed variable fails
@@ -18,6 +19,7 @@ from functools import cache
 ADMIN_SDL = """
 scalar DateTime
 scalar Decimal
+scalar UnsignedInt64
 
 schema { query: QueryRoot mutation: Mutation }
 
@@ -37,7 +39,10 @@ input DiscountCodeBasicInput {
   combinesWith: DiscountCombinesWithInput
   context: DiscountContextInput
   customerGets: DiscountCustomerGetsInput
+  customerSelection: DiscountCustomerSelectionInput @deprecated(reason: "Use `context` instead.")
   endsAt: DateTime
+  minimumRequirement: DiscountMinimumRequirementInput
+  recurringCycleLimit: Int
   startsAt: DateTime
   title: String
   usageLimit: Int
@@ -57,6 +62,12 @@ input DiscountContextInput {
   customerSegments: DiscountCustomerSegmentsInput
 }
 
+input DiscountCustomerSelectionInput {
+  all: Boolean
+  customers: DiscountCustomersInput
+  customerSegments: DiscountCustomerSegmentsInput
+}
+
 input DiscountCustomersInput { add: [ID!] remove: [ID!] }
 input DiscountCustomerSegmentsInput { add: [ID!] remove: [ID!] }
 
@@ -69,12 +80,33 @@ input DiscountCustomerGetsInput {
 
 input DiscountCustomerGetsValueInput {
   discountAmount: DiscountAmountInput
+  discountOnQuantity: DiscountOnQuantityInput
   percentage: Float
 }
 
 input DiscountAmountInput { amount: Decimal appliesOnEachItem: Boolean }
+input DiscountOnQuantityInput { effect: DiscountEffectInput quantity: UnsignedInt64 }
+input DiscountEffectInput { percentage: Float }
 
-input DiscountItemsInput { all: Boolean }
+input DiscountItemsInput {
+  all: Boolean
+  collections: DiscountCollectionsInput
+  products: DiscountProductsInput
+}
+input DiscountCollectionsInput { add: [ID!] remove: [ID!] }
+input DiscountProductsInput {
+  productVariantsToAdd: [ID!]
+  productVariantsToRemove: [ID!]
+  productsToAdd: [ID!]
+  productsToRemove: [ID!]
+}
+
+input DiscountMinimumRequirementInput {
+  quantity: DiscountMinimumQuantityInput
+  subtotal: DiscountMinimumSubtotalInput
+}
+input DiscountMinimumQuantityInput { greaterThanOrEqualToQuantity: UnsignedInt64 }
+input DiscountMinimumSubtotalInput { greaterThanOrEqualToSubtotal: Decimal }
 
 type DiscountCodeBasicCreatePayload {
   codeDiscountNode: DiscountCodeNode

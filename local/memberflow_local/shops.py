@@ -25,6 +25,7 @@ order would (:meth:`LocalShops.use`), and make a shop fail (:meth:`LocalShops.fa
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import logging
@@ -112,6 +113,32 @@ def _parse_time(text: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class ShopTime:
+    """Seconds for the shops' cost buckets on the local stack: time passes for a shop
+    when the virtual clock moves (a simulated day refills the bucket, as a day would)
+    and when real time passes (an adapter waiting for points sleeps in real time while
+    the virtual clock stands still); by the larger of the two, so that ``memberflow
+    serve``, whose clock follows real time, does not count it twice."""
+
+    def __init__(
+        self, virtual_now: Callable[[], datetime], real: Callable[[], float] = time.monotonic
+    ):
+        self._virtual_now = virtual_now
+        self._real = real
+        self._lock = threading.Lock()
+        self._last_virtual = virtual_now()
+        self._last_real = real()
+        self._elapsed = 0.0
+
+    def __call__(self) -> float:
+        with self._lock:
+            virtual, real = self._virtual_now(), self._real()
+            step = max((virtual - self._last_virtual).total_seconds(), real - self._last_real, 0.0)
+            self._last_virtual, self._last_real = virtual, real
+            self._elapsed += step
+            return self._elapsed
+
+
 class LocalShops:
     """The endpoint and what every local shop holds. Shopify's cost bucket per shop is the
     Standard plan's (2,000 points, 100 a second) unless told otherwise; ``clock``
@@ -142,7 +169,10 @@ class LocalShops:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="memberflow-local-shops", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop
+            name="memberflow-local-shops",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -298,7 +328,7 @@ class LocalShops:
         }
 
     def shopify(self, shop_name: str, headers, body: bytes) -> tuple[int, dict, dict]:
-        from graphql import OperationType, get_operation_ast, graphql_sync, parse
+        from graphql import OperationType, execute, get_operation_ast
         from graphql.error import GraphQLError
 
         from memberflow_local.shopify_admin_schema import admin_schema
@@ -309,7 +339,8 @@ class LocalShops:
             return 404, {}, {"errors": "Not Found"}
         if shop.platform != "shopify":
             return 404, {}, {"errors": "Not Found"}
-        shop.requests += 1
+        with self._lock:
+            shop.requests += 1
         if headers.get("X-Shopify-Access-Token") != shop.credentials:
             return (
                 401,
@@ -320,12 +351,13 @@ class LocalShops:
             )
         try:
             request = json.loads(body or b"{}")
-            source = request["query"]
-            document = parse(source)
+            document, invalid = _prepared(request["query"])
         except (ValueError, KeyError, TypeError):
             return 400, {}, {"errors": {"query": "Required parameter missing or invalid"}}
         except GraphQLError as error:
             return 200, {}, {"errors": [error.formatted]}
+        if invalid:
+            return 200, {}, {"errors": invalid}
         operation = get_operation_ast(document, request.get("operationName"))
         mutation = operation is not None and operation.operation == OperationType.MUTATION
         requested = MUTATION_COST if mutation else QUERY_COST
@@ -363,9 +395,9 @@ class LocalShops:
         }
         with self._lock:
             shop.available -= requested
-        result = graphql_sync(
+        result = execute(
             admin_schema(),
-            source,
+            document,
             root_value=root,
             variable_values=request.get("variables") or {},
             operation_name=request.get("operationName"),
@@ -454,7 +486,8 @@ class LocalShops:
             shop = self._find(site)
         except KeyError:
             return 404, {}, _woo_error("rest_no_route", "No route was found.", 404)
-        shop.requests += 1
+        with self._lock:
+            shop.requests += 1
         if not self._woo_authorised(shop, headers, parse_qs(query)):
             return (
                 401,
@@ -607,6 +640,20 @@ class LocalShops:
             return 201, dict(coupon)
 
 
+@functools.lru_cache(maxsize=64)
+def _prepared(source: str):
+    """A document parsed and validated against the schema once (memberflow sends the same
+    few documents again and again): ``(document, validation errors as answered)``."""
+    from graphql import parse, validate
+
+    from memberflow_local.shopify_admin_schema import admin_schema
+
+    if not isinstance(source, str):
+        raise TypeError("query must be a string")
+    document = parse(source)
+    return document, [e.formatted for e in validate(admin_schema(), document)]
+
+
 def _node(held: LocalCode) -> dict:
     return {
         "id": held.discount_id,
@@ -639,6 +686,9 @@ def _handler(shops: LocalShops):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "memberflow-local-shops"
+        # headers and body leave in separate writes: without this, Nagle's algorithm and
+        # the client's delayed ACK hold every answer on a kept-alive connection ~40 ms
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             log.debug(fmt, *args)

@@ -402,7 +402,7 @@ class LocalStack:
         through MEMBERFLOW_LOCAL_SHOPS_URL, a setting only the local stack sets."""
         from memberflow.config import load_programme
         from memberflow.shops.factory import dev_credentials_map
-        from memberflow_local.shops import LocalShops
+        from memberflow_local.shops import LocalShops, ShopTime
 
         sources = load_programme(self.programme_file or None).sources
         self.shop_credentials = dev_credentials_map(sources)
@@ -410,7 +410,7 @@ class LocalStack:
             Name=resolver.ref("ShopCredentialsSecretName"),
             SecretString=json.dumps(self.shop_credentials),
         )
-        self.shops = LocalShops().start()
+        self.shops = LocalShops(clock=ShopTime(self.clock.now)).start()
         self.shops.add_sources(sources, self.shop_credentials)
         self._saved_environ.setdefault(
             "MEMBERFLOW_LOCAL_SHOPS_URL", os.environ.get("MEMBERFLOW_LOCAL_SHOPS_URL")

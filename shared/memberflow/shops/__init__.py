@@ -6,6 +6,12 @@ step and the redemption use; one adapter per platform implements it
 (``shops/shopify.py`` over the Admin GraphQL API, ``shops/woocommerce.py`` over REST
 ``wc/v3``), and the local stack answers both with small endpoints of its own.
 
+The shops of a programme (the sources with ``discounts.create``) come from
+``memberflow.shops.factory.discount_shops(programme, credentials)``, or in a handler
+from ``memberflow.runtime.app_context().discount_shops()``, which reads the credentials
+from the ``ShopCredentialsSecretName`` secret; both are keyed by the source's canonical
+name (``memberflow.webhooks.secrets.canonical_name``).
+
 Two promises every adapter keeps:
 
 - **Idempotent on memberflow's key.** ``key`` is memberflow's coupon key; creating the

@@ -70,7 +70,7 @@ def customer_gid(customer_id: str) -> str:
         return f"gid://shopify/Customer/{text}"
     if _GID.match(text):
         return text
-    raise ShopRefused("not a Shopify customer id", retryable=False, field="customer_id") from None
+    raise ShopRefused("not a Shopify customer id", retryable=False, field="customer_id")
 
 
 def _money(value: Decimal) -> str:

@@ -129,3 +129,36 @@ def test_the_retry_budget_is_the_callers():
         assert (shop.backoff.attempts, shop.backoff.cap) == (2, 1.5)
     with pytest.raises(ValueError):
         discount_shops(p, dev_credentials_map(p.sources), attempts=0)
+
+
+def _environ(**extra) -> dict:
+    from memberflow.store.models import MODELS_BY_TABLE_VARIABLE
+
+    return {v: f"t-{v.lower()}" for v in MODELS_BY_TABLE_VARIABLE} | extra
+
+
+def test_only_the_local_stack_points_the_adapters_elsewhere():
+    from memberflow.runtime import Settings, SettingsError
+
+    settings = Settings.from_environ(_environ())
+    assert settings.local_shops_url == ""
+    assert settings.shop_credentials_secret_name == "memberflow/shop-credentials"
+    local = Settings.from_environ(_environ(MEMBERFLOW_LOCAL_SHOPS_URL="http://127.0.0.1:4100"))
+    assert local.local_shops_url == "http://127.0.0.1:4100"
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ(_environ(MEMBERFLOW_LOCAL_SHOPS_URL="https://evil.example.com"))
+    assert error.value.variable == "MEMBERFLOW_LOCAL_SHOPS_URL"
+
+
+def test_no_secret_is_read_when_no_source_creates_codes(monkeypatch):
+    from memberflow.runtime import AppContext, Settings
+    from memberflow.shops import factory
+
+    def unreadable(name):
+        raise AssertionError("the shop-credentials secret was read")
+
+    monkeypatch.setattr(factory, "load_credentials", unreadable)
+    off = programme(shopify__0__discounts__create=False, woocommerce__0__discounts=None)
+    assert AppContext(Settings.from_environ(_environ()), off).discount_shops() == {}
+    with pytest.raises(AssertionError):
+        AppContext(Settings.from_environ(_environ()), programme()).discount_shops()

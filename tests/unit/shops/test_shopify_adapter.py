@@ -188,3 +188,39 @@ def test_the_token_is_never_printed():
     shop = ShopifyDiscounts(SHOP, token="shpat_secret_value", api_version="2025-10")
     assert "shpat_secret_value" not in repr(shop)
     assert shop.url == f"https://{SHOP}/admin/api/2025-10/graphql.json"
+
+
+def test_the_adapter_sends_no_deprecated_input_field(shops, fake_time):
+    """customerSelection was replaced by context in 2025-10: what is sent is current."""
+    from graphql import GraphQLInputObjectType, get_named_type
+
+    def walk(type_, value, path):
+        named = get_named_type(type_)
+        if not isinstance(named, GraphQLInputObjectType) or not isinstance(value, dict):
+            return
+        for name, given in value.items():
+            field = named.fields[name]  # KeyError: a field Shopify does not have
+            assert field.deprecation_reason is None, f"{path}.{name} is deprecated"
+            walk(field.type, given, f"{path}.{name}")
+
+    schema = admin_schema()
+    argument = schema.mutation_type.fields["discountCodeBasicCreate"].args["basicCodeDiscount"]
+    for sample in (code(1), code(2, kind="fixed_amount", value="10")):
+        walk(argument.type, adapter(shops, fake_time).input_for(sample), "basicCodeDiscount")
+
+
+def test_shop_time_follows_the_virtual_clock_and_real_waits_without_counting_twice():
+    from datetime import datetime
+
+    from memberflow_local.shops import ShopTime
+
+    virtual = [datetime(2026, 1, 5, tzinfo=START.tzinfo)]
+    real = [100.0]
+    shop_time = ShopTime(lambda: virtual[0], lambda: real[0])
+    virtual[0] += timedelta(days=1)  # a simulated day
+    assert shop_time() == 86400.0
+    real[0] += 2.5  # an adapter sleeping while the virtual clock stands still
+    assert shop_time() == 86402.5
+    virtual[0] += timedelta(seconds=3)  # serve: both move together
+    real[0] += 3.0
+    assert shop_time() == 86405.5
