@@ -14,7 +14,13 @@ reads:
    projection builds new items of its own, so a projected Scan of the base table reads
    the stored items directly (it never writes them). An index Scan still copies:
    moto's index projection edits its item.
-3. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
+3. Every item's size (the 1 MB page limit, twice per returned item; the 400 KB item
+   limit, on every attribute set) is summed by a direct walk of the attribute tree,
+   the same arithmetic as moto's ``DynamoType.size`` without the wrapper objects it
+   builds for every map value and set member (three quarters of a projected Scan),
+   and once per item during a Scan (which holds the backend's write lock, so no item
+   changes between moto's two reads of its size).
+4. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
    dispatch and memo: the same tree, fresh objects.
 """
@@ -29,7 +35,7 @@ import threading
 from types import SimpleNamespace
 
 _on = {"enabled": True}
-_reading = threading.local()  # set while a projected base-table Scan runs
+_reading = threading.local()  # while a Scan runs: copies skipped? sizes summed so far
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
 
 
@@ -53,14 +59,39 @@ def install() -> None:
         index_name = args[1] if len(args) > 1 else kwargs.get("index_name")
         projection = args[3] if len(args) > 3 else kwargs.get("projection_expression")
         uncopied = _on["enabled"] and bool(projection) and not index_name
-        _reading.uncopied = uncopied
-        try:
-            return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
-        finally:
-            _reading.uncopied = False
+        from memberflow_local.dynamodb import write_lock
+
+        with write_lock():  # no write between the two size reads of an item
+            _reading.uncopied, _reading.sizes = uncopied, {}
+            try:
+                return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
+            finally:
+                _reading.uncopied, _reading.sizes = False, None
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original_item_size, original_value_size = Item.size, DynamoType.size
+
+    @functools.wraps(original_item_size)
+    def item_size(self):
+        if not _on["enabled"]:
+            return original_item_size(self)
+        sizes = getattr(_reading, "sizes", None)  # a Scan asks twice per item it returns
+        if sizes is not None and id(self) in sizes:
+            return sizes[id(self)]
+        size = sum(_bytesize(key) + value_size(value) for key, value in self.attrs.items())
+        if sizes is not None:
+            sizes[id(self)] = size
+        return size
+
+    @functools.wraps(original_value_size)
+    def dynamo_size(self):
+        return value_size(self) if _on["enabled"] else original_value_size(self)
 
     Item._memberflow_project = original_project
     Item.project = project
+    Item._memberflow_size, DynamoType._memberflow_size = original_item_size, original_value_size
+    Item.size, DynamoType.size = item_size, dynamo_size
     table_module.Table._memberflow_scan = original_scan
     table_module.Table.scan = scan
     table_module.copy = SimpleNamespace(copy=_copy.copy, deepcopy=_table_deepcopy)
@@ -83,6 +114,30 @@ def _project_top_level(item, paths):
         range_key=item.range_key,
         attrs=serializer.serialize(result)["M"],
     )
+
+
+def _bytesize(text) -> int:
+    return len(text if isinstance(text, bytes) else text.encode("utf-8"))
+
+
+def value_size(value) -> int:
+    """moto's ``DynamoType.size`` of an attribute value: numbers by their text, sets,
+    lists and maps by their members (map keys included), booleans and NULL 1 byte,
+    strings and binaries by their bytes."""
+    kind, inner = value.type, value.value
+    if kind == "N":
+        return len(str(inner))
+    if kind in ("SS", "NS", "BS"):
+        if kind == "NS":
+            return sum(len(str(v)) for v in inner)
+        return sum(1 if isinstance(v, bool) else _bytesize(v) for v in inner)
+    if kind == "L":
+        return sum(value_size(v) for v in inner)
+    if kind == "M":
+        return sum(_bytesize(k) + value_size(v) for k, v in inner.items())
+    if isinstance(inner, bool):
+        return 1
+    return _bytesize(inner)
 
 
 def _table_deepcopy(value, memo=None):

@@ -159,3 +159,27 @@ def test_an_item_copy_is_moto_s_deep_copy():
     ours.attrs["history"].value[0].value["to"].value = "edited"
     ours.attrs["labels"].value.append("z")
     assert item.to_json() == theirs.to_json()
+
+
+def test_item_and_value_sizes_are_moto_s_own():
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    items = [Item(DynamoType({"S": "m1"}), None, item) for item in _items(40)]
+    items.append(
+        Item(
+            DynamoType({"S": "ü-m2"}),
+            None,
+            {
+                "ü": {"S": "naïve ✓"},
+                "empty_list": {"L": []},
+                "empty_map": {"M": {}},
+                "bins": {"BS": [b"\x00\xff", b"ab"]},
+                "nested": {"M": {"k": {"SS": ["x", "yy"]}, "n": {"NS": ["-1.5", "20"]}}},
+            },
+        )
+    )
+    ours = [(item.size(), [v.size() for v in item.attrs.values()]) for item in items]
+    with scans.motos_own_scans():
+        theirs = [(item.size(), [v.size() for v in item.attrs.values()]) for item in items]
+    assert ours == theirs
+    assert items[-1].attrs["ü"].size() == len("naïve ✓".encode())
