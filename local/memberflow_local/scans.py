@@ -18,7 +18,7 @@ reads:
    limit, on every attribute set) is summed by a direct walk of the attribute tree,
    the same arithmetic as moto's ``DynamoType.size`` without the wrapper objects it
    builds for every map value and set member (three quarters of a projected Scan),
-   and once per item during a Scan (which holds the backend's write lock, so no item
+   and once per item during a Scan or Query (which holds the backend's write lock, so no item
    changes between moto's two reads of its size).
 4. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
@@ -88,6 +88,21 @@ def install() -> None:
     def dynamo_size(self):
         return value_size(self) if _on["enabled"] else original_value_size(self)
 
+    original_query = table_module.Table.query
+
+    @functools.wraps(original_query)
+    def query(self, *args, **kwargs):
+        from memberflow_local.dynamodb import write_lock
+
+        with write_lock():  # as a Scan: each result's size summed once
+            _reading.sizes = {}
+            try:
+                return original_query(self, *args, **kwargs)
+            finally:
+                _reading.sizes = None
+
+    table_module.Table._memberflow_query = original_query
+    table_module.Table.query = query
     Item._memberflow_project = original_project
     Item.project = project
     Item._memberflow_size, DynamoType._memberflow_size = original_item_size, original_value_size
