@@ -7,6 +7,8 @@ Per seam, the same requests or executions with the seam and without
 * a conditional UpdateItem (a member's stage change) and a conditional PutItem;
 * an index query (one cohort shard) on an enrolments table of 300 and 4,000 items;
 * a journey-sized Map state (40 items, a DynamoDB Task each);
+* a whole-table Scan of 3,000 member-sized items, projected to five attributes (as
+  the KPI snapshot and the RFM job read) and unprojected;
 
 then the demo's workload (``memberflow demo``'s simulation) with every seam on, and
 with every seam off, with the ratio and whether the KPIs came out the same.
@@ -122,6 +124,41 @@ def _index_queries(stack, sizes=(300, 4000)) -> None:
         _row(f"index query, {size:,}-item table", ours, theirs)
 
 
+def _scans(stack, size: int = 3000) -> None:
+    client = stack.client("dynamodb")
+    table = stack.physical["MembersTable"]["Ref"]
+    lots = {"L": [{"M": {"at": {"S": f"2026-01-{d:02d}"}, "n": {"N": "40"}}} for d in range(1, 29)]}
+    for n in range(size):
+        client.put_item(
+            TableName=table,
+            Item={
+                "member_id": {"S": f"m{n:05d}"},
+                "stage": {"S": "active"},
+                "tier": {"S": "base"},
+                "created_at": {"S": "2026-01-01T00:00:00.000000+0000"},
+                "points_balance": {"N": str(n)},
+                "points_lots": lots,
+                "order_times": {"L": [{"S": f"2026-02-{d:02d}"} for d in range(1, 29)]},
+            },
+        )
+
+    def scan(**projection):
+        start = None
+        while True:
+            page = client.scan(
+                TableName=table, **projection, **({"ExclusiveStartKey": start} if start else {})
+            )
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    projected = {"ProjectionExpression": "member_id, stage, tier, created_at, points_balance"}
+    ours, theirs = _compare(lambda: scan(**projected), 3)
+    _row(f"projected Scan, {size:,} members", ours, theirs)
+    ours, theirs = _compare(scan, 3)
+    _row(f"whole-item Scan, {size:,} members", ours, theirs)
+
+
 def _map_state(stack) -> None:
     client = stack.client("dynamodb")
     table = stack.physical["CouponsTable"]["Ref"]
@@ -220,6 +257,7 @@ def main(argv: list[str]) -> int:
         _expressions(stack)
         _index_queries(stack)
         _map_state(stack)
+        _scans(stack)
     if not args.no_workload:
         _workload(args.members, args.days)
     return 0

@@ -194,6 +194,9 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
     _index_queries(Table)
+    from memberflow_local import scans
+
+    scans.install()
 
     from moto.dynamodb.responses import DynamoHandler
 

@@ -4,6 +4,7 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
 - expressions parsed once (``expressions.py``);
 - index queries through per-index key maps (``dynamodb.IndexKeys``), off: every item
   of the table is read, as before;
+- scans that copy and convert only what they return (``scans.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
-from memberflow_local import asl, dynamodb, expressions, stack
+from memberflow_local import asl, dynamodb, expressions, scans, stack
 
 
 @contextlib.contextmanager
@@ -22,7 +23,11 @@ def motos_own_paths():
     dynamodb.index_keys.enabled = False
     stack.COLLECT_LESS["enabled"] = False
     try:
-        with expressions.motos_own_expressions(), asl.motos_own_states():
+        with (
+            expressions.motos_own_expressions(),
+            scans.motos_own_scans(),
+            asl.motos_own_states(),
+        ):
             yield
     finally:
         dynamodb.index_keys.enabled, stack.COLLECT_LESS["enabled"] = before

@@ -336,7 +336,53 @@ def test_queries_read_only_the_queried_partition_and_indexes_still_answer(stack)
 def test_state_machine_parses_are_shared_but_executions_are_not(stack):
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    from memberflow_local import asl
+
+    definition = json.dumps(
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "ItemProcessor": {
+                        "StartAt": "Double",
+                        "States": {
+                            "Double": {
+                                "Type": "Pass",
+                                "Parameters": {"id.$": "$.id", "tag.$": "$.tag"},
+                                "End": True,
+                            }
+                        },
+                    },
+                    "ItemSelector": {"id.$": "$$.Map.Item.Value", "tag.$": "$.tag"},
+                    "End": True,
+                }
+            },
+        }
+    )
     first, tree = AmazonStateLanguageParser.parse(definition)
     second, same_tree = AmazonStateLanguageParser.parse(definition)
-    assert same_tree is tree and second is not first
+    assert same_tree is tree and second is first  # components built once, then shared
+    with asl.motos_own_states():
+        assert AmazonStateLanguageParser.parse(definition)[0] is not first
+    # Executions of the shared components share no state: each gets its own answer.
+    sfn = stack.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="shared-program",
+        definition=definition,
+        roleArn="arn:aws:iam::123456789012:role/parity",
+    )["stateMachineArn"]
+    runs = {
+        tag: sfn.start_execution(
+            stateMachineArn=machine,
+            name=f"run-{tag}",
+            input=json.dumps({"tag": tag, "items": [f"{tag}{n}" for n in range(5)]}),
+        )["executionArn"]
+        for tag in ("a", "b", "c")
+    }
+    stack.clock.wait_idle()
+    for tag, arn in runs.items():
+        run = sfn.describe_execution(executionArn=arn)
+        assert run["status"] == "SUCCEEDED"
+        assert json.loads(run["output"]) == [{"id": f"{tag}{n}", "tag": tag} for n in range(5)]

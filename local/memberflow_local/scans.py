@@ -1,0 +1,211 @@
+"""Scans and queries at the cost of what they return (moto 5 seams; parity:
+tests/integration/test_local_scans.py).
+
+A weekly KPI snapshot and the RFM job read whole tables; at the demo's size that was
+two fifths of its CPU, most of it spent by moto copying and converting data nobody
+reads:
+
+1. ``Item.project`` converts the *whole* item to Python values once per projected
+   path (nine paths: nine conversions of a member with its order, points and cap
+   lists). Here each projected top-level attribute is converted once, through the same
+   deserialise/serialise round trip moto uses, so the result is the same item. Nested
+   paths and list indexes go to moto's own code.
+2. ``Table.scan`` deep-copies every item it returns, then projects the copies. A
+   projection builds new items of its own, so a projected Scan of the base table reads
+   the stored items directly (it never writes them). An index Scan still copies:
+   moto's index projection edits its item.
+3. Every item's size (the 1 MB page limit, twice per returned item; the 400 KB item
+   limit, on every attribute set) is summed by a direct walk of the attribute tree,
+   the same arithmetic as moto's ``DynamoType.size`` without the wrapper objects it
+   builds for every map value and set member (three quarters of a projected Scan),
+   and once per item during a Scan or Query (which holds the backend's write lock, so no item
+   changes between moto's two reads of its size).
+4. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
+   a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
+   dispatch and memo: the same tree, fresh objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy as _copy
+import functools
+import re
+import threading
+from types import SimpleNamespace
+
+_on = {"enabled": True}
+_reading = threading.local()  # while a Scan runs: copies skipped? sizes summed so far
+_LIST_INDEX = re.compile(r".+\[\d+\]$")
+
+
+def install() -> None:
+    from moto.dynamodb.models import table as table_module
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if getattr(Item, "_memberflow_project", None) is not None:
+        return
+    original_project = Item.project
+    original_scan = table_module.Table.scan
+
+    @functools.wraps(original_project)
+    def project(self, projection_expressions):
+        if not _on["enabled"] or not all(_top_level(path) for path in projection_expressions):
+            return original_project(self, projection_expressions)
+        return _project_top_level(self, projection_expressions)
+
+    @functools.wraps(original_scan)
+    def scan(self, filters, limit, exclusive_start_key, *args, **kwargs):
+        index_name = args[1] if len(args) > 1 else kwargs.get("index_name")
+        projection = args[3] if len(args) > 3 else kwargs.get("projection_expression")
+        uncopied = _on["enabled"] and bool(projection) and not index_name
+        from memberflow_local.dynamodb import write_lock
+
+        with write_lock():  # no write between the two size reads of an item
+            _reading.uncopied, _reading.sizes = uncopied, {}
+            try:
+                return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
+            finally:
+                _reading.uncopied, _reading.sizes = False, None
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    original_item_size, original_value_size = Item.size, DynamoType.size
+
+    @functools.wraps(original_item_size)
+    def item_size(self):
+        if not _on["enabled"]:
+            return original_item_size(self)
+        sizes = getattr(_reading, "sizes", None)  # a Scan asks twice per item it returns
+        if sizes is not None and id(self) in sizes:
+            return sizes[id(self)]
+        size = sum(_bytesize(key) + value_size(value) for key, value in self.attrs.items())
+        if sizes is not None:
+            sizes[id(self)] = size
+        return size
+
+    @functools.wraps(original_value_size)
+    def dynamo_size(self):
+        return value_size(self) if _on["enabled"] else original_value_size(self)
+
+    original_query = table_module.Table.query
+
+    @functools.wraps(original_query)
+    def query(self, *args, **kwargs):
+        from memberflow_local.dynamodb import write_lock
+
+        with write_lock():  # as a Scan: each result's size summed once
+            _reading.sizes = {}
+            try:
+                return original_query(self, *args, **kwargs)
+            finally:
+                _reading.sizes = None
+
+    table_module.Table._memberflow_query = original_query
+    table_module.Table.query = query
+    Item._memberflow_project = original_project
+    Item.project = project
+    Item._memberflow_size, DynamoType._memberflow_size = original_item_size, original_value_size
+    Item.size, DynamoType.size = item_size, dynamo_size
+    table_module.Table._memberflow_scan = original_scan
+    table_module.Table.scan = scan
+    table_module.copy = SimpleNamespace(copy=_copy.copy, deepcopy=_table_deepcopy)
+
+
+def _top_level(path) -> bool:
+    return len(path) == 1 and not _LIST_INDEX.match(path[0])
+
+
+def _project_top_level(item, paths):
+    from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
+
+    result = {}
+    for (name,) in paths:
+        attribute = item.attrs.get(name)
+        if attribute is not None and name not in result:
+            result[name] = deserializer.deserialize(attribute.to_regular_json())
+    return Item(
+        hash_key=item.hash_key,
+        range_key=item.range_key,
+        attrs=serializer.serialize(result)["M"],
+    )
+
+
+def _bytesize(text) -> int:
+    return len(text if isinstance(text, bytes) else text.encode("utf-8"))
+
+
+def value_size(value) -> int:
+    """moto's ``DynamoType.size`` of an attribute value: numbers by their text, sets,
+    lists and maps by their members (map keys included), booleans and NULL 1 byte,
+    strings and binaries by their bytes."""
+    kind, inner = value.type, value.value
+    if kind == "N":
+        return len(str(inner))
+    if kind in ("SS", "NS", "BS"):
+        if kind == "NS":
+            return sum(len(str(v)) for v in inner)
+        return sum(1 if isinstance(v, bool) else _bytesize(v) for v in inner)
+    if kind == "L":
+        return sum(value_size(v) for v in inner)
+    if kind == "M":
+        return sum(_bytesize(k) + value_size(v) for k, v in inner.items())
+    if isinstance(inner, bool):
+        return 1
+    return _bytesize(inner)
+
+
+def _table_deepcopy(value, memo=None):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if not _on["enabled"]:
+        return _copy.deepcopy(value, memo)
+    if type(value) is Item:
+        return value if getattr(_reading, "uncopied", False) else copy_item(value)
+    if type(value) is list and all(type(v) is Item for v in value):
+        return [copy_item(v) for v in value]
+    return _copy.deepcopy(value, memo)
+
+
+def copy_item(item):
+    """A fresh copy of a moto ``Item`` (what its ``__deepcopy__`` builds, directly)."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    clone = Item.__new__(Item)
+    clone.hash_key = _copy_value(item.hash_key)
+    clone.range_key = None if item.range_key is None else _copy_value(item.range_key)
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(attrs)
+    for key, value in item.attrs.items():
+        dict.__setitem__(attrs, key, _copy_value(value))  # no size re-check, as moto's copy
+    clone.attrs = attrs
+    return clone
+
+
+def _copy_value(value):
+    kind = type(value)
+    if not hasattr(value, "type"):  # not an attribute value: as moto's copy would
+        return _copy.deepcopy(value)
+    clone = kind.__new__(kind)
+    clone.type = value.type
+    inner = value.value
+    if value.type == "L":
+        clone.value = [_copy_value(v) for v in inner]
+    elif value.type == "M":
+        clone.value = {k: _copy_value(v) for k, v in inner.items()}
+    elif value.type in ("SS", "NS", "BS"):
+        clone.value = list(inner)
+    else:
+        clone.value = inner
+    return clone
+
+
+@contextlib.contextmanager
+def motos_own_scans():
+    """moto's own projection and copies for a while (parity tests, bench)."""
+    before = _on["enabled"]
+    _on["enabled"] = False
+    try:
+        yield
+    finally:
+        _on["enabled"] = before

@@ -1,0 +1,185 @@
+"""Parity of the local stack's scan seams (``memberflow_local/scans.py``) with moto's own
+projection and copies: the same requests, answered whole, both ways."""
+
+from __future__ import annotations
+
+import copy
+
+from memberflow_local import scans
+from memberflow_local.stack import ACCOUNT, REGION
+
+
+def _items(count: int) -> list[dict]:
+    items = []
+    for n in range(count):
+        items.append(
+            {
+                "member_id": {"S": f"m{n % 7}"},
+                "entry_key": {"S": f"earn#{n:04d}"},
+                "kind": {"S": "earn" if n % 3 else "expiry"},
+                "points": {"N": str(n * 5 - 40)},
+                "multiplier": {"N": "1.50"},
+                "is_even": {"BOOL": n % 2 == 0},
+                "empty_value": {"NULL": True},
+                "labels": {"SS": ["b", "a", f"t{n}"]},
+                "lot_sizes": {"NS": ["1", "2.5"]},
+                "payload_bytes": {"B": b"\x00\x01memberflow"},
+                "history": {
+                    "L": [
+                        {"M": {"at": {"S": f"2026-01-{1 + n % 28:02d}"}, "to": {"S": "new"}}},
+                        {"M": {"at": {"S": "2026-02-01"}, "nested": {"L": [{"N": "3"}]}}},
+                    ]
+                },
+                "profile": {"M": {"tier": {"S": "gold"}, "lots": {"L": [{"N": str(n)}]}}},
+                "note": {"S": "x" * 2000},  # pages of the 1 MB limit hold fewer items
+            }
+        )
+    return items
+
+
+def _requests(table: str) -> list[tuple[str, dict]]:
+    return [
+        ("Scan", {"TableName": table, "ProjectionExpression": "kind, points"}),
+        (
+            "Scan",
+            {
+                "TableName": table,
+                "ProjectionExpression": "member_id, #h, labels, lot_sizes, payload_bytes, is_even, empty_value, multiplier",
+                "ExpressionAttributeNames": {"#h": "history"},
+            },
+        ),
+        (  # nested paths and list indexes: moto's own projection
+            "Scan",
+            {
+                "TableName": table,
+                "ProjectionExpression": "profile.tier, history[1].nested, kind",
+            },
+        ),
+        (
+            "Scan",
+            {
+                "TableName": table,
+                "ProjectionExpression": "kind, points, absent_field",
+                "FilterExpression": "points > :zero",
+                "ExpressionAttributeValues": {":zero": {"N": "0"}},
+            },
+        ),
+        ("Scan", {"TableName": table, "ProjectionExpression": "points", "Limit": 7}),
+        ("Scan", {"TableName": table}),
+        (
+            "Scan",
+            {
+                "TableName": table,
+                "ProjectionExpression": "kind",
+                "Segment": 1,
+                "TotalSegments": 3,
+            },
+        ),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "member_id = :m",
+                "ExpressionAttributeValues": {":m": {"S": "m3"}},
+            },
+        ),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "member_id = :m",
+                "ProjectionExpression": "entry_key, profile",
+                "ExpressionAttributeValues": {":m": {"S": "m3"}},
+            },
+        ),
+    ]
+
+
+def _answers(client, table: str) -> list:
+    answers = []
+    for operation, params in _requests(table):
+        pages, start = [], None
+        while True:
+            request = dict(params, **({"ExclusiveStartKey": start} if start else {}))
+            page = client._make_api_call(operation, request)
+            page.pop("ResponseMetadata", None)
+            pages.append(page)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        answers.append(pages)
+    return answers
+
+
+def test_scans_and_queries_answer_exactly_as_motos_own_copies_and_projections(stack):
+    client = stack.client("dynamodb")
+    table = stack.physical["LedgerTable"]["Ref"]
+    for item in _items(600):  # over 1 MB: Scans page
+        client.put_item(TableName=table, Item=item)
+    ours = _answers(client, table)
+    with scans.motos_own_scans():
+        theirs = _answers(client, table)
+    assert ours == theirs
+    first = ours[0]
+    assert len(first) > 1  # the 1 MB page limit counts the stored items, as before
+    assert sum(page["Count"] for page in first) == 600
+    assert set(first[0]["Items"][0]) == {"kind", "points"}
+    assert ours[4][0]["Count"] == 7
+
+
+def test_a_projected_scan_returns_new_items_and_leaves_the_stored_ones_alone(stack):
+    from moto.dynamodb.models import dynamodb_backends
+
+    client = stack.client("dynamodb")
+    table_name = stack.physical["LedgerTable"]["Ref"]
+    for item in _items(20):
+        client.put_item(TableName=table_name, Item=item)
+    backend = dynamodb_backends[ACCOUNT][REGION]
+    table = backend.get_table(table_name)
+    stored = {id(item) for item in table.all_items()}
+    values = {id(v) for item in table.all_items() for v in item.attrs.values()}
+    before = [item.to_json() for item in table.all_items()]
+
+    results, _, _ = table.scan({}, None, None, None, None, False, [["history"], ["points"]])
+
+    assert len(results) == 20
+    assert not {id(r) for r in results} & stored
+    assert not {id(v) for r in results for v in r.attrs.values()} & values
+    results[0].attrs["history"].value.clear()  # a caller editing its result
+    assert [item.to_json() for item in table.all_items()] == before
+
+
+def test_an_item_copy_is_moto_s_deep_copy():
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    item = Item(DynamoType({"S": "m1"}), DynamoType({"S": "earn#0000"}), _items(1)[0])
+    ours, theirs = scans.copy_item(item), copy.deepcopy(item)
+    assert ours.to_json() == theirs.to_json() == item.to_json()
+    assert ours.hash_key == item.hash_key and ours.hash_key is not item.hash_key
+    ours.attrs["history"].value[0].value["to"].value = "edited"
+    ours.attrs["labels"].value.append("z")
+    assert item.to_json() == theirs.to_json()
+
+
+def test_item_and_value_sizes_are_moto_s_own():
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    items = [Item(DynamoType({"S": "m1"}), None, item) for item in _items(40)]
+    items.append(
+        Item(
+            DynamoType({"S": "ü-m2"}),
+            None,
+            {
+                "ü": {"S": "naïve ✓"},
+                "empty_list": {"L": []},
+                "empty_map": {"M": {}},
+                "bins": {"BS": [b"\x00\xff", b"ab"]},
+                "nested": {"M": {"k": {"SS": ["x", "yy"]}, "n": {"NS": ["-1.5", "20"]}}},
+            },
+        )
+    )
+    ours = [(item.size(), [v.size() for v in item.attrs.values()]) for item in items]
+    with scans.motos_own_scans():
+        theirs = [(item.size(), [v.size() for v in item.attrs.values()]) for item in items]
+    assert ours == theirs
+    assert items[-1].attrs["ü"].size() == len("naïve ✓".encode())
