@@ -381,8 +381,12 @@ class Simulation:
 
     # ------------------------------------------------------------------ ground truth
     def true_uplift(self) -> dict[str, dict]:
-        """Per journey: mean over closed treated enrolments of (bought in window) minus
-        (would have bought in window without this journey's messages)."""
+        """Per journey, over enrolments whose window has closed, from the simulator's own
+        records (never the store's): ``true_uplift``, the mean over treated enrolments of
+        (bought in window) minus (would have bought in window without this journey's
+        messages), the quantity the report's treated-minus-holdout difference estimates;
+        and each arm's size and conversions as the simulator placed them, so a test can
+        check that the report counts exactly these orders for both arms."""
         from memberflow.store import Cohort, Enrolment
 
         windows = {}
@@ -393,9 +397,13 @@ class Simulation:
                 + pinned["config"]["exit_after_days"]
             )
         now = self.stack.clock.now()
-        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        arms = ("treatment", "control")
+        # journey -> arm -> [closed, converted, converted without this journey's messages]
+        totals: dict[str, dict[str, list[int]]] = defaultdict(
+            lambda: {arm: [0, 0, 0] for arm in arms}
+        )
         for enrolment in Enrolment.scan():
-            if enrolment.arm != "treatment" or enrolment.cohort_id not in windows:
+            if enrolment.arm not in arms or enrolment.cohort_id not in windows:
                 continue
             end = enrolment.entered_at + timedelta(days=windows[enrolment.cohort_id])
             if end > now:
@@ -408,9 +416,19 @@ class Simulation:
             ]
             actual = bool(in_window)
             without = any(cause != f"planted:{enrolment.journey}" for _, cause in in_window)
-            totals[enrolment.journey][0] += int(actual) - int(without)
-            totals[enrolment.journey][1] += 1
-        return {
-            j: {"true_uplift": (d / n) if n else None, "treated_closed": n}
-            for j, (d, n) in totals.items()
-        }
+            counts = totals[enrolment.journey][enrolment.arm]
+            counts[0] += 1
+            counts[1] += int(actual)
+            counts[2] += int(without)
+        result = {}
+        for journey, by_arm in totals.items():
+            (n, converted, without), (cn, cconverted, _) = by_arm["treatment"], by_arm["control"]
+            result[journey] = {
+                "true_uplift": (converted - without) / n if n else None,
+                "treated_closed": n,
+                "treated_converted": converted,
+                "treated_converted_without": without,
+                "control_closed": cn,
+                "control_converted": cconverted,
+            }
+        return result
