@@ -13,6 +13,15 @@ The budget runs in wall-clock time, as Lambda's does (sleeping and waiting count
 less the time the operating system kept the thread waiting for a CPU
 (``/proc/self/task/<tid>/schedstat``): a loaded machine (other processes, parallel
 test runs) must not time out a function that AWS, with a CPU of its own, would not.
+
+**Paced sleeps pass without waiting.** The journey step spaces its sends to the
+channel's rate (SES: 14 a second) by sleeping (``journeys.engine.Budget.pause``, the
+seam it declares for this). Locally the invocation's time runs on as if it had slept:
+the sleep is added to the invocation's elapsed time, for its own ``Budget`` (through
+``Budget.clock``), for ``context.get_remaining_time_in_millis()`` and for the watchdog,
+which ends the invocation the moment a sleep takes it past its Timeout, as Lambda
+would. Only the waiting is skipped (it was a third of the demo's wall time), as the
+virtual clock skips Wait states and Retry backoffs.
 """
 
 from __future__ import annotations
@@ -98,6 +107,27 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
+_current = threading.local()  # the Deadline of the invocation running on this thread
+
+
+def current() -> Deadline | None:
+    return getattr(_current, "deadline", None)
+
+
+def invocation_clock() -> float:
+    """``time.monotonic()`` as the running invocation sees it: its skipped sleeps added."""
+    deadline = current()
+    return time.monotonic() + (deadline.skipped if deadline is not None else 0.0)
+
+
+def invocation_sleep(seconds: float) -> None:
+    """Let ``seconds`` pass for the running invocation without waiting for them (outside
+    an invocation: a real sleep)."""
+    deadline = current()
+    if deadline is None:
+        time.sleep(seconds)
+    else:
+        deadline.skip(seconds)
 
 
 class Deadline:
@@ -112,10 +142,23 @@ class Deadline:
         self.fired = False
         self.started = time.monotonic()
         self.starved = _starved_seconds(self.native)
+        self.skipped = 0.0  # sleeps that passed without waiting (invocation_sleep)
+        self.outer: Deadline | None = None
 
     def elapsed(self) -> float:
         wall = time.monotonic() - self.started
-        return max(0.0, wall - (_starved_seconds(self.native) - self.starved))
+        return max(0.0, wall - (_starved_seconds(self.native) - self.starved)) + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        """``seconds`` of this invocation pass at once; past its budget it is ended here."""
+        if seconds <= 0:
+            return
+        self.skipped += seconds
+        left = self.remaining()
+        if left <= 0:
+            self.fire()
+        else:  # the watchdog's check was set for the unskipped budget: bring it forward
+            _watchdog.arm(self, time.monotonic() + left)
 
     def remaining(self) -> float:
         return self.seconds - self.elapsed()
@@ -130,9 +173,11 @@ class Deadline:
             )
 
     def __enter__(self) -> Deadline:
+        self.outer, _current.deadline = current(), self
         _watchdog.arm(self, self.started + self.seconds)
         return self
 
     def __exit__(self, *exc) -> None:
         with self.guard:
             self.done = True
+        _current.deadline = self.outer

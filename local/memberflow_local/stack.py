@@ -32,6 +32,7 @@ from memberflow.webhooks.secrets import (
     DEV_WOOCOMMERCE_SECRET,
 )
 from memberflow_local import asl, dynamodb, iam, placeholders
+from memberflow_local import budget as invocation_budget
 from memberflow_local import schedule as schedules
 from memberflow_local.budget import Deadline, Ended, LambdaTimeout
 from memberflow_local.clock import VirtualClock, patch_moto
@@ -90,6 +91,27 @@ _gc = {"thresholds": None}
 COLLECT_LESS = {"enabled": True}  # off: fast_paths.motos_own_paths()
 # Objects allocated between two young-generation collections (CPython's default: 700).
 GC_YOUNG_THRESHOLD = 20_000
+
+
+_real_pacing: dict = {}
+
+
+def _pace_without_waiting() -> None:
+    """The journey step's send pacing sleeps in invocation time, not real time
+    (budget.py: the invocation's clock and Timeout still count every sleep)."""
+    from memberflow.journeys import engine
+
+    _real_pacing.setdefault("saved", (engine.Budget.clock, engine.Budget.pause))
+    engine.Budget.clock = staticmethod(invocation_budget.invocation_clock)
+    engine.Budget.pause = staticmethod(invocation_budget.invocation_sleep)
+
+
+def _pace_as_before() -> None:
+    from memberflow.journeys import engine
+
+    if "saved" in _real_pacing:
+        clock, pause = _real_pacing.pop("saved")
+        engine.Budget.clock, engine.Budget.pause = staticmethod(clock), staticmethod(pause)
 
 
 def _collect_less() -> None:
@@ -195,6 +217,7 @@ class LocalStack:
         asl.history_limit(self.history_limit)
         patch_moto(self.clock)
         self.clock.install()
+        _pace_without_waiting()
         self.clock.set_job_source(self._due_jobs)
         self._create_resources()
         self.iam = iam.activate(self)  # from here on, functions act as their roles
@@ -231,6 +254,7 @@ class LocalStack:
             dynamodb.index_lag.clear()
             asl.reset()
             asl.history_limit(asl.HISTORY_EVENTS_MAX)
+            _pace_as_before()
             if getattr(self, "shops", None) is not None:
                 self.shops.stop()
             if self._mock is not None:

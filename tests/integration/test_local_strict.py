@@ -362,6 +362,59 @@ def test_an_invocation_past_its_timeout_is_ended_as_lambda_ends_it():
         assert seen.count("finished") == 0
 
 
+def test_a_paced_sleep_counts_in_the_invocations_time_without_being_waited_for():
+    """The journey step's pacing sleeps (``Budget.pause``) pass at once locally, but the
+    invocation's own clock, its reported time left and its Timeout all count them."""
+    from memberflow.journeys.engine import Budget
+
+    with LocalStack() as local:  # Timeout 300 s, unscaled
+        seen = {}
+        real = local.handler("JourneyStepFunction")
+
+        def handler(event, context):
+            budget = Budget.of(context)
+            before, left = time.monotonic(), context.get_remaining_time_in_millis()
+            assert budget.sleep(120.0)  # pacing: 120 s of sends at the channel's rate
+            seen["waited"] = time.monotonic() - before
+            seen["budget_elapsed"] = budget.elapsed()
+            seen["left_dropped_ms"] = left - context.get_remaining_time_in_millis()
+            # a sleep that would eat into the step's safety margin is refused, as in AWS
+            seen["refused"] = not budget.sleep(170.0)
+            return {"ok": True}
+
+        local._handlers["JourneyStepFunction"] = handler
+        assert local.invoke("JourneyStepFunction", {}) == {"ok": True}
+        local._handlers["JourneyStepFunction"] = real
+    assert seen["waited"] < 5.0  # not 120 s
+    assert 120.0 <= seen["budget_elapsed"] < 125.0
+    assert 120_000 <= seen["left_dropped_ms"] < 125_000
+    assert seen["refused"]
+
+
+def test_paced_sleeps_past_the_timeout_end_the_invocation_as_lambda_would():
+    from memberflow.journeys.engine import Budget
+    from memberflow_local.budget import LambdaTimeout
+
+    with LocalStack() as local:
+        seen = []
+        real = local.handler("JourneyStepFunction")
+
+        def handler(event, context):
+            for _ in range(10):
+                Budget.pause(40.0)  # 400 s of sleeps in a 300 s function, taken blindly
+                seen.append("slept")
+            seen.append("finished")
+
+        local._handlers["JourneyStepFunction"] = handler
+        started = time.monotonic()
+        with pytest.raises(LambdaTimeout, match=r"Task timed out after 300\.00 seconds"):
+            local.invoke("JourneyStepFunction", {})
+        local._handlers["JourneyStepFunction"] = real
+    assert seen == ["slept"] * 7  # ended by the eighth sleep (at 320 s), not after it
+    assert time.monotonic() - started < 5.0
+    assert (Budget.clock, Budget.pause) == (time.monotonic, time.sleep)  # restored at stop
+
+
 def test_api_gateway_answers_504_after_29_seconds_and_502_when_the_function_times_out():
     with LocalStack(timeout_scale=0.01) as local:
         seen = []
