@@ -20,7 +20,9 @@ reads:
    builds for every map value and set member (three quarters of a projected Scan),
    and once per item during a Scan or Query (which holds the backend's write lock, so no item
    changes between moto's two reads of its size).
-4. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
+4. A Scan page starts by sorting the whole table: the sorted list is kept per table
+   until an item is put or deleted.
+5. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
    dispatch and memo: the same tree, fresh objects.
 """
@@ -62,11 +64,11 @@ def install() -> None:
         from memberflow_local.dynamodb import write_lock
 
         with write_lock():  # no write between the two size reads of an item
-            _reading.uncopied, _reading.sizes = uncopied, {}
+            _reading.uncopied, _reading.sizes, _reading.table = uncopied, {}, self
             try:
                 return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
             finally:
-                _reading.uncopied, _reading.sizes = False, None
+                _reading.uncopied, _reading.sizes, _reading.table = False, None, None
 
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -103,6 +105,7 @@ def install() -> None:
 
     table_module.Table._memberflow_query = original_query
     table_module.Table.query = query
+    _sorted_once(table_module.Table)
     Item._memberflow_project = original_project
     Item.project = project
     Item._memberflow_size, DynamoType._memberflow_size = original_item_size, original_value_size
@@ -112,23 +115,79 @@ def install() -> None:
     table_module.copy = SimpleNamespace(copy=_copy.copy, deepcopy=_table_deepcopy)
 
 
+def _sorted_once(Table) -> None:
+    """A Scan page starts by sorting every item of the table (moto's ``all_items``), so
+    a ten-page Scan sorts the table ten times. The sorted list is kept per table until
+    an item is put or deleted (an update changes an item in place, never its keys or
+    its place in the order)."""
+    original_all_items = Table.all_items
+    original_put, original_delete = Table.put_item, Table.delete_item
+
+    @functools.wraps(original_all_items)
+    def all_items(self):
+        if not _on["enabled"] or getattr(_reading, "table", None) is not self:
+            return original_all_items(self)
+        generation = getattr(self, "_memberflow_generation", 0)
+        kept = getattr(self, "_memberflow_sorted", None)
+        if kept is None or kept[0] != generation:
+            kept = self._memberflow_sorted = (generation, original_all_items(self))
+        return kept[1]
+
+    @functools.wraps(original_put)
+    def put_item(self, *args, **kwargs):
+        self._memberflow_generation = getattr(self, "_memberflow_generation", 0) + 1
+        return original_put(self, *args, **kwargs)
+
+    @functools.wraps(original_delete)
+    def delete_item(self, *args, **kwargs):
+        self._memberflow_generation = getattr(self, "_memberflow_generation", 0) + 1
+        return original_delete(self, *args, **kwargs)
+
+    Table._memberflow_sorted_originals = (original_all_items, original_put, original_delete)
+    Table.all_items, Table.put_item, Table.delete_item = all_items, put_item, delete_item
+
+
 def _top_level(path) -> bool:
     return len(path) == 1 and not _LIST_INDEX.match(path[0])
 
 
 def _project_top_level(item, paths):
-    from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict, deserializer, serializer
 
-    result = {}
+    projected = Item.__new__(Item)
+    projected.hash_key, projected.range_key = item.hash_key, item.range_key
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(attrs)
     for (name,) in paths:
         attribute = item.attrs.get(name)
-        if attribute is not None and name not in result:
-            result[name] = deserializer.deserialize(attribute.to_regular_json())
-    return Item(
-        hash_key=item.hash_key,
-        range_key=item.range_key,
-        attrs=serializer.serialize(result)["M"],
-    )
+        if attribute is not None and name not in attrs:
+            dict.__setitem__(attrs, name, _round_trip(attribute, deserializer, serializer))
+    projected.attrs = attrs  # the stored item passed the 400 KB check; a part of it does
+    return projected
+
+
+def _round_trip(value, deserializer, serializer):
+    """What moto's projection makes of a value (deserialise to Python, serialise back):
+    strings, booleans, NULL, lists and maps come back as they were, so they are copied;
+    numbers, sets and binaries take the round trip itself (it may normalise them)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    kind = value.type
+    if kind in ("S", "BOOL", "NULL"):
+        clone = DynamoType.__new__(DynamoType)
+        clone.type, clone.value = kind, value.value
+        return clone
+    if kind == "L":
+        clone = DynamoType.__new__(DynamoType)
+        clone.type = kind
+        clone.value = [_round_trip(v, deserializer, serializer) for v in value.value]
+        return clone
+    if kind == "M":
+        clone = DynamoType.__new__(DynamoType)
+        clone.type = kind
+        clone.value = {k: _round_trip(v, deserializer, serializer) for k, v in value.value.items()}
+        return clone
+    return DynamoType(serializer.serialize(deserializer.deserialize(value.to_regular_json())))
 
 
 def _bytesize(text) -> int:

@@ -183,3 +183,46 @@ def test_item_and_value_sizes_are_moto_s_own():
         theirs = [(item.size(), [v.size() for v in item.attrs.values()]) for item in items]
     assert ours == theirs
     assert items[-1].attrs["ü"].size() == len("naïve ✓".encode())
+
+
+def test_a_scan_paged_across_writes_sees_them_as_moto_s_own_does(stack):
+    """The sorted items a Scan pages through are kept between pages only while no item
+    is put or deleted: a write between two pages shows in the next page, as in moto."""
+    client = stack.client("dynamodb")
+    table = stack.physical["LedgerTable"]["Ref"]
+
+    def key(n):
+        return {"member_id": {"S": f"m{n:03d}"}, "entry_key": {"S": "earn#1"}}
+
+    def run():
+        for n in range(0, 60, 2):
+            client.put_item(TableName=table, Item={**key(n), "kind": {"S": "earn"}})
+        first = client.scan(TableName=table, Limit=10, ProjectionExpression="member_id")
+        client.put_item(TableName=table, Item={**key(41), "kind": {"S": "bonus"}})
+        client.delete_item(TableName=table, Key=key(50))
+        client.update_item(
+            TableName=table,
+            Key=key(30),
+            UpdateExpression="SET kind = :k",
+            ExpressionAttributeValues={":k": {"S": "expiry"}},
+        )
+        pages, start = [first["Items"]], first["LastEvaluatedKey"]
+        while start:
+            page = client.scan(TableName=table, Limit=10, ExclusiveStartKey=start)
+            pages.append(page["Items"])
+            start = page.get("LastEvaluatedKey")
+        for item in client.scan(TableName=table)["Items"]:
+            client.delete_item(
+                TableName=table, Key={k: item[k] for k in ("member_id", "entry_key")}
+            )
+        return pages
+
+    ours = run()
+    with scans.motos_own_scans():
+        theirs = run()
+    assert ours == theirs
+    seen = [item["member_id"]["S"] for page in ours for item in page]
+    assert "m041" in seen and "m050" not in seen
+    assert {"member_id": {"S": "m030"}, "entry_key": {"S": "earn#1"}, "kind": {"S": "expiry"}} in [
+        item for page in ours for item in page
+    ]
