@@ -22,7 +22,10 @@ reads:
    changes between moto's two reads of its size).
 4. A Scan page starts by sorting the whole table: the sorted list is kept per table
    until an item is put or deleted.
-5. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
+5. A new item (every PutItem, every Put of a transaction) is checked against the 400 KB
+   item limit once, not once per attribute: moto's ``LimitedSizeDict`` re-sums the whole
+   item at every attribute it sets, so building a member item summed it fifty times.
+6. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
    dispatch and memo: the same tree, fresh objects.
 """
@@ -106,6 +109,25 @@ def install() -> None:
     table_module.Table._memberflow_query = original_query
     table_module.Table.query = query
     _sorted_once(table_module.Table)
+    original_init = Item.__init__
+
+    @functools.wraps(original_init)
+    def __init__(self, hash_key, range_key, attrs):
+        if not _on["enabled"] or not attrs:
+            return original_init(self, hash_key, range_key, attrs)
+        from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+        self.hash_key, self.range_key = hash_key, range_key
+        self.attrs = LimitedSizeDict()
+        *first, (last_key, last_value) = attrs.items()
+        for key, value in first:
+            dict.__setitem__(self.attrs, key, DynamoType(value))
+        # moto's own check, once, over the whole item (its running sum only grows, so it
+        # fails here exactly when one of its per-attribute checks would have)
+        self.attrs[last_key] = DynamoType(last_value)
+
+    Item._memberflow_init = original_init
+    Item.__init__ = __init__
     Item._memberflow_project = original_project
     Item.project = project
     Item._memberflow_size, DynamoType._memberflow_size = original_item_size, original_value_size

@@ -226,3 +226,27 @@ def test_a_scan_paged_across_writes_sees_them_as_moto_s_own_does(stack):
     assert {"member_id": {"S": "m030"}, "entry_key": {"S": "earn#1"}, "kind": {"S": "expiry"}} in [
         item for page in ours for item in page
     ]
+
+
+def test_a_new_item_is_built_and_size_checked_as_moto_builds_it():
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    def build(attrs):
+        try:
+            return Item(DynamoType({"S": "m1"}), None, attrs).to_json()
+        except ItemSizeTooLarge:
+            return "ItemSizeTooLarge"
+
+    cases = [
+        _items(1)[0],
+        {"only": {"S": "x"}},
+        {"a": {"S": "x" * 300_000}, "b": {"S": "y" * 104_990}},  # 404,992 bytes: fits
+        {"a": {"S": "x" * 300_000}, "b": {"S": "y" * 105_000}},  # over, at the last one
+        {"a": {"S": "x" * 406_000}, "b": {"N": "1"}},  # over at the first
+    ]
+    ours = [build(attrs) for attrs in cases]
+    with scans.motos_own_scans():
+        theirs = [build(attrs) for attrs in cases]
+    assert ours == theirs
+    assert [o == "ItemSizeTooLarge" for o in ours] == [False, False, False, True, True]
