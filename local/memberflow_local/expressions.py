@@ -254,14 +254,19 @@ def _switched(ours, theirs):
 
 
 @contextlib.contextmanager
-def motos_own_expressions():
-    """moto's own parse-per-call and deep copies for a while (parity tests, bench)."""
-    before = _on["enabled"]
-    _on["enabled"] = False
+def switched_off(flags: dict):
+    """``flags["enabled"]`` off for a while: a seam's own path against moto's."""
+    before = flags["enabled"]
+    flags["enabled"] = False
     try:
         yield
     finally:
-        _on["enabled"] = before
+        flags["enabled"] = before
+
+
+def motos_own_expressions():
+    """moto's own parse-per-call and deep copies for a while (parity tests, bench)."""
+    return switched_off(_on)
 
 
 def clear() -> None:

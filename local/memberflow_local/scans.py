@@ -32,7 +32,6 @@ reads:
 
 from __future__ import annotations
 
-import contextlib
 import copy as _copy
 import functools
 import re
@@ -281,12 +280,8 @@ def _copy_value(value):
     return clone
 
 
-@contextlib.contextmanager
 def motos_own_scans():
-    """moto's own projection and copies for a while (parity tests, bench)."""
-    before = _on["enabled"]
-    _on["enabled"] = False
-    try:
-        yield
-    finally:
-        _on["enabled"] = before
+    """moto's own projection, sizes and copies for a while (parity tests, bench)."""
+    from memberflow_local.expressions import switched_off
+
+    return switched_off(_on)

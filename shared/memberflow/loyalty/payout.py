@@ -115,14 +115,8 @@ def choose_shop(member: Member, requested: str | None) -> Target | None:
 
 def _view(entry: LedgerEntry, balance: int, programme: Programme, replayed: bool) -> dict:
     payout = json.loads(entry.payout)
-    spent = -int(entry.points)
     return {
-        "member_id": entry.member_id,
-        "reference": entry.source,
-        "points": spent,
-        "value": format(rules.redemption_value(spent, programme), "f"),
-        "balance": balance,
-        "redeemed_at": iso(entry.created_at),
+        **service.redemption_view(entry, balance, programme),
         "discount": {
             "code": payout["code"],
             "shop": payout["shop"],

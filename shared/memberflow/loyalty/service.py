@@ -495,7 +495,7 @@ def apply_interaction(
 
 
 # ------------------------------------------------------------------ points
-def _redemption_view(entry: LedgerEntry, balance: int, programme: Programme) -> dict:
+def redemption_view(entry: LedgerEntry, balance: int, programme: Programme) -> dict:
     spent = -int(entry.points)
     return {
         "member_id": entry.member_id,
@@ -534,14 +534,14 @@ def redeem(
                 raise RedemptionConflict(f"reference already used for {-int(done.points)} points")
             return Change(
                 result={
-                    **_redemption_view(done, int(current.points_balance or 0), programme),
+                    **redemption_view(done, int(current.points_balance or 0), programme),
                     "replayed": True,
                 }
             )
         accounts.redeem(current, points_wanted, now)
         entry = accounts.ledger_entry(current, "redemption", reference, -points_wanted, now)
         accounts.refresh_review(current, programme, now)
-        view = _redemption_view(entry, int(current.points_balance), programme)
+        view = redemption_view(entry, int(current.points_balance), programme)
         return Change(member=current, entries=[entry], result={**view, "replayed": False})
 
     return run(member_id, plan)
