@@ -25,7 +25,10 @@ reads:
 5. A new item (every PutItem, every Put of a transaction) is checked against the 400 KB
    item limit once, not once per attribute: moto's ``LimitedSizeDict`` re-sums the whole
    item at every attribute it sets, so building a member item summed it fifty times.
-6. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
+6. Every answer is converted to wire dicts (moto's ``dynamo_to_dict``, a generic walk
+   that asks each node five questions) by a walk that knows moto's attribute values:
+   the same dicts; binaries, timestamps and other objects still go to moto's own.
+7. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
    dispatch and memo: the same tree, fresh objects.
 """
@@ -134,6 +137,52 @@ def install() -> None:
     table_module.Table._memberflow_scan = original_scan
     table_module.Table.scan = scan
     table_module.copy = SimpleNamespace(copy=_copy.copy, deepcopy=_table_deepcopy)
+
+    from moto.dynamodb import responses
+
+    original_to_dict = responses.dynamo_to_dict
+
+    @functools.wraps(original_to_dict)
+    def dynamo_to_dict(obj):
+        if not _on["enabled"]:
+            return original_to_dict(obj)
+        return _to_dict(obj, original_to_dict, DynamoType)
+
+    responses._memberflow_dynamo_to_dict = original_to_dict
+    responses.dynamo_to_dict = dynamo_to_dict
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def to_dict(obj):
+    """``dynamo_to_dict`` as the local stack runs it (for the parity test)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    return _to_dict(obj, dynamo_to_dict, DynamoType)
+
+
+def _to_dict(obj, original, DynamoType):
+    kind = type(obj)
+    if kind is DynamoType:
+        value_type, value = obj.type, obj.value
+        if value_type == "L":
+            return {"L": [_to_dict(v, original, DynamoType) for v in value]}
+        if value_type == "M":
+            return {"M": {k: _to_dict(v, original, DynamoType) for k, v in value.items()}}
+        if value_type in ("SS", "NS"):
+            return {value_type: list(value)}
+        if value_type in ("S", "N", "BOOL", "NULL") and type(value) in _PLAIN:
+            return {value_type: value}
+        return original(obj)  # binaries: decoded by moto's own
+    if kind in _PLAIN:
+        return obj
+    if kind is list:
+        return [_to_dict(v, original, DynamoType) for v in obj]
+    if isinstance(obj, dict) and not hasattr(obj, "to_json"):
+        return {k: _to_dict(v, original, DynamoType) for k, v in obj.items()}
+    return original(obj)  # timestamps, objects with to_json
 
 
 def _sorted_once(Table) -> None:

@@ -250,3 +250,22 @@ def test_a_new_item_is_built_and_size_checked_as_moto_builds_it():
         theirs = [build(attrs) for attrs in cases]
     assert ours == theirs
     assert [o == "ItemSizeTooLarge" for o in ours] == [False, False, False, True, True]
+
+
+def test_answers_convert_to_the_wire_dicts_moto_s_own_conversion_gives():
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    item = Item(DynamoType({"S": "m1"}), DynamoType({"S": "earn#0000"}), _items(1)[0])
+    answers = [
+        {"Items": [item.attrs, item.attrs], "Count": 2, "ScannedCount": 7},
+        {"Attributes": item.attrs, "ConsumedCapacity": {"CapacityUnits": 1.5}},
+        {"Item": item, "when": datetime(2026, 1, 1, tzinfo=UTC)},  # to_json, a timestamp
+        {"Responses": {"t": [item.attrs]}, "UnprocessedKeys": {}},
+        [DynamoType({"BS": [b"\x00", b"\x01"]}), DynamoType({"L": [{"B": b"\x02"}]}), None],
+    ]
+    assert [scans.to_dict(answer) for answer in answers] == [
+        dynamo_to_dict(answer) for answer in answers
+    ]
