@@ -44,14 +44,32 @@ from types import SimpleNamespace
 _on = {"enabled": True}
 _reading = threading.local()  # while a Scan runs: copies skipped? sizes summed so far
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
+# moto's classes and the backend's lock, bound once by install(): the functions below run
+# for every item and attribute value, so they do not import on each call.
+_moto = SimpleNamespace()
 
 
 def install() -> None:
     from moto.dynamodb.models import table as table_module
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import (
+        DynamoType,
+        Item,
+        LimitedSizeDict,
+        deserializer,
+        serializer,
+    )
+
+    from memberflow_local.dynamodb import write_lock
 
     if getattr(Item, "_memberflow_project", None) is not None:
         return
+    _moto.__dict__.update(
+        DynamoType=DynamoType,
+        Item=Item,
+        LimitedSizeDict=LimitedSizeDict,
+        deserializer=deserializer,
+        serializer=serializer,
+    )
     original_project = Item.project
     original_scan = table_module.Table.scan
 
@@ -66,16 +84,12 @@ def install() -> None:
         index_name = args[1] if len(args) > 1 else kwargs.get("index_name")
         projection = args[3] if len(args) > 3 else kwargs.get("projection_expression")
         uncopied = _on["enabled"] and bool(projection) and not index_name
-        from memberflow_local.dynamodb import write_lock
-
         with write_lock():  # no write between the two size reads of an item
             _reading.uncopied, _reading.sizes, _reading.table = uncopied, {}, self
             try:
                 return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
             finally:
                 _reading.uncopied, _reading.sizes, _reading.table = False, None, None
-
-    from moto.dynamodb.models.dynamo_type import DynamoType
 
     original_item_size, original_value_size = Item.size, DynamoType.size
 
@@ -99,8 +113,6 @@ def install() -> None:
 
     @functools.wraps(original_query)
     def query(self, *args, **kwargs):
-        from memberflow_local.dynamodb import write_lock
-
         with write_lock():  # as a Scan: each result's size summed once
             _reading.sizes = {}
             try:
@@ -117,8 +129,6 @@ def install() -> None:
     def __init__(self, hash_key, range_key, attrs):
         if not _on["enabled"] or not attrs:
             return original_init(self, hash_key, range_key, attrs)
-        from moto.dynamodb.models.dynamo_type import LimitedSizeDict
-
         self.hash_key, self.range_key = hash_key, range_key
         self.attrs = LimitedSizeDict()
         *first, (last_key, last_value) = attrs.items()
@@ -157,10 +167,9 @@ _PLAIN = (str, int, float, bool, type(None))
 
 def to_dict(obj):
     """``dynamo_to_dict`` as the local stack runs it (for the parity test)."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.utilities import dynamo_to_dict
 
-    return _to_dict(obj, dynamo_to_dict, DynamoType)
+    return _to_dict(obj, dynamo_to_dict, _moto.DynamoType)
 
 
 def _to_dict(obj, original, DynamoType):
@@ -222,26 +231,23 @@ def _top_level(path) -> bool:
 
 
 def _project_top_level(item, paths):
-    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict, deserializer, serializer
-
-    projected = Item.__new__(Item)
+    projected = _moto.Item.__new__(_moto.Item)
     projected.hash_key, projected.range_key = item.hash_key, item.range_key
-    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    attrs = _moto.LimitedSizeDict.__new__(_moto.LimitedSizeDict)
     dict.__init__(attrs)
     for (name,) in paths:
         attribute = item.attrs.get(name)
         if attribute is not None and name not in attrs:
-            dict.__setitem__(attrs, name, _round_trip(attribute, deserializer, serializer))
+            dict.__setitem__(attrs, name, _round_trip(attribute))
     projected.attrs = attrs  # the stored item passed the 400 KB check; a part of it does
     return projected
 
 
-def _round_trip(value, deserializer, serializer):
+def _round_trip(value):
     """What moto's projection makes of a value (deserialise to Python, serialise back):
     strings, booleans, NULL, lists and maps come back as they were, so they are copied;
     numbers, sets and binaries take the round trip itself (it may normalise them)."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
+    DynamoType = _moto.DynamoType
     kind = value.type
     if kind in ("S", "BOOL", "NULL"):
         clone = DynamoType.__new__(DynamoType)
@@ -250,14 +256,15 @@ def _round_trip(value, deserializer, serializer):
     if kind == "L":
         clone = DynamoType.__new__(DynamoType)
         clone.type = kind
-        clone.value = [_round_trip(v, deserializer, serializer) for v in value.value]
+        clone.value = [_round_trip(v) for v in value.value]
         return clone
     if kind == "M":
         clone = DynamoType.__new__(DynamoType)
         clone.type = kind
-        clone.value = {k: _round_trip(v, deserializer, serializer) for k, v in value.value.items()}
+        clone.value = {k: _round_trip(v) for k, v in value.value.items()}
         return clone
-    return DynamoType(serializer.serialize(deserializer.deserialize(value.to_regular_json())))
+    python = _moto.deserializer.deserialize(value.to_regular_json())
+    return DynamoType(_moto.serializer.serialize(python))
 
 
 def _bytesize(text) -> int:
@@ -285,8 +292,7 @@ def value_size(value) -> int:
 
 
 def _table_deepcopy(value, memo=None):
-    from moto.dynamodb.models.dynamo_type import Item
-
+    Item = _moto.Item
     if not _on["enabled"]:
         return _copy.deepcopy(value, memo)
     if type(value) is Item:
@@ -298,8 +304,7 @@ def _table_deepcopy(value, memo=None):
 
 def copy_item(item):
     """A fresh copy of a moto ``Item`` (what its ``__deepcopy__`` builds, directly)."""
-    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
-
+    Item, LimitedSizeDict = _moto.Item, _moto.LimitedSizeDict
     clone = Item.__new__(Item)
     clone.hash_key = _copy_value(item.hash_key)
     clone.range_key = None if item.range_key is None else _copy_value(item.range_key)

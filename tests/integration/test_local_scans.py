@@ -149,7 +149,7 @@ def test_a_projected_scan_returns_new_items_and_leaves_the_stored_ones_alone(sta
     assert [item.to_json() for item in table.all_items()] == before
 
 
-def test_an_item_copy_is_moto_s_deep_copy():
+def test_an_item_copy_is_moto_s_deep_copy(stack):  # the stack installs the seams
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
     item = Item(DynamoType({"S": "m1"}), DynamoType({"S": "earn#0000"}), _items(1)[0])
@@ -161,7 +161,7 @@ def test_an_item_copy_is_moto_s_deep_copy():
     assert item.to_json() == theirs.to_json()
 
 
-def test_item_and_value_sizes_are_moto_s_own():
+def test_item_and_value_sizes_are_moto_s_own(stack):  # the stack installs the seams
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
     items = [Item(DynamoType({"S": "m1"}), None, item) for item in _items(40)]
@@ -228,7 +228,9 @@ def test_a_scan_paged_across_writes_sees_them_as_moto_s_own_does(stack):
     ]
 
 
-def test_a_new_item_is_built_and_size_checked_as_moto_builds_it():
+def test_a_new_item_is_built_and_size_checked_as_moto_builds_it(
+    stack,
+):  # the stack installs the seams
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
@@ -252,7 +254,9 @@ def test_a_new_item_is_built_and_size_checked_as_moto_builds_it():
     assert [o == "ItemSizeTooLarge" for o in ours] == [False, False, False, True, True]
 
 
-def test_answers_convert_to_the_wire_dicts_moto_s_own_conversion_gives():
+def test_answers_convert_to_the_wire_dicts_moto_s_own_conversion_gives(
+    stack,
+):  # the stack installs the seams
     from datetime import UTC, datetime
 
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
