@@ -402,6 +402,8 @@ def _index_queries(Table) -> None:
                 items = [partition]
         else:
             items = _index_candidates(self, index_name, kwargs.get("hash_key_conditions"))
+        if key_ranges.enabled and len(args) > 2 and args[0] and not args[2]:
+            items = key_ranges.within(self, index_name, items, args[0], args[1], kwargs)
         _query_items.scope = (self, items)
         try:
             return original_query(self, hash_key, *args, **kwargs)
@@ -452,6 +454,48 @@ def _index_candidates(table, index_name, hash_key_conditions):
             for name, kind, value in conditions
         )
     ]
+
+
+class KeyRanges:
+    """A query reads only the items its key condition's range selects, as DynamoDB does.
+
+    moto walks every item of the partition (or index value) and sizes each one against
+    the 1 MB page limit before it applies the range condition, so a sweep query for one
+    day of ``review_at`` sized every member of its shard. The candidates are narrowed
+    here by moto's own comparison (``DynamoType.compare``) on the attribute moto would
+    compare; moto then applies the condition again to what is left.
+
+    Only without ``Limit``: with one, moto returns a LastEvaluatedKey when any item,
+    in the range or not, follows the last one it returns, and that answer is kept. A
+    page still ends at 1 MB of the items in the range, as in DynamoDB (moto would also
+    end one early at an item outside the range)."""
+
+    def __init__(self):
+        self.enabled = True
+
+    @staticmethod
+    def _attribute(table, index_name, kwargs) -> str | None:
+        conditions = kwargs.get("range_key_conditions")
+        if conditions:
+            return conditions[-1][0]
+        if index_name is None:
+            return table.range_key_attr
+        index = next((i for i in table.all_indexes() if i.name == index_name), None)
+        ranges = [k for k in (index.schema if index else ()) if k["KeyType"] == "RANGE"]
+        return ranges[0]["AttributeName"] if ranges else None
+
+    def within(self, table, index_name, items, comparison, values, kwargs):
+        attribute = self._attribute(table, index_name, kwargs)
+        if attribute is None:
+            return items  # moto refuses or handles this itself
+        return [
+            item
+            for item in items
+            if (found := item.attrs.get(attribute)) and found.compare(comparison, values)
+        ]
+
+
+key_ranges = KeyRanges()
 
 
 # --------------------------------------------------------------- index key maps

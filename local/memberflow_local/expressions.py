@@ -74,12 +74,91 @@ def _cached_condition_parse(original):
 
 # ------------------------------------------------------------ update validation
 def tree_copy(value, memo=None):
-    """``copy.deepcopy`` for moto's UpdateExpression trees, without ``__reduce_ex__``."""
+    """``copy.deepcopy`` for moto's UpdateExpression trees, without ``__reduce_ex__``.
+
+    The trees come from the parse cache, so the same tree is copied again and again: its
+    shape is learned once (:class:`_Plan`) and each copy only allocates and links nodes."""
     from moto.dynamodb.parsing.ast_nodes import Node
 
+    if memo is None and isinstance(value, Node):
+        plan = _plans.get(id(value))
+        if plan is None or plan.root is not value:
+            plan = _Plan.of(value, Node)
+            _remember(_plans, id(value), plan)
+        if plan.specs is not None:
+            return plan.copy()
     if memo is None:
         memo = {}
     return _tree_copy(value, memo, Node)
+
+
+_plans: dict[int, _Plan] = {}
+
+
+class _Plan:
+    """A tree's nodes in a fixed order, each as (class, its ``__dict__`` with the nodes it
+    points to replaced by their positions). moto's nodes hold ``children`` (nodes and
+    strings), ``parent`` and ``type``; a tree holding anything else gets no plan
+    (``specs`` None) and is copied by the general walk."""
+
+    __slots__ = ("root", "specs")
+
+    def __init__(self, root, specs):
+        self.root, self.specs = root, specs
+
+    @classmethod
+    def of(cls, root, Node) -> _Plan:
+        order, position = [], {}
+
+        def place(node) -> int:
+            found = position.get(id(node))
+            if found is None:
+                found = position[id(node)] = len(order)
+                order.append(node)
+            return found
+
+        place(root)
+        specs, i = [], 0
+        while i < len(order):
+            node = order[i]
+            kind = type(node)
+            if "__deepcopy__" in kind.__dict__:
+                return cls(root, None)
+            fields = []
+            for key, field in node.__dict__.items():
+                if isinstance(field, Node):
+                    fields.append((key, 1, place(field)))
+                elif type(field) is list:
+                    items = []
+                    for item in field:
+                        if isinstance(item, Node):
+                            items.append(place(item))
+                        elif type(item) in _ATOMS:
+                            items.append((item,))  # an atom, kept as it is
+                        else:
+                            return cls(root, None)
+                    fields.append((key, 2, tuple(items)))
+                elif type(field) in _ATOMS:
+                    fields.append((key, 0, field))
+                else:
+                    return cls(root, None)
+            specs.append((kind, tuple(fields)))
+            i += 1
+        return cls(root, tuple(specs))
+
+    def copy(self):
+        new = object.__new__
+        clones = [new(kind) for kind, _ in self.specs]
+        for clone, (_, fields) in zip(clones, self.specs, strict=True):
+            state = clone.__dict__
+            for key, how, field in fields:
+                if how == 1:
+                    state[key] = clones[field]
+                elif how == 2:
+                    state[key] = [clones[item] if type(item) is int else item[0] for item in field]
+                else:
+                    state[key] = field
+        return clones[0]
 
 
 _ATOMS = (str, int, float, bool, type(None))
@@ -270,5 +349,5 @@ def motos_own_expressions():
 
 
 def clear() -> None:
-    for cache in (_conditions, _key_conditions, _projections, _passed_static):
+    for cache in (_conditions, _key_conditions, _projections, _passed_static, _plans):
         cache.clear()

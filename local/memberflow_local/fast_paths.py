@@ -4,6 +4,8 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
 - expressions parsed once (``expressions.py``);
 - index queries through per-index key maps (``dynamodb.IndexKeys``), off: every item
   of the table is read, as before;
+- queries narrowed to their key condition's range before moto sizes each item
+  (``dynamodb.KeyRanges``);
 - scans that copy and convert only what they return (``scans.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
@@ -19,8 +21,12 @@ from memberflow_local import asl, dynamodb, expressions, scans, stack
 @contextlib.contextmanager
 def motos_own_paths():
     """Run the block on moto's own paths (and the stack's previous ones)."""
-    before = dynamodb.index_keys.enabled, stack.COLLECT_LESS["enabled"]
-    dynamodb.index_keys.enabled = False
+    before = (
+        dynamodb.index_keys.enabled,
+        dynamodb.key_ranges.enabled,
+        stack.COLLECT_LESS["enabled"],
+    )
+    dynamodb.index_keys.enabled = dynamodb.key_ranges.enabled = False
     stack.COLLECT_LESS["enabled"] = False
     try:
         with (
@@ -30,4 +36,8 @@ def motos_own_paths():
         ):
             yield
     finally:
-        dynamodb.index_keys.enabled, stack.COLLECT_LESS["enabled"] = before
+        (
+            dynamodb.index_keys.enabled,
+            dynamodb.key_ranges.enabled,
+            stack.COLLECT_LESS["enabled"],
+        ) = before

@@ -86,10 +86,12 @@ def install() -> None:
         uncopied = _on["enabled"] and bool(projection) and not index_name
         with write_lock():  # no write between the two size reads of an item
             _reading.uncopied, _reading.sizes, _reading.table = uncopied, {}, self
+            _reading.start = exclusive_start_key if not index_name else None
             try:
                 return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
             finally:
                 _reading.uncopied, _reading.sizes, _reading.table = False, None, None
+                _reading.start = None
 
     original_item_size, original_value_size = Item.size, DynamoType.size
 
@@ -198,7 +200,13 @@ def _sorted_once(Table) -> None:
     """A Scan page starts by sorting every item of the table (moto's ``all_items``), so
     a ten-page Scan sorts the table ten times. The sorted list is kept per table until
     an item is put or deleted (an update changes an item in place, never its keys or
-    its place in the order)."""
+    its place in the order). It is sorted on the keys' plain values (``cast_value``,
+    what ``DynamoType.__lt__`` compares), not through ``DynamoType`` comparisons.
+
+    A page after the first starts at its ExclusiveStartKey: moto walks the table from
+    its first item, comparing each with the key (every page costs the whole table); the
+    start is found here by bisection with moto's own comparison, and moto walks from
+    there."""
     original_all_items = Table.all_items
     original_put, original_delete = Table.put_item, Table.delete_item
 
@@ -209,8 +217,11 @@ def _sorted_once(Table) -> None:
         generation = getattr(self, "_memberflow_generation", 0)
         kept = getattr(self, "_memberflow_sorted", None)
         if kept is None or kept[0] != generation:
-            kept = self._memberflow_sorted = (generation, original_all_items(self))
-        return kept[1]
+            kept = self._memberflow_sorted = (generation, _in_key_order(self))
+        start = getattr(_reading, "start", None)
+        if start is None:
+            return kept[1]
+        return kept[1][_first_after(self, kept[1], start) :]
 
     @functools.wraps(original_put)
     def put_item(self, *args, **kwargs):
@@ -224,6 +235,35 @@ def _sorted_once(Table) -> None:
 
     Table._memberflow_sorted_originals = (original_all_items, original_put, original_delete)
     Table.all_items, Table.put_item, Table.delete_item = all_items, put_item, delete_item
+
+
+def _in_key_order(table) -> list:
+    """moto's ``all_items``: every item, by (hash key, range key)."""
+    items = []
+    for hash_set in table.items.values():
+        if table.range_key_attr:
+            items.extend(hash_set.values())
+        else:
+            items.append(hash_set)
+
+    def key(item):
+        hash_value = item.hash_key.cast_value
+        return (hash_value, item.range_key.cast_value) if item.range_key else hash_value
+
+    return sorted(items, key=key)
+
+
+def _first_after(table, items: list, start: dict) -> int:
+    """The first item moto would not skip as "before or at" the ExclusiveStartKey."""
+    keys = [table.hash_key_attr], [table.range_key_attr]
+    low, high = 0, len(items)
+    while low < high:
+        middle = (low + high) // 2
+        if table._item_comes_before_dct(items[middle], start, *keys, True):
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def _top_level(path) -> bool:

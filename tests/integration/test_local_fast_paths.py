@@ -199,11 +199,36 @@ def _empty(client, table) -> None:
         client.delete_item(TableName=table, Key={"code": item["code"]})
 
 
-def test_the_update_tree_copy_is_a_deep_copy_with_the_same_sharing():
+@pytest.mark.parametrize("copies", [1, 3])  # the first copy learns the tree's plan
+def test_the_update_tree_copy_is_a_deep_copy_with_the_same_sharing(copies):
+    import copy as copy_module
+
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 
     tree = UpdateExpressionParser.make("SET a.b[1] = if_not_exists(a, :v) + :w REMOVE c, d[2]")
-    copied = expressions.tree_copy(tree)
+    for _ in range(copies):
+        copied = expressions.tree_copy(tree)
+
+    def shape(node, seen):
+        seen.append(node)
+        for child in getattr(node, "children", None) or ():
+            if hasattr(child, "children"):
+                shape(child, seen)
+        return seen
+
+    def described(root):
+        found = shape(root, [])
+        return [
+            (
+                type(n).__name__,
+                n.type,
+                [found.index(c) if hasattr(c, "children") else c for c in n.children or ()],
+                None if n.parent is None else found.index(n.parent),
+            )
+            for n in found
+        ]
+
+    assert described(copied) == described(copy_module.deepcopy(tree)) == described(tree)
 
     def nodes(node, seen):
         seen.append(node)
@@ -340,6 +365,130 @@ def test_with_no_lag_index_key_maps_answer_as_motos_own_query():
         with dynamodb.motos_own_reads():
             theirs = [_shards(client, table)]
         assert ours[-1] == theirs[0]
+
+
+def _ranged_table(client) -> str:
+    client.create_table(
+        TableName="ranged",
+        AttributeDefinitions=[
+            {"AttributeName": k, "AttributeType": t}
+            for k, t in (("pk", "S"), ("sk", "N"), ("shard", "S"), ("due", "S"))
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_due",
+                "KeySchema": [
+                    {"AttributeName": "shard", "KeyType": "HASH"},
+                    {"AttributeName": "due", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(60):
+        item = {"pk": {"S": "p"}, "sk": {"N": str(n)}, "shard": {"S": f"s{n % 2}"}}
+        if n % 7:  # some items stay out of the index
+            item["due"] = {"S": f"2026-01-{1 + n % 28:02d}"}
+        item["blob"] = {"S": "x" * (20_000 if n % 5 == 0 else 10)}  # pages end by size
+        client.put_item(TableName="ranged", Item=item)
+    return "ranged"
+
+
+_RANGED_QUERIES = [
+    (
+        "shard = :s AND due BETWEEN :a AND :b",
+        {":a": {"S": "2026-01-05"}, ":b": {"S": "2026-01-12"}},
+    ),
+    ("shard = :s AND due < :a", {":a": {"S": "2026-01-09"}}),
+    ("shard = :s AND due <= :a", {":a": {"S": "2026-01-09"}}),
+    ("shard = :s AND due > :a", {":a": {"S": "2026-01-20"}}),
+    ("shard = :s AND due >= :a", {":a": {"S": "2026-01-20"}}),
+    ("shard = :s AND due = :a", {":a": {"S": "2026-01-03"}}),
+    ("shard = :s AND begins_with(due, :a)", {":a": {"S": "2026-01-1"}}),
+    ("shard = :s", {}),
+]
+
+
+def _ranged_answers(client, table) -> list:
+    answers = []
+    for expression, values in _RANGED_QUERIES:
+        for forward in (True, False):
+            for limit in (None, 3):
+                pages, start = [], None
+                while True:
+                    request = {
+                        "TableName": table,
+                        "IndexName": "by_due",
+                        "KeyConditionExpression": expression,
+                        "ExpressionAttributeValues": {":s": {"S": "s1"}, **values},
+                        "ScanIndexForward": forward,
+                        "ProjectionExpression": "sk, due",
+                    }
+                    if limit:
+                        request["Limit"] = limit
+                    if start:
+                        request["ExclusiveStartKey"] = start
+                    answer = client.query(**request)
+                    pages.append((answer["Items"], answer["Count"], answer["ScannedCount"]))
+                    start = answer.get("LastEvaluatedKey")
+                    if not start:
+                        break
+                answers.append(pages)
+        # the base table's own range key
+        answer = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={":p": {"S": "p"}, ":a": {"N": "10"}, ":b": {"N": "25"}},
+            ProjectionExpression="sk",
+        )
+        answers.append((answer["Items"], answer["Count"]))
+    return answers
+
+
+def test_queries_read_only_their_key_range_and_answer_as_motos_own():
+    """Narrowing a query to its key condition's range before moto walks the items
+    changes no answer, page or count (index and base table, both directions, with and
+    without Limit, paged by Limit and by size)."""
+    with LocalStack(index_lag=0) as local:
+        client = local.client("dynamodb")
+        table = _ranged_table(client)
+        ours = _ranged_answers(client, table)
+        dynamodb.key_ranges.enabled = False
+        try:
+            theirs = _ranged_answers(client, table)
+        finally:
+            dynamodb.key_ranges.enabled = True
+    assert ours == theirs
+    between = ours[0][0][0]  # BETWEEN, forward, one page: in index order (due, then sk)
+    due = {n: f"2026-01-{1 + n % 28:02d}" for n in range(1, 60, 2) if n % 7}
+    wanted = [n for n in due if "2026-01-05" <= due[n] <= "2026-01-12"]
+    assert [int(i["sk"]["N"]) for i in between] == sorted(wanted, key=lambda n: (due[n], n))
+
+
+def test_a_key_range_query_sizes_only_the_items_in_its_range(monkeypatch):
+    """What the seam is for: moto sized every item of the index value against the 1 MB
+    page limit before applying the range; now only the items in the range are sized."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    with LocalStack(index_lag=0) as local:
+        client = local.client("dynamodb")
+        table = _ranged_table(client)
+        sized = []
+        size = Item.size
+        monkeypatch.setattr(Item, "size", lambda item: sized.append(item) or size(item))
+        answer = client.query(
+            TableName=table,
+            IndexName="by_due",
+            KeyConditionExpression="shard = :s AND due = :a",
+            ExpressionAttributeValues={":s": {"S": "s0"}, ":a": {"S": "2026-01-03"}},
+        )
+    assert answer["Count"] == 3  # sk 2, 30 and 58
+    assert sized and {item.attrs["due"].value for item in sized} == {"2026-01-03"}
 
 
 # ------------------------------------------------------------- Task and Map states

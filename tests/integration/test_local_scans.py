@@ -273,3 +273,50 @@ def test_answers_convert_to_the_wire_dicts_moto_s_own_conversion_gives(
     assert [scans.to_dict(answer) for answer in answers] == [
         dynamo_to_dict(answer) for answer in answers
     ]
+
+
+def test_numeric_keys_sort_and_page_as_motos_own(stack):
+    """Numbers sort by value (2 before 10), strings by code point: the kept order is
+    moto's ``all_items`` order, and each page starts where moto's walk would start it."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    client = stack.client("dynamodb")
+    client.create_table(
+        TableName="numbered",
+        AttributeDefinitions=[
+            {"AttributeName": "h", "AttributeType": "N"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "h", "KeyType": "HASH"},
+            {"AttributeName": "r", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(90):
+        item = {
+            "h": {"N": str([2, 10, -3, 1.5, 100][n % 5])},
+            "r": {"S": ["b", "a", "B", "aa", "10", "9"][n % 6] + str(n)},
+        }
+        client.put_item(TableName="numbered", Item=item)
+
+    def pages(limit):
+        found, start = [], None
+        while True:
+            request = {"TableName": "numbered", "Limit": limit}
+            if start:
+                request["ExclusiveStartKey"] = start
+            page = client.scan(**request)
+            found.append([(i["h"]["N"], i["r"]["S"]) for i in page["Items"]])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+    table = dynamodb_backends[ACCOUNT][REGION].get_table("numbered")
+    original_all_items = type(table)._memberflow_sorted_originals[0]
+    assert scans._in_key_order(table) == original_all_items(table)
+    ours = [pages(limit) for limit in (1, 7, 1000)]
+    with scans.motos_own_scans():
+        theirs = [pages(limit) for limit in (1, 7, 1000)]
+    assert ours == theirs
+    assert len(ours[0]) == 90 and [k[0] for k in ours[2][0][:1]] == ["-3"]

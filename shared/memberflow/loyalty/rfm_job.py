@@ -3,7 +3,8 @@
 Quintiles need every member's values, so this job reads the base once. It is the one
 place a Scan is right: a weekly read of every item is exactly what a quantile over the
 whole base costs, and a parallel Scan (``segments``) reads it in pages without holding
-more than the three numbers per member. Scores are written only where they changed.
+more than the three numbers per member. Scores are written only where they changed,
+one UpdateItem each (``store.members.set_rfm``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from memberflow.config.programme import Programme
 from memberflow.loyalty import rfm
-from memberflow.store.members import update_member
+from memberflow.store.members import set_rfm
 from memberflow.store.models import Member
 
 log = logging.getLogger("memberflow.loyalty.rfm")
@@ -74,13 +75,7 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> 
         value = "".join(str(s) for s in scores[member_id])
         if value == current:
             continue
-
-        def score(member: Member, value: str = value) -> list | None:
-            if member.erased or member.rfm == value:
-                return None
-            return [Member.rfm.set(value)]
-
-        if update_member(Member(member_id=member_id), score):
+        if set_rfm(member_id, value):
             written += 1
         else:
             log.info(

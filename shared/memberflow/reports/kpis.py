@@ -50,6 +50,7 @@ ENROLMENT_FIELDS = [
     "status",
     "outcome_reason",
     "messages_sent",
+    "variant",
 ]
 MESSAGE_FIELDS = ["member_id", "channel", "purpose", "sent_at"]
 LEDGER_FIELDS = ["kind", "points"]
@@ -71,14 +72,27 @@ def _paid_orders() -> dict[str, list[tuple[datetime, Decimal]]]:
     return by_member
 
 
-def _stage_at(history: list, moment: datetime) -> str | None:
-    stage = None
-    for change in history:
-        if change.at <= moment:
-            stage = change.to_stage
-        else:
-            break
-    return stage
+def _history(member) -> list[tuple[datetime, str | None, str]]:
+    """A member's stage changes as plain (at, from, to) tuples, oldest first: read once
+    per member, not once per week of the series (PynamoDB attribute reads are slow)."""
+    changes = [(c.at, c.from_stage, c.to_stage) for c in member.stage_history or []]
+    return sorted(changes, key=lambda change: change[0])  # stable: same-moment order kept
+
+
+def _stage_series(histories: list, moments: list[datetime]) -> list[Counter]:
+    """Members per stage at each moment: one pass over each member's history."""
+    counts = [Counter() for _ in moments]
+    for created, history in histories:
+        stage, i = None, 0
+        for k, at in enumerate(moments):
+            if created > at:
+                continue
+            while i < len(history) and history[i][0] <= at:
+                stage = history[i][2]
+                i += 1
+            if stage:
+                counts[k][stage] += 1
+    return counts
 
 
 def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int = 7) -> dict:
@@ -91,36 +105,27 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     ladder = [t["name"] for t in programme.tiers["ladder"]]
     # ---------------------------------------------------------------- stage series
     series: list[dict] = []
+    histories = {m.member_id: _history(m) for m in live}
     starts = [m.created_at for m in live]
     if starts:
+        moments = []
         moment = min(starts).replace(hour=23, minute=59, second=59)
-        histories = [
-            (m.created_at, sorted(m.stage_history or [], key=lambda c: c.at)) for m in live
-        ]
         while moment <= now + timedelta(days=series_step_days):
-            at = min(moment, now)
-            counts = Counter()
-            for created, history in histories:
-                if created <= at:
-                    stage = _stage_at(history, at)
-                    if stage:
-                        counts[stage] += 1
-            series.append({"date": at.date().isoformat(), **{s: counts.get(s, 0) for s in STAGES}})
-            if at == now:
+            moments.append(min(moment, now))
+            if moments[-1] == now:
                 break
             moment += timedelta(days=series_step_days)
+        counted = _stage_series([(m.created_at, histories[m.member_id]) for m in live], moments)
+        for at, counts in zip(moments, counted, strict=True):
+            series.append({"date": at.date().isoformat(), **{s: counts.get(s, 0) for s in STAGES}})
 
     # ---------------------------------------------------------------- lifecycle rates
     def transitions(member, source: str) -> tuple[bool, bool]:
         entered = recovered = False
-        for change in sorted(member.stage_history or [], key=lambda c: c.at):
-            if change.to_stage == source:
+        for _at, from_stage, to_stage in histories[member.member_id]:
+            if to_stage == source:
                 entered = True
-            elif (
-                entered
-                and change.from_stage in (source, "churned")
-                and change.to_stage in ("active", "loyal")
-            ):
+            elif entered and from_stage in (source, "churned") and to_stage in ("active", "loyal"):
                 recovered = True
         return entered, recovered
 
@@ -184,6 +189,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
             }
             for arm in ("treatment", "control")
         }
+    variants: dict[str, dict[str, dict]] = defaultdict(dict)
     for enrolment in Enrolment.scan(attributes_to_get=ENROLMENT_FIELDS):
         arm = funnels.setdefault(
             enrolment.journey,
@@ -204,13 +210,25 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         arm["converted"] += int(enrolment.status == "converted")
         if enrolment.status in ("exited", "failed"):
             arm["exited"][enrolment.outcome_reason or enrolment.status] += 1
+        # A/B message variants: the treated members of each variant, counted as the arm
+        variant = None
+        if enrolment.arm == "treatment" and enrolment.variant is not None:
+            variant = variants[enrolment.journey].setdefault(
+                enrolment.variant,
+                {"entered": 0, "messaged": 0, "window_closed": 0, "converted_in_window": 0},
+            )
+            variant["entered"] += 1
+            variant["messaged"] += int((enrolment.messages_sent or 0) > 0)
         window = windows.get(enrolment.cohort_id)
         end = enrolment.entered_at + timedelta(days=window) if window is not None else None
         if end is not None and end <= now:
             arm["window_closed"] += 1
             paid = orders.get(enrolment.member_id, [])
-            if any(enrolment.entered_at <= t <= end for t, _ in paid):
-                arm["converted_in_window"] += 1
+            converted = any(enrolment.entered_at <= t <= end for t, _ in paid)
+            arm["converted_in_window"] += converted
+            if variant is not None:
+                variant["window_closed"] += 1
+                variant["converted_in_window"] += converted
     journeys = {}
     for journey, arms in funnels.items():
         t, c = arms["treatment"], arms["control"]
@@ -223,6 +241,19 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         journeys[journey] = {
             "arms": {a: {**v, "exited": dict(v["exited"])} for a, v in arms.items()},
             "uplift": result.as_dict(),
+            # each message variant's treated members against the whole holdout
+            "variants": {
+                name: {
+                    **counts,
+                    "uplift": uplift(
+                        counts["converted_in_window"],
+                        counts["window_closed"],
+                        c["converted_in_window"],
+                        c["window_closed"],
+                    ).as_dict(),
+                }
+                for name, counts in sorted(variants.get(journey, {}).items())
+            },
         }
     # ---------------------------------------------------------------- messages vs the cap
     cap = programme.messaging["frequency_cap"]

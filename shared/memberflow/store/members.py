@@ -97,3 +97,26 @@ def update_member(
             return False  # the version held: the caller's own guard refused the write
         _backoff(attempt)
     raise ConcurrencyExhausted(f"member {member.member_id}: gave up after {MAX_ATTEMPTS} attempts")
+
+
+def set_rfm(member_id: str, value: str) -> bool:
+    """Write a member's RFM score in one UpdateItem, without reading the member first.
+
+    The score depends on nothing the write could race with (the weekly job computed it
+    from the whole base), so no read-compute-write is needed: the write only has to keep
+    the optimistic lock's order, which ``ADD version 1`` does (any writer holding the
+    version it read before this fails its condition and reads again). False when the
+    member is gone, erased, or already has this score."""
+    member = Member(member_id=member_id)
+    guard = (
+        Member.member_id.exists()
+        & (Member.erased.does_not_exist() | (Member.erased == False))  # noqa: E712 - an expression
+        & (Member.rfm.does_not_exist() | (Member.rfm != value))
+    )
+    try:
+        member.update(actions=[Member.rfm.set(value), Member.version.add(1)], condition=guard)
+    except UpdateError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True
