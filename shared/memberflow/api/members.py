@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from memberflow.api.http import (
+    ERROR_SCHEMA,
     ApiError,
     answer_errors_as_json,
     error,
@@ -137,29 +138,6 @@ def parse_redeem(doc: dict[str, Any]) -> tuple[int, str, str | None]:
 # ------------------------------------------------------------------ schemas for OpenAPI
 def _content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["status", "field", "reason"],
-            "properties": {
-                "status": {"type": "integer"},
-                "field": {
-                    "type": ["string", "null"],
-                    "description": (
-                        "body, body.<path>, query:<name>, header:<name>, path, "
-                        "path:<name> or a path parameter (member_id)"
-                    ),
-                },
-                "reason": {"type": "string"},
-            },
-        }
-    },
-}
 
 
 def _errors(*codes: int) -> dict:

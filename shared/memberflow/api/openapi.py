@@ -18,7 +18,7 @@ import sys
 from functools import lru_cache
 from typing import Any
 
-from memberflow.api.members import ERROR_SCHEMA
+from memberflow.api.http import ERROR_SCHEMA
 from memberflow.config.programme import JOURNEYS
 
 TITLE = "memberflow"

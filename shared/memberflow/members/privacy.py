@@ -30,6 +30,7 @@ from memberflow.store import (
     Member,
     Message,
     Order,
+    enrolments,
 )
 from memberflow.store.members import update_member
 
@@ -71,9 +72,7 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
     # Orders (now without free text), ledger entries, enrolments, messages and coupons
     # hold ids, amounts and times only; they stay for the programme's accounts and KPIs,
     # keyed by the now-anonymous member id.
-    from memberflow.journeys import attribution
-
-    exited = attribution.on_erasure(member_id, now=now)
+    exited = enrolments.on_erasure(member_id, now=now)
     return {
         "member_id": member_id,
         "identities_removed": removed,
