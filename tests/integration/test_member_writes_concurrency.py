@@ -379,7 +379,7 @@ def test_a_route_whose_member_never_stops_changing_answers_409_and_writes_nothin
 
     member_id = _member(stack)
     before = Member.get(member_id, consistent_read=True).version
-    for module in ("memberflow.members.consent", "memberflow.journeys.suppression"):
+    for module in ("memberflow.store.member_changes", "memberflow.journeys.suppression"):
         monkeypatch.setattr(f"{module}.update_member", exhausted)
     as_json = {"Content-Type": "application/json"}
     for method, path, body in (

@@ -14,6 +14,11 @@ from pynamodb.exceptions import UpdateError
 from memberflow.store.models import Enrolment
 
 
+def of_member(member_id: str) -> list[Enrolment]:
+    """Every enrolment of a member, open or closed."""
+    return list(Enrolment.query(member_id))
+
+
 def open_enrolments(member_id: str) -> list[Enrolment]:
     return list(
         Enrolment.query(

@@ -206,7 +206,7 @@ class ExternalIdentity(Model):
     customer_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     member_index = MemberIdentityIndex()
-    # Non-identity records kept here (memberflow.members.records): "identity" when
+    # Non-identity records kept here (memberflow.store.identities): "identity" when
     # absent, else "suppression" | "privacy_request" | "parked_refund". No personal data.
     kind = UnicodeAttribute(null=True)
     payload = UnicodeAttribute(null=True)  # JSON (ids, amounts, times only)
