@@ -27,15 +27,26 @@ def open_enrolments(member_id: str) -> list[Enrolment]:
     )
 
 
-def close(enrolment: Enrolment, status: str, reason: str, now: datetime) -> bool:
-    """Close an open enrolment; False when it was closed concurrently."""
+def close_actions(status: str, reason: str, now: datetime, extra: dict) -> list:
+    """The update that closes an enrolment: status, reason, time, and the outcome's
+    other attributes (``converted_at``, ``conversion_order_id``...; None ones left out)."""
+    actions = [
+        Enrolment.status.set(status),
+        Enrolment.outcome_reason.set(reason),
+        Enrolment.closed_at.set(now),
+    ]
+    for name, value in extra.items():
+        if value is not None:
+            actions.append(getattr(Enrolment, name).set(value))
+    return actions
+
+
+def close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+    """Close an open enrolment; False when it was closed concurrently (e.g. converted by
+    an order)."""
     try:
         enrolment.update(
-            actions=[
-                Enrolment.status.set(status),
-                Enrolment.outcome_reason.set(reason),
-                Enrolment.closed_at.set(now),
-            ],
+            actions=close_actions(status, reason, now, extra),
             condition=Enrolment.status == "open",
         )
         return True
