@@ -52,7 +52,7 @@ lint: $(STAMP)
 # caller's credentials, no fixed name two stacks would share, tables retained).
 template-check: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m memberflow_local.template
+	$(BIN)/python -m memberflow_local.translated
 
 # sam validate --lint and sam build (into an ignored dir; --cached rebuilds what changed).
 sam: $(SAM_STAMP)
@@ -62,7 +62,7 @@ sam: $(SAM_STAMP)
 
 # An independent validator on every state machine, as deployed (substitutions applied).
 asl: $(STAMP) $(ASL_VALIDATOR)
-	$(BIN)/python -m memberflow_local.template --write-definitions $(VENV)/asl
+	$(BIN)/python -m memberflow_local.translated --write-definitions $(VENV)/asl
 	$(ASL_VALIDATOR) $(foreach f,$(wildcard statemachines/*.asl.json),--json-path $(VENV)/asl/$(notdir $(f)))
 
 # Two worker processes (pytest-xdist; PYTEST_WORKERS=auto uses every core), each test

@@ -35,24 +35,37 @@ import contextvars
 import functools
 import json
 import logging
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
-from memberflow_local.template import Resolver, Template
+from memberflow_local.account import ACCOUNT, REGION
+from memberflow_local.iam_requests import condition_keys, requests
+from memberflow_local.iam_roles import (  # noqa: F401 (iam.Role, iam.normalise...)
+    ALLOWED,
+    EXPLICIT,
+    IMPLICIT,
+    Principal,
+    Role,
+    Roles,
+    normalise,
+    roles_of,
+)
+from memberflow_local.template import Template
 
-if TYPE_CHECKING:
-    from memberflow_local.stack import LocalStack
+
+class Stack(Protocol):
+    """What IAM reads of the local stack (memberflow_local.stack.LocalStack)."""
+
+    template: Template
+    physical: dict[str, dict[str, str]]
+    stack_name: str
+
 
 log = logging.getLogger("memberflow_local.iam")
 
-ALLOWED = None
-IMPLICIT = "implicit"  # no statement allows the action
-EXPLICIT = "explicit"  # a statement denies it
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "memberflow_iam_principal", default=None
@@ -61,291 +74,9 @@ _state: dict[str, Any] = {"enforcing": True, "active": None}
 _DENIAL = "memberflow_iam_denial"
 
 
-# ---------------------------------------------------------------------- roles
-def _glob(pattern: str) -> str:
-    """An IAM pattern as moto's matcher needs it: moto reads the pattern as a regex
-    after turning ``*`` into ``.*``; in IAM only ``*`` and ``?`` are wildcards."""
-    return "".join("*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def normalise(document: dict, where: str) -> dict:
-    """A policy document moto's evaluator reads exactly as IAM would.
-
-    Actions are case-insensitive in IAM (compared lower-case here), resources are not.
-    What the evaluator cannot judge never grants more than AWS would (module doc)."""
-    statements = []
-    for statement in _as_list(document.get("Statement", [])):
-        statement = dict(statement)
-        allow = statement.get("Effect") == "Allow"
-        unsupported = [k for k in ("Condition", "NotResource") if k in statement]
-        if allow and unsupported == ["Condition"] and _evaluable(statement["Condition"]):
-            unsupported = []  # kept: Role.decide evaluates it on the request's keys
-        if unsupported:
-            if allow:
-                log.warning("%s: an Allow with %s grants nothing locally", where, unsupported)
-                continue
-            statement.pop("Condition", None)
-            if statement.pop("NotResource", None) is not None:
-                statement["Resource"] = "*"
-        if allow and "Resource" not in statement:
-            continue  # IAM refuses such a policy at deployment
-        for key in ("Principal", "NotPrincipal", "Sid"):
-            statement.pop(key, None)
-        for key in ("Action", "NotAction", "Resource"):
-            if key not in statement:
-                continue
-            values = _as_list(statement[key])
-            if not all(isinstance(v, str) for v in values):
-                raise ValueError(f"{where}: {key} {values!r} did not resolve to strings")
-            lower = key != "Resource"
-            statement[key] = [_glob(v.lower() if lower else v) for v in values]
-        statements.append(statement)
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-# Condition keys the local stack supplies from a request (condition_keys below), and
-# the operators it evaluates; anything else in a Condition never grants locally.
-CONDITION_KEYS = {"ses:fromaddress"}
-CONDITION_OPERATORS = {"StringEquals", "StringLike"}
-
-
-def _evaluable(condition: dict) -> bool:
-    return all(
-        operator in CONDITION_OPERATORS and all(key.lower() in CONDITION_KEYS for key in clauses)
-        for operator, clauses in condition.items()
-    )
-
-
-def _condition_holds(condition: dict, keys: dict[str, str]) -> bool:
-    """IAM's rule: every operator and every key must match; a key the request does not
-    carry does not match; a list of values matches any one of them."""
-    for operator, clauses in condition.items():
-        for key, expected in clauses.items():
-            value = keys.get(key.lower())
-            if value is None:
-                return False
-            values = _as_list(expected)
-            if operator == "StringEquals" and value not in values:
-                return False
-            if operator == "StringLike" and not any(
-                re.fullmatch(_glob(v).replace("*", ".*"), value) for v in values
-            ):
-                return False
-    return True
-
-
-@dataclass
-class Role:
-    """One IAM role: its policy documents, evaluated with moto's evaluator."""
-
-    name: str
-    documents: list[dict]
-    _decisions: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        from moto.iam.access_control import IAMPolicy
-
-        plain, self._conditional = [], []
-        for doc in self.documents:
-            statements = []
-            for statement in doc["Statement"]:
-                if "Condition" in statement:  # an Allow normalise() kept: evaluable
-                    bare = {k: v for k, v in statement.items() if k != "Condition"}
-                    policy = IAMPolicy(json.dumps({**doc, "Statement": [bare]}))
-                    self._conditional.append((policy, statement["Condition"]))
-                else:
-                    statements.append(statement)
-            plain.append({**doc, "Statement": statements})
-        self._policies = [IAMPolicy(json.dumps(doc)) for doc in plain]
-
-    def decide(self, action: str, resource: str, keys: dict | None = None) -> str | None:
-        """``ALLOWED`` (None), ``IMPLICIT`` or ``EXPLICIT`` (a deny). ``keys``: the
-        request's condition keys (lower-case names), for conditional Allows."""
-        from moto.iam.access_control import PermissionResult
-
-        key = (action.lower(), resource)
-        if key not in self._decisions:
-            results = {p.is_action_permitted(key[0], resource) for p in self._policies}
-            if PermissionResult.DENIED in results:
-                self._decisions[key] = EXPLICIT
-            elif PermissionResult.PERMITTED in results:
-                self._decisions[key] = ALLOWED
-            else:
-                self._decisions[key] = IMPLICIT
-        verdict = self._decisions[key]
-        if verdict == IMPLICIT and keys:
-            for policy, condition in self._conditional:
-                permitted = policy.is_action_permitted(key[0], resource)
-                if permitted == PermissionResult.PERMITTED and _condition_holds(condition, keys):
-                    return ALLOWED
-        return verdict
-
-
-@dataclass
-class Principal:
-    """A role as assumed by one caller (a function, or one state machine execution)."""
-
-    role: Role
-    session: str
-    account: str
-    providers: dict = field(default_factory=dict)  # Powertools Parameters, per function
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:sts::{self.account}:assumed-role/{self.role.name}/{self.session}"
-
-
-class _TolerantResolver(Resolver):
-    """A reference to a resource the local stack does not create resolves to a name
-    that matches nothing: the grant it makes is never more than AWS would give."""
-
-    def ref(self, name: str) -> str:
-        try:
-            return super().ref(name)
-        except KeyError:
-            log.warning("IAM: !Ref %s is not created locally; its grants match nothing", name)
-            return f"memberflow-local-unresolved-{name}"
-
-
-class _Unresolved(dict):
-    def __init__(self, logical_id: str):
-        super().__init__()
-        self.logical_id = logical_id
-
-    def __missing__(self, attribute: str) -> str:
-        return f"memberflow-local-unresolved-{self.logical_id}.{attribute}"
-
-
-class _Physical(dict):
-    def __missing__(self, logical_id: str) -> dict:
-        return _Unresolved(logical_id)
-
-
-@functools.cache
-def _aws_managed_policies() -> dict:
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    return json.loads(aws_managed_policies_data)  # a few MB: read once
-
-
-def _managed_policy(arn: str) -> dict | None:
-    """An AWS managed policy's document, from moto's copy of them."""
-    if not arn.startswith("arn:aws:iam::aws:policy/"):
-        return None
-    entry = _aws_managed_policies().get(arn.rsplit("/", 1)[-1])
-    return None if entry is None else entry["Document"]
-
-
-def role_documents(translated: dict, resolver: Resolver) -> dict[str, list[dict]]:
-    """Policy documents per AWS::IAM::Role logical id, intrinsics resolved."""
-    resources = translated["Resources"]
-    documents: dict[str, list[dict]] = {}
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        props = resource.get("Properties", {})
-        docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        for arn in props.get("ManagedPolicyArns", []):
-            if isinstance(arn, dict) and "Ref" in arn and arn["Ref"] in resources:
-                docs.append(resources[arn["Ref"]]["Properties"]["PolicyDocument"])
-                continue
-            arn = resolver.resolve(arn)
-            document = _managed_policy(arn) if isinstance(arn, str) else None
-            if document is None:
-                log.warning("IAM: %s: managed policy %s unknown locally, ignored", logical_id, arn)
-            else:
-                docs.append(document)
-        documents[logical_id] = docs
-    for resource in resources.values():
-        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            props = resource["Properties"]
-            for role in props.get("Roles", []):
-                if isinstance(role, dict) and role.get("Ref") in documents:
-                    documents[role["Ref"]].append(props["PolicyDocument"])
-    return {
-        logical_id: [normalise(resolver.resolve(doc), logical_id) for doc in docs]
-        for logical_id, docs in documents.items()
-    }
-
-
-@dataclass
-class Roles:
-    """The role of every function and state machine of one local stack."""
-
-    account: str
-    functions: dict[str, Role]  # function logical id -> role
-    machines: dict[str, Role]  # state machine name -> role
-    function_names: dict[str, str]  # function logical id -> physical name
-    _principals: dict[str, Principal] = field(default_factory=dict)
-
-    def of_function(self, logical_id: str) -> Principal:
-        if logical_id not in self._principals:
-            self._principals[logical_id] = Principal(
-                self.functions[logical_id], self.function_names[logical_id], self.account
-            )
-        return self._principals[logical_id]
-
-    def of_execution(self, machine_arn: str, execution: str) -> Principal | None:
-        name = machine_arn.split(":stateMachine:", 1)[-1].split(":")[0]
-        role = self.machines.get(name)
-        return None if role is None else Principal(role, execution[:64], self.account)
-
-
-def roles_of(
-    template: Template,
-    physical: dict[str, dict[str, str]],
-    *,
-    stack_name: str,
-    region: str,
-    account: str,
-) -> Roles:
-    """Each function's and state machine's role, from the translated template."""
-    translated = template.translated()
-    pseudo = {
-        "AWS::StackName": stack_name,
-        "AWS::Region": region,
-        "AWS::AccountId": account,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-    }
-    resolver = _TolerantResolver(template, _Physical(physical), pseudo)
-    documents = role_documents(translated, resolver)
-    roles: dict[str, Role] = {}
-
-    def role_for(owner: str, reference: Any) -> Role:
-        if isinstance(reference, dict) and "Fn::GetAtt" in reference:
-            target = reference["Fn::GetAtt"]
-            logical = target[0] if isinstance(target, list) else target.split(".", 1)[0]
-            if logical in documents:
-                if logical not in roles:
-                    roles[logical] = Role(f"{stack_name}-{logical}", documents[logical])
-                return roles[logical]
-        # A role made outside this template: its policies are unknown here.
-        log.warning(
-            "IAM: %s: role %s is not in the template; it is granted nothing", owner, reference
-        )
-        return Role(str(resolver.resolve(reference)).rsplit("/", 1)[-1], [])
-
-    functions, machines, names = {}, {}, {}
-    for logical_id, resource in translated["Resources"].items():
-        props = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Lambda::Function" and logical_id in physical:
-            functions[logical_id] = role_for(logical_id, props.get("Role"))
-            names[logical_id] = physical[logical_id]["Ref"]
-        elif resource["Type"] == "AWS::StepFunctions::StateMachine" and logical_id in physical:
-            machines[physical[logical_id]["Name"]] = role_for(logical_id, props.get("RoleArn"))
-    return Roles(account=account, functions=functions, machines=machines, function_names=names)
-
-
 # ---------------------------------------------------------------------- who calls
-def activate(stack: LocalStack) -> Roles:
+def activate(stack: Stack) -> Roles:
     """Build the roles of ``stack`` (after its resources exist) and enforce them."""
-    from memberflow_local.stack import ACCOUNT, REGION
-
     roles = roles_of(
         stack.template, stack.physical, stack_name=stack.stack_name, region=REGION, account=ACCOUNT
     )
@@ -381,7 +112,7 @@ def acting_as(principal: Principal | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def bind(stack: LocalStack, logical_id: str, handler: Callable) -> Callable:
+def bind(stack: Stack, logical_id: str, handler: Callable) -> Callable:
     """``handler`` running as the function ``logical_id`` of ``stack``."""
 
     @functools.wraps(handler)
@@ -407,171 +138,6 @@ def enforcement(enabled: bool) -> Iterator[None]:
 
 def current() -> Principal | None:
     return _current.get()
-
-
-# ---------------------------------------------------------------------- requests
-def _arn(service: str, region: str, account: str, resource: str) -> str:
-    return f"arn:aws:{service}:{region}:{account}:{resource}"
-
-
-def _dynamodb(op: str, params: dict, region: str, account: str) -> list[tuple[str, str]]:
-    def table(name: str, index: str | None = None) -> str:
-        arn = (
-            name if name.startswith("arn:") else _arn("dynamodb", region, account, f"table/{name}")
-        )
-        return f"{arn}/index/{index}" if index else arn
-
-    if op == "TransactWriteItems":
-        # Authorised item by item, each with its own action (no TransactWriteItems action).
-        actions = {
-            "Put": "PutItem",
-            "Update": "UpdateItem",
-            "Delete": "DeleteItem",
-            "ConditionCheck": "ConditionCheckItem",
-        }
-        return [
-            (f"dynamodb:{actions[kind]}", table(item["TableName"]))
-            for entry in params.get("TransactItems", [])
-            for kind, item in entry.items()
-            if kind in actions
-        ]
-    if op == "TransactGetItems":
-        return [
-            ("dynamodb:GetItem", table(entry["Get"]["TableName"]))
-            for entry in params.get("TransactItems", [])
-            if "Get" in entry
-        ]
-    if op in ("BatchGetItem", "BatchWriteItem"):
-        # One authorisation per table, with the batch action (IAM has these actions).
-        return [(f"dynamodb:{op}", table(name)) for name in params.get("RequestItems", {})]
-    if "TableName" in params:
-        return [(f"dynamodb:{op}", table(params["TableName"], params.get("IndexName")))]
-    return [(f"dynamodb:{op}", "*")]
-
-
-def _secret_arn(secret_id: str, region: str, account: str) -> str:
-    """The secret's full ARN, random suffix included, as IAM sees it."""
-    from moto.secretsmanager.models import secretsmanager_backends
-
-    try:
-        secret = secretsmanager_backends[account][region].secrets.get(secret_id)
-    except Exception:  # noqa: BLE001 - an unknown secret is answered by the service
-        secret = None
-    if secret is not None:
-        return secret.arn
-    if secret_id.startswith("arn:"):
-        return secret_id
-    return _arn("secretsmanager", region, account, f"secret:{secret_id}")
-
-
-def _ses_identity(params: dict, region: str, account: str) -> str:
-    from email.utils import parseaddr
-
-    from moto.ses.models import ses_backends
-
-    if params.get("SourceArn"):
-        return params["SourceArn"]
-    source = params.get("Source") or params.get("FromEmailAddress") or ""
-    address = parseaddr(source)[1]
-    identities = ses_backends[account][region].email_identities
-    # The identity that authorises the sender: the address if verified as such, else
-    # its domain.
-    identity = address
-    if address not in identities and address.split("@")[-1].lower() in identities:
-        identity = address.split("@")[-1].lower()
-    return _arn("ses", region, account, f"identity/{identity}")
-
-
-def condition_keys(model, params: dict) -> dict[str, str]:
-    """The condition keys (lower-case) AWS sets for this request, of CONDITION_KEYS."""
-    from email.utils import parseaddr
-
-    service = model.service_model.signing_name
-    if service == "ses" and model.name.startswith("Send"):
-        source = params.get("Source") or params.get("FromEmailAddress") or ""
-        return {"ses:fromaddress": parseaddr(source)[1]}
-    return {}
-
-
-def requests(model, params: dict, region: str, account: str) -> list[tuple[str, str, str]]:
-    """(action, resource ARN IAM checks, resource AWS names in its message) per
-    authorisation one API call needs."""
-    service = model.service_model.signing_name
-    op = model.name
-    out: list[tuple[str, str]]
-    if service == "dynamodb":
-        out = _dynamodb(op, params, region, account)
-    elif service == "states":
-        if "stateMachineArn" in params:
-            out = [(f"states:{op}", params["stateMachineArn"])]
-        elif "executionArn" in params:
-            out = [(f"states:{op}", params["executionArn"])]
-        else:
-            out = [(f"states:{op}", "*")]
-    elif service == "lambda":
-        name = params.get("FunctionName", "")
-        qualifier = params.get("Qualifier")
-        if name.startswith("arn:"):
-            arn = name
-        elif ":function:" in name:  # partial ARN: 123456789012:function:name
-            arn = f"arn:aws:lambda:{region}:{name}"
-        elif name:
-            arn = _arn("lambda", region, account, f"function:{name}")
-        else:
-            arn = "*"
-        if qualifier and arn != "*":
-            arn = f"{arn}:{qualifier}"
-        action = "InvokeFunction" if op in ("Invoke", "InvokeWithResponseStream") else op
-        out = [(f"lambda:{action}", arn)]
-    elif service == "ses" and op.startswith("Send"):
-        out = [(f"ses:{op}", _ses_identity(params, region, account))]
-    elif service == "sns" and op in ("Publish", "PublishBatch"):
-        target = params.get("TopicArn") or params.get("TargetArn")
-        if target:
-            out = [(f"sns:{op}", target)]
-        else:  # SMS to a phone number: IAM checks "*", AWS names the number
-            return [("sns:Publish", "*", params.get("PhoneNumber", "*"))]
-    elif service == "events" and op == "PutEvents":
-        buses = {entry.get("EventBusName") or "default" for entry in params.get("Entries", [])}
-        out = [
-            (
-                "events:PutEvents",
-                bus
-                if bus.startswith("arn:")
-                else _arn("events", region, account, f"event-bus/{bus}"),
-            )
-            for bus in sorted(buses)
-        ]
-    elif service == "s3" and "Bucket" in params:
-        # Object operations on arn:aws:s3:::bucket/key, bucket operations on the bucket;
-        # HeadObject and ranged reads need s3:GetObject, as in AWS.
-        bucket = params["Bucket"]
-        action = {"HeadObject": "GetObject", "ListObjectsV2": "ListBucket"}.get(op, op)
-        if "Key" in params:
-            out = [(f"s3:{action}", f"arn:aws:s3:::{bucket}/{params['Key']}")]
-        else:
-            out = [(f"s3:{action}", f"arn:aws:s3:::{bucket}")]
-    elif service == "secretsmanager" and "SecretId" in params:
-        out = [(f"secretsmanager:{op}", _secret_arn(params["SecretId"], region, account))]
-    elif service == "secretsmanager" and "SecretIdList" in params:
-        out = [
-            (f"secretsmanager:{op}", _secret_arn(s, region, account))
-            for s in params["SecretIdList"]
-        ]
-    elif service == "ssm" and ("Name" in params or "Names" in params or "Path" in params):
-        names = params.get("Names") or [params.get("Name") or params.get("Path")]
-
-        def parameter(name: str) -> str:
-            if name.startswith("arn:"):
-                return name
-            return _arn("ssm", region, account, f"parameter/{name.lstrip('/')}")
-
-        out = [(f"ssm:{op}", parameter(name)) for name in names]
-    else:
-        # Anything else: the operation's action on "*" (a policy scoped to resources
-        # never grants it, so the local stack is never more lenient).
-        out = [(f"{service}:{op}", "*")]
-    return [(action, resource, resource) for action, resource in out]
 
 
 # ---------------------------------------------------------------------- the denial

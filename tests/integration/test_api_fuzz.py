@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memberflow.config.programme import JOURNEYS
-from memberflow.members import records
-from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member
+from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, identities
 from memberflow_local import dynamodb
 from memberflow_local.stack import REGION, LocalStack
 from tests.integration.test_webhooks_support import Platforms, raw
@@ -209,7 +208,7 @@ def assert_books_balance() -> None:
         ledger = sum(int(e.points) for e in LedgerEntry.query(member.member_id))
         assert int(member.points_balance or 0) == ledger, member.member_id
     for record in ExternalIdentity.scan():
-        if records.is_identity(record):
+        if identities.is_identity(record):
             assert record.member_id in members, record.identity_key
     cohorts = {c.cohort_id for c in Cohort.scan()}
     for enrolment in Enrolment.scan():

@@ -11,15 +11,14 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from memberflow.journeys import engine
-from memberflow.loyalty import service
 from memberflow.runtime import app_context
-from memberflow.store import Member
+from memberflow.store import Member, unit_of_work
 from tests.integration.test_loyalty_support import apply, make_member, paid
 
 
 def _between_the_orders_read_and_its_commit(monkeypatch, journey_write) -> list:
     """Run ``journey_write`` once, right after the order path has read the member."""
-    real_read = service._read
+    real_read = unit_of_work._read
     ran = []
 
     def read(member_id, order):
@@ -29,7 +28,7 @@ def _between_the_orders_read_and_its_commit(monkeypatch, journey_write) -> list:
             journey_write()
         return current
 
-    monkeypatch.setattr(service, "_read", read)
+    monkeypatch.setattr(unit_of_work, "_read", read)
     return ran
 
 

@@ -7,9 +7,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from memberflow.loyalty import service
 from memberflow.runtime import app_context
-from memberflow.store import LedgerEntry, Member
+from memberflow.store import LedgerEntry, Member, unit_of_work
 from tests.integration.test_loyalty_support import (
     apply,
     make_member,
@@ -56,7 +55,7 @@ def test_eight_threads_of_orders_and_refunds_equal_a_sequential_replay(stack, mo
         with lock:  # the member version orders the member's commits totally
             commits.append((version, current.event, current.now))
 
-    monkeypatch.setattr(service, "_committed", committed)
+    monkeypatch.setattr(unit_of_work, "_committed", committed)
     queue = list(events)
     errors = []
 

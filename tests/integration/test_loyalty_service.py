@@ -9,7 +9,7 @@ import pytest
 
 from memberflow.loyalty import service
 from memberflow.runtime import app_context
-from memberflow.store import LedgerEntry, Member, Order
+from memberflow.store import LedgerEntry, Member, Order, unit_of_work
 from tests.integration.test_loyalty_support import (
     apply,
     cancelled,
@@ -167,7 +167,7 @@ def test_a_crash_after_the_ledger_transaction_is_finished_by_the_retry_without_a
         if len(calls) == 1:
             raise ConnectionError("lambda died after the commit")
 
-    monkeypatch.setattr(service, "_committed", crash)
+    monkeypatch.setattr(unit_of_work, "_committed", crash)
     with pytest.raises(ConnectionError):
         apply("m7", paid("c", "500", T0), programme=programme, now=T0)
     apply("m7", paid("c", "500", T0), programme=programme, now=T0)  # the platform retries

@@ -18,13 +18,12 @@ from memberflow.ingest.customers import apply_customer
 from memberflow.ingest.resolve import member_for
 from memberflow.journeys.entry import JourneyEntry
 from memberflow.journeys.suppression import set_suppression
-from memberflow.loyalty import service
 from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.members.consent import set_consent
 from memberflow.members.privacy import erase_member
 from memberflow.members.service import _link
 from memberflow.runtime import app_context
-from memberflow.store import Member
+from memberflow.store import Member, unit_of_work
 from memberflow.webhooks.events import CustomerUpserted
 from tests.integration.test_loyalty_support import SHOP, apply, make_member, paid
 
@@ -37,7 +36,7 @@ ORDER_INSIDE_WRITE = "order-inside-write"
 
 def _write_inside_order(monkeypatch, member_id: str, write) -> list:
     """Run ``write`` once, right after the order path has read the member."""
-    real_read = service._read
+    real_read = unit_of_work._read
     ran = []
 
     def read(read_id, order):
@@ -47,7 +46,7 @@ def _write_inside_order(monkeypatch, member_id: str, write) -> list:
             write()
         return current
 
-    monkeypatch.setattr(service, "_read", read)
+    monkeypatch.setattr(unit_of_work, "_read", read)
     return ran
 
 
@@ -56,7 +55,7 @@ def _order_inside_write(monkeypatch, member_id, order) -> list:
     an UpdateItem of update_member, or a transaction of the loyalty engine's write path
     (a customers/* delivery commits its member, links and bonuses in one)."""
     real_update = Member.update
-    real_committing = service._committing
+    real_committing = unit_of_work._committing
     ran = []
 
     def update(self, *args, **kwargs):
@@ -72,7 +71,7 @@ def _order_inside_write(monkeypatch, member_id, order) -> list:
         return real_committing(committed_id, actions)
 
     monkeypatch.setattr(Member, "update", update)
-    monkeypatch.setattr(service, "_committing", committing)
+    monkeypatch.setattr(unit_of_work, "_committing", committing)
     return ran
 
 
@@ -284,7 +283,7 @@ def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
         # The order commits right before the sign-up's own write (after its reads):
         # an UpdateItem, or the transaction that writes the member with its bonuses.
         real = Member.update
-        real_committing = service._committing
+        real_committing = unit_of_work._committing
         ran = []
 
         def update(self, *args, **kwargs):
@@ -300,7 +299,7 @@ def test_a_sign_up_of_a_stub_and_an_order(stack, monkeypatch, interleaving):
             return real_committing(committed_id, actions)
 
         monkeypatch.setattr(Member, "update", update)
-        monkeypatch.setattr(service, "_committing", committing)
+        monkeypatch.setattr(unit_of_work, "_committing", committing)
         sign_up()
     assert ran == [member_id]
     monkeypatch.undo()
@@ -380,7 +379,7 @@ def test_a_route_whose_member_never_stops_changing_answers_409_and_writes_nothin
 
     member_id = _member(stack)
     before = Member.get(member_id, consistent_read=True).version
-    for module in ("memberflow.members.consent", "memberflow.journeys.suppression"):
+    for module in ("memberflow.store.member_changes", "memberflow.journeys.suppression"):
         monkeypatch.setattr(f"{module}.update_member", exhausted)
     as_json = {"Content-Type": "application/json"}
     for method, path, body in (

@@ -228,7 +228,8 @@ def test_a_copy_with_another_body_racing_a_paid_order_changes_nothing(stack, mon
     copy that won counts."""
     from memberflow import runtime
     from memberflow.clock import now
-    from memberflow.ingest import deliveries, reads
+    from memberflow.ingest import deliveries
+    from memberflow.store import reads
     from memberflow.webhooks import WebhookSecrets, verify_and_parse
 
     send = Platforms(stack)

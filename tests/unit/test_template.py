@@ -5,13 +5,8 @@ import re
 
 import pytest
 
-from memberflow_local.template import (
-    Template,
-    Translated,
-    check_transform,
-    substitute_definition,
-    translated_problems,
-)
+from memberflow_local.template import Template, check_transform, substitute_definition
+from memberflow_local.translated import Translated, translated_problems
 
 ACCOUNT_ARN = "us-east-1:123456789012"
 

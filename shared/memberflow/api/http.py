@@ -28,6 +28,30 @@ MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 30
 
 
+# The shape of every refusal (ApiError.body), as the OpenAPI document declares it.
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "field", "reason"],
+            "properties": {
+                "status": {"type": "integer"},
+                "field": {
+                    "type": ["string", "null"],
+                    "description": (
+                        "body, body.<path>, query:<name>, header:<name>, path, "
+                        "path:<name> or a path parameter (member_id)"
+                    ),
+                },
+                "reason": {"type": "string"},
+            },
+        }
+    },
+}
+
+
 class ApiError(Exception):
     """A refusal: HTTP ``status``, the ``field`` it concerns, and the ``reason``.
 

@@ -8,20 +8,22 @@ the ledger and redemptions in :mod:`memberflow.loyalty.service`. Every error is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from memberflow.api.http import (
-    ApiError,
-    answer_errors_as_json,
-    error,
-    json_response,
-    raw_event,
-    read_json,
+from memberflow.api.http import ERROR_SCHEMA, answer_errors_as_json, error, json_response
+from memberflow.api.member_requests import (
+    MAX_EMAIL,
+    BadRequest,
+    check_member_id,
+    cursor,
+    is_text,
+    json_body,
+    limit,
+    parse_consent,
+    parse_redeem,
 )
 from memberflow.clock import iso, now
 from memberflow.members.service import find_by_email, get_member, member_view
@@ -31,135 +33,22 @@ log = Logger(service="memberflow-member-api", child=True)
 
 # Seconds a client waits before retrying a redemption the shop could not take.
 PAYOUT_RETRY_AFTER = 30
-REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
-# Member ids are memberflow's own (mbr_<hex>); anything else cannot name a member, and
-# must not reach DynamoDB as a key (empty, > 2 KB or not UTF-8 would be a 500 there).
-MEMBER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-MAX_POINTS = 10**9
-MAX_BODY = 16 * 1024
-MAX_EMAIL = 254  # RFC 5321's limit on a path
-
-
-class BadRequest(ApiError):
-    def __init__(self, field: str | None, reason: str, status: int = 400, **extra: Any):
-        super().__init__(status, field, reason, **extra)
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object (415 unless application/json; see ``read_json``)."""
-    return read_json(raw_event(), max_bytes=MAX_BODY)
-
-
-def _check_member_id(member_id: str) -> str:
-    if not isinstance(member_id, str) or not MEMBER_ID.fullmatch(member_id):
-        raise BadRequest("member_id", "not a member id ([A-Za-z0-9_.:-], 1-64 characters)")
-    return member_id
-
-
-def _member_or_404(member_id: str):
-    member = get_member(_check_member_id(member_id))
-    if member is None:
-        raise BadRequest("member_id", "no such member", 404)
-    return member
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 50
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise BadRequest("query:limit", "must be a whole number from 1 to 100")
-    return int(raw)
-
-
-def _cursor(raw: str | None) -> str | None:
-    """``after`` is the ``next`` of the previous page (opaque to clients)."""
-    if raw is None:
-        return None
-    from memberflow.members.privacy import cursor_key
-
-    key = cursor_key(raw)
-    if key is None:
-        raise BadRequest("query:after", "not a cursor this API returned")
-    return key
-
-
-def _is_text(value: str) -> bool:
-    """Printable and encodable (a lone surrogate or a control character is neither)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return value.isprintable()
 
 
 def _iso(value):
     return iso(value) if value else None
 
 
-def parse_consent(doc: dict[str, Any]) -> dict[str, bool]:
-    unknown = sorted(set(doc) - {"email", "sms"})
-    if unknown:
-        raise BadRequest(f"body.{unknown[0]}", "unknown field (allowed: email, sms)")
-    if not doc:
-        raise BadRequest("body", "give at least one of email, sms")
-    for channel, value in doc.items():
-        if not isinstance(value, bool):
-            raise BadRequest(f"body.{channel}", "must be true or false")
-    return doc
-
-
-def parse_redeem(doc: dict[str, Any]) -> tuple[int, str, str | None]:
-    unknown = sorted(set(doc) - {"points", "reference", "shop"})
-    if unknown:
-        raise BadRequest(f"body.{unknown[0]}", "unknown field (allowed: points, reference, shop)")
-    shop = doc.get("shop")
-    if shop is not None and not (
-        isinstance(shop, str) and 0 < len(shop) <= 2048 and _is_text(shop) and shop.strip()
-    ):
-        raise BadRequest("body.shop", "must be a shop's name: its domain or site URL")
-    points = doc.get("points")
-    if points is None:
-        raise BadRequest("body.points", "required")
-    if isinstance(points, bool) or not isinstance(points, int):
-        raise BadRequest("body.points", "must be an integer")
-    if not 0 < points <= MAX_POINTS:
-        raise BadRequest("body.points", f"must be between 1 and {MAX_POINTS}")
-    reference = doc.get("reference")
-    if reference is None:
-        raise BadRequest("body.reference", "required")
-    if not isinstance(reference, str) or not REFERENCE.fullmatch(reference):
-        raise BadRequest(
-            "body.reference", "must be 1-128 characters: letters, digits and . _ : # / -"
-        )
-    return points, reference, shop
+def _member_or_404(member_id: str):
+    member = get_member(check_member_id(member_id))
+    if member is None:
+        raise BadRequest("member_id", "no such member", 404)
+    return member
 
 
 # ------------------------------------------------------------------ schemas for OpenAPI
 def _content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["status", "field", "reason"],
-            "properties": {
-                "status": {"type": "integer"},
-                "field": {
-                    "type": ["string", "null"],
-                    "description": (
-                        "body, body.<path>, query:<name>, header:<name>, path, "
-                        "path:<name> or a path parameter (member_id)"
-                    ),
-                },
-                "reason": {"type": "string"},
-            },
-        }
-    },
-}
 
 
 def _errors(*codes: int) -> dict:
@@ -215,7 +104,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
         email = app.current_event.get_query_string_value("email")
         if not email or not email.strip():
             raise BadRequest("query:email", "required")
-        if len(email) > MAX_EMAIL or not _is_text(email):
+        if len(email) > MAX_EMAIL or not is_text(email):
             raise BadRequest(
                 "query:email", f"not an email address (at most {MAX_EMAIL} characters)"
             )
@@ -249,7 +138,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
     )
     def journeys(member_id: str):
         _member_or_404(member_id)
-        from memberflow.store import Enrolment
+        from memberflow.store import enrolments as store
 
         enrolments = [
             {
@@ -265,7 +154,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
                 "converted_at": _iso(e.converted_at),
                 "closed_at": _iso(e.closed_at),
             }
-            for e in Enrolment.query(member_id)
+            for e in store.of_member(member_id)
         ]
         enrolments.sort(key=lambda e: (e["entered_at"] or "", e["journey"]))
         return json_response(200, {"member_id": member_id, "enrolments": enrolments})
@@ -310,7 +199,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
     def export(member_id: str):
         from memberflow.members.privacy import export_member
 
-        data = export_member(_check_member_id(member_id))
+        data = export_member(check_member_id(member_id))
         if data is None:
             raise BadRequest("member_id", "no such member", 404)
         log.info("member exported", extra={"member_id": member_id})
@@ -334,7 +223,7 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
     def erase(member_id: str):
         from memberflow.members.privacy import erase_member
 
-        result = erase_member(_check_member_id(member_id), now=now())
+        result = erase_member(check_member_id(member_id), now=now())
         if result is None:
             raise BadRequest("member_id", "no such member", 404)
         log.info("member erased", extra={"member_id": member_id})
@@ -445,9 +334,9 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
         from memberflow.members.privacy import list_data_requests
 
         query = app.current_event
-        limit = _limit(query.get_query_string_value("limit"))
-        after = _cursor(query.get_query_string_value("after"))
-        return json_response(200, list_data_requests(limit=limit, after=after, now=now()))
+        page_size = limit(query.get_query_string_value("limit"))
+        after = cursor(query.get_query_string_value("after"))
+        return json_response(200, list_data_requests(limit=page_size, after=after, now=now()))
 
     @app.get(
         "/openapi.json",

@@ -31,8 +31,8 @@ from memberflow.ingest.orders import (
     apply_refund,
 )
 from memberflow.ingest.privacy import apply_privacy
-from memberflow.ingest.receipts import COMPLETED, DeliveryFinished, DeliveryRaced, Receipt
 from memberflow.runtime import AppContext
+from memberflow.store.receipts import COMPLETED, DeliveryFinished, DeliveryRaced, Receipt
 from memberflow.webhooks import Delivery
 from memberflow.webhooks.events import (
     ConsentChanged,

@@ -12,16 +12,12 @@ import logging
 import time
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
-
 from memberflow.config import Programme
-from memberflow.ingest import reads
-from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.ingest.resolve import find_member, member_for
-from memberflow.members import records
 from memberflow.members.identity import email_hash, identity_key, new_member_id
 from memberflow.members.service import email_link_key, get_member
-from memberflow.store import Coupon, ExternalIdentity, Member, Order
+from memberflow.store import Coupon, ExternalIdentity, Member, Order, identities, orders, reads
+from memberflow.store.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.webhooks.events import (
     Interaction,
     OrderCancelled,
@@ -39,10 +35,7 @@ def order_key(platform: str, shop: str | None, order_id: str) -> str:
 
 
 def get_order(platform: str, shop: str | None, order_id: str) -> Order | None:
-    try:
-        return Order.get(order_key(platform, shop, order_id), consistent_read=True)
-    except DoesNotExist:
-        return None
+    return orders.order(order_key(platform, shop, order_id))
 
 
 def _loyalty():
@@ -88,7 +81,7 @@ def _order_reads(event, receipt) -> tuple[reads.Reads, str, str | None]:
     the buyer's identity link and the member that identity derives, the coupons.
     Returns (reads, order key, the identity link's key)."""
     key = order_key(event.platform, event.shop, event.order_id)
-    wanted: list[tuple] = [(Order, key), (ExternalIdentity, records.parked_key(key))]
+    wanted: list[tuple] = [(Order, key), (ExternalIdentity, identities.parked_key(key))]
     if receipt is not None:
         wanted.append((DeliveryRecord, receipt.key))
     link = None
@@ -149,7 +142,7 @@ def apply_order_paid(
         member = _buyer(event, programme, now)
     if member is None or member.erased:
         return None
-    parked = records.parked_from(found.get(ExternalIdentity, records.parked_key(key)))
+    parked = identities.parked_from(found.get(ExternalIdentity, identities.parked_key(key)))
     order = found.get(Order, key)
     _loyalty().apply_order_paid(
         member,
@@ -250,7 +243,7 @@ def apply_refund(
     member = _refund_member(event, programme, now)
     if member is None and not (event.member_id or event.customer_id or event.email):
         key = order_key(event.platform, event.shop, event.order_id)
-        records.park_refund(key, _refund_record(event), now)
+        identities.park_refund(key, _refund_record(event), now)
         # The order may have landed while this refund was being parked: look again, so
         # that one of the two paths always applies it (applying twice is a no-op).
         order = get_order(event.platform, event.shop, event.order_id)
@@ -287,7 +280,7 @@ def _apply_parked_refunds(
 
     key = order_key(platform, shop, order_id)
     applied = []
-    for data in records.parked_refunds(key):
+    for data in identities.parked_refunds(key):
         refund = OrderRefunded(
             platform=data["platform"],
             shop=data["shop"],
@@ -302,7 +295,7 @@ def _apply_parked_refunds(
         _loyalty().apply_refund(member, refund, programme=programme, now=now)
         applied.append(data["refund_id"])
     if applied:
-        records.unpark_refunds(key, applied)
+        identities.unpark_refunds(key, applied)
 
 
 def apply_interaction(event: Interaction, *, programme: Programme, now: datetime) -> str | None:

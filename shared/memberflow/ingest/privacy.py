@@ -8,10 +8,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from memberflow.ingest.resolve import find_member
-from memberflow.members import records
 from memberflow.members.identity import identity_key
 from memberflow.members.privacy import erase_member
-from memberflow.store import ExternalIdentity
+from memberflow.store import identities, member_changes
 from memberflow.webhooks.events import PrivacyRequest
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ def apply_privacy(event: PrivacyRequest, *, now: datetime) -> list[str]:
         # not a member known only through another source
         member = None
     member_id = member.member_id if member is not None else None
-    records.record_privacy_request(
+    identities.record_privacy_request(
         platform=event.platform,
         shop=event.shop,
         kind=event.kind,
@@ -57,21 +56,18 @@ def _known_to(member_id: str, event: PrivacyRequest) -> bool:
     sign-up sees it); only a request without a customer id reads the member's index."""
     if event.customer_id:
         key = identity_key(event.platform, event.shop, event.customer_id)
-        try:
-            link = ExternalIdentity.get(key, consistent_read=True)
-        except ExternalIdentity.DoesNotExist:
-            link = None
+        link = identities.get_record(key)
         if link is not None and link.member_id == member_id:
             return True
     prefix = identity_key(event.platform, event.shop, "")
-    return any(r.identity_key.startswith(prefix) for r in records.identities_of(member_id))
+    return any(r.identity_key.startswith(prefix) for r in identities.identities_of(member_id))
 
 
 def _redact_shop(event: PrivacyRequest, now: datetime) -> list[str]:
     """The shop uninstalled memberflow: record the request and hand the erasure to the
     shop-erasure function (asynchronous; a scan of the identities table does not fit in
     the webhook's 10 s). No member is erased before this returns."""
-    records.record_privacy_request(
+    identities.record_privacy_request(
         platform=event.platform,
         shop=event.shop,
         kind=event.kind,
@@ -105,40 +101,22 @@ def redact_shop(
     prefix = f"{platform}#{(shop or '-').lower()}#"
     erased: list[str] = []
     while True:
-        page = ExternalIdentity.scan(
-            ExternalIdentity.identity_key.startswith(prefix),
-            last_evaluated_key=cursor,
-            limit=SHOP_PAGE,
-            page_size=SHOP_PAGE,
-        )
+        page, following = identities.shop_page(prefix, cursor, SHOP_PAGE)
         for link in page:
-            if not records.is_identity(link):
+            if not identities.is_identity(link):
                 continue
             member_id = link.member_id
             others = [
-                r for r in records.identities_of(member_id) if r.identity_key != link.identity_key
+                r
+                for r in identities.identities_of(member_id)
+                if r.identity_key != link.identity_key
             ]
             if others:
-                records.tombstone(link.identity_key, member_id, now)
-                link.delete()
-                _forget_identity(member_id, link.identity_key)
+                identities.unlink(link, member_id, now)
+                member_changes.forget_identity(member_id, link.identity_key)
                 continue
             erase_member(member_id, now=now)
             erased.append(member_id)
-        cursor = page.last_evaluated_key
+        cursor = following
         if cursor is None or not has_time():
             return erased, cursor
-
-
-def _forget_identity(member_id: str, key: str) -> None:
-    """Drop a deleted link's key from the member's list of them (a coupon step's lookup,
-    memberflow.journeys.incentives), through the member's versioned write path."""
-    from memberflow.store import Member
-    from memberflow.store.members import update_member
-
-    def change(member: Member):
-        if not member.shop_identities or key not in member.shop_identities:
-            return None
-        return [Member.shop_identities.set([k for k in member.shop_identities if k != key])]
-
-    update_member(Member(member_id=member_id), change)

@@ -12,15 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from memberflow.config import Programme
-from memberflow.members import records
 from memberflow.members.identity import identity_key
 from memberflow.members.service import find_by_email, find_by_identity, get_member, link_or_create
-from memberflow.store import Member
-from memberflow.store.members import update_member
+from memberflow.store import Member, identities, member_changes
 
 
 def erased_identity(platform: str, shop: str | None, customer_id: str | None) -> bool:
-    return bool(customer_id) and records.is_erased_identity(
+    return bool(customer_id) and identities.is_erased_identity(
         identity_key(platform, shop, customer_id)
     )
 
@@ -81,10 +79,5 @@ def member_for(
     if created:
         # Unless the customer's sign-up landed first. The instance is the item just
         # created: no need to read it again.
-        update_member(
-            member,
-            lambda current: None if current.joined_at else [Member.is_stub.set(True)],
-            condition=Member.joined_at.does_not_exist(),
-            read=False,
-        )
+        member_changes.mark_stub(member)
     return member

@@ -19,18 +19,12 @@ from memberflow.journeys import incentives
 from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, _close, goal_met, last_step_sent
 from memberflow.members.service import get_member
 from memberflow.store import Cohort, Coupon, Enrolment
+from memberflow.store.enrolments import on_erasure  # noqa: F401 (its callers' name)
+from memberflow.store.enrolments import open_enrolments as _open_enrolments
 
 log = logging.getLogger("memberflow.journeys")
 
 PURCHASE_GOALS = ("purchase", "activation")  # a first purchase also activates a member
-
-
-def _open_enrolments(member_id: str) -> list[Enrolment]:
-    return list(
-        Enrolment.query(
-            member_id, filter_condition=Enrolment.status == "open", consistent_read=True
-        )
-    )
 
 
 def _goal(enrolment: Enrolment) -> str:
@@ -131,11 +125,6 @@ def on_interaction(member_id: str, *, kind: str, at: datetime) -> list[str]:
         ):
             converted.append(enrolment.enrolment_key)
     return converted
-
-
-def on_erasure(member_id: str, *, now: datetime) -> int:
-    """Erasure: close every open enrolment as exited/erased. Returns how many."""
-    return sum(_close(e, "exited", "erased", now) for e in _open_enrolments(member_id))
 
 
 def on_consent_withdrawn(member_id: str, channel: str, *, now: datetime) -> int:

@@ -33,15 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from memberflow.clock import iso
 from memberflow.config.programme import Programme
 from memberflow.journeys import incentives
 from memberflow.loyalty import accounts, service
 from memberflow.loyalty import points as rules
 from memberflow.shops import DiscountCode, ShopRefused
+from memberflow.store import ledger
 from memberflow.store.models import Coupon, LedgerEntry, Member
 
 PENDING, PAID, REVERSED = "pending", "paid", "reversed"
@@ -146,10 +144,7 @@ def _take(member_id, points_wanted, reference, programme, now, target) -> tuple[
     code = redemption_code(member_id, reference)
 
     def plan(current: Member, _order) -> service.Change:
-        try:
-            done = LedgerEntry.get(member_id, key, consistent_read=True)
-        except DoesNotExist:
-            done = None
+        done = ledger.entry(member_id, key)
         if done is not None and done.payout_status != REVERSED:
             if -int(done.points) != points_wanted:
                 raise service.RedemptionConflict(
@@ -177,7 +172,7 @@ def _take(member_id, points_wanted, reference, programme, now, target) -> tuple[
         if done is None:
             change.entries = [entry]
         else:  # a reversed attempt of this reference: taken again, in its place
-            change.puts = [(entry, LedgerEntry.payout_status == REVERSED)]
+            change.puts = [ledger.replacing(entry, REVERSED)]
         return change
 
     return service.run(member_id, plan)
@@ -189,9 +184,8 @@ def _give_back(member_id: str, reference: str, programme: Programme, now: dateti
     key = f"{REDEMPTION}#{reference}"
 
     def plan(current: Member, _order) -> service.Change | None:
-        try:
-            entry = LedgerEntry.get(member_id, key, consistent_read=True)
-        except DoesNotExist:
+        entry = ledger.entry(member_id, key)
+        if entry is None:
             return None
         if entry.payout_status != PENDING:
             return None  # paid by a concurrent request, or reversed already
@@ -200,9 +194,7 @@ def _give_back(member_id: str, reference: str, programme: Programme, now: dateti
         accounts.refresh_review(current, programme, now)
         entry.points = 0
         entry.payout_status = REVERSED
-        return service.Change(
-            member=current, puts=[(entry, LedgerEntry.payout_status == PENDING)], result=True
-        )
+        return service.Change(member=current, puts=[ledger.replacing(entry, PENDING)], result=True)
 
     return bool(service.run(member_id, plan))
 
@@ -210,21 +202,7 @@ def _give_back(member_id: str, reference: str, programme: Programme, now: dateti
 def _mark_paid(entry: LedgerEntry, coupon: Coupon) -> bool:
     """Step 3: the entry paid and the coupon item, together; ``False`` when the entry is
     no longer pending (reversed by a concurrent request)."""
-    try:
-        with TransactWrite(connection=LedgerEntry._get_connection().connection) as tx:
-            tx.update(
-                entry,
-                actions=[LedgerEntry.payout_status.set(PAID)],
-                condition=LedgerEntry.payout_status == PENDING,
-            )
-            tx.save(coupon)
-    except TransactWriteError as error:
-        reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            return False
-        raise
-    entry.payout_status = PAID
-    return True
+    return ledger.settle_payout(entry, coupon, was=PENDING, now_status=PAID)
 
 
 def redeem(

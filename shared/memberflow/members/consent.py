@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from memberflow.members.service import is_suppressed
-from memberflow.store import Member
-from memberflow.store.members import update_member
-from memberflow.store.models import Consent
+from memberflow.store import Member, member_changes
 
 CHANNELS = ("email", "sms")
 
@@ -26,20 +24,5 @@ def set_consent(
         raise ValueError(f"unknown channel {channel!r}")
     if granted and channel == "email" and honour_suppression and is_suppressed(member.email):
         granted = False
-    value_attr = getattr(Member.consent, channel)
-    stamp_attr = getattr(Member.consent, f"{channel}_updated_at")
-    newer = stamp_attr.does_not_exist() | (stamp_attr < updated_at)
-    if not granted:
-        newer = newer | (stamp_attr == updated_at)
-
-    def record(current: Member) -> list:
-        if current.consent is None:  # a member without the map yet: create it with the decision
-            return [
-                Member.consent.set(
-                    Consent(**{channel: granted, f"{channel}_updated_at": updated_at})
-                )
-            ]
-        return [value_attr.set(granted), stamp_attr.set(updated_at)]
-
     # The caller's member is a consistent read (a stale one only costs a retry).
-    return update_member(member, record, condition=newer, read=False)
+    return member_changes.record_consent(member, channel, granted, updated_at)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from memberflow.store.identities import suppression_key  # noqa: F401 (its callers' name)
+
 
 def normalise_email(email: str | None) -> str | None:
     if not email:
@@ -21,10 +23,6 @@ def email_hash(email: str | None) -> str | None:
 
 def identity_key(platform: str, shop: str | None, customer_id: str) -> str:
     return f"{platform}#{(shop or '-').lower()}#{customer_id}"
-
-
-def suppression_key(hashed_email: str) -> str:
-    return f"suppressed#email#{hashed_email}"
 
 
 def new_member_id(seed: str | None = None, attempt: int = 0) -> str:

@@ -13,25 +13,18 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from memberflow.clock import iso
-from memberflow.members import records
 from memberflow.members.service import get_member, member_view
 from memberflow.store import (
-    Coupon,
-    Enrolment,
     ExternalIdentity,
-    LedgerEntry,
-    Member,
-    Message,
-    Order,
+    enrolments,
+    holdings,
+    identities,
+    member_changes,
+    orders,
 )
-from memberflow.store.members import update_member
 
 # Every attribute of Member that holds personal data (store/models.py marks them).
 PERSONAL_ATTRIBUTES = ("email", "phone", "first_name", "last_name", "email_hash", "shop_identities")
@@ -48,32 +41,17 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
     if member is None:
         return None
     if member.email_hash:
-        records.suppress(member.email_hash, member_id, now)
+        identities.suppress(member.email_hash, member_id, now)
     removed = 0
-    for record in records.identities_of(member_id):
-        records.tombstone(record.identity_key, member_id, now)
-        record.delete()
+    for record in identities.identities_of(member_id):
+        identities.unlink(record, member_id, now)
         removed += 1
-    actions = [getattr(Member, name).remove() for name in PERSONAL_ATTRIBUTES]
-    actions += [getattr(Member, name).remove() for name in FREE_TEXT_ATTRIBUTES]
-    actions += [
-        Member.erased.set(True),
-        Member.consent.email.set(False),
-        Member.consent.sms.set(False),
-        Member.consent.email_updated_at.set(now),
-        Member.consent.sms_updated_at.set(now),
-    ]
-    # The same actions whatever the member is now; the unit of work orders the erasure
-    # against a concurrent order or consent change instead of writing blind (a stale
-    # read only costs a retry: the actions do not depend on it).
-    update_member(member, lambda current: actions, read=False)
-    _erase_order_text(member_id)
+    member_changes.erase(member, PERSONAL_ATTRIBUTES + FREE_TEXT_ATTRIBUTES, now)
+    orders.clear_attributes(member_id, ORDER_FREE_TEXT)
     # Orders (now without free text), ledger entries, enrolments, messages and coupons
     # hold ids, amounts and times only; they stay for the programme's accounts and KPIs,
     # keyed by the now-anonymous member id.
-    from memberflow.journeys import attribution
-
-    exited = attribution.on_erasure(member_id, now=now)
+    exited = enrolments.on_erasure(member_id, now=now)
     return {
         "member_id": member_id,
         "identities_removed": removed,
@@ -82,27 +60,10 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def _erase_order_text(member_id: str) -> None:
-    """Clear the orders' free text. The version bump makes a concurrent loyalty write of
-    the same order (read before this) fail its condition and re-read, so it cannot
-    write the codes back."""
-    for order in Order.member_index.query(member_id):
-        if not any(getattr(order, name) for name in ORDER_FREE_TEXT):
-            continue
-        try:
-            order.update(
-                actions=[getattr(Order, name).remove() for name in ORDER_FREE_TEXT]
-                + [Order.version.add(1)],
-                condition=Order.order_key.exists(),
-            )
-        except UpdateError:
-            continue  # the order is gone: nothing left to clear
-
-
 def list_data_requests(*, limit: int, after: str | None, now: datetime) -> dict[str, Any]:
     """The operator's list of data-access requests, soonest due first (see
-    :func:`records.data_requests`); ``next`` continues it."""
-    page, following = records.data_requests(limit=limit, after=after)
+    :func:`identities.data_requests`); ``next`` continues it."""
+    page, following = identities.data_requests(limit=limit, after=after)
     out = []
     for record, data in page:
         due = datetime.fromisoformat(data["due_at"])
@@ -135,7 +96,7 @@ def cursor_key(cursor: str) -> str | None:
         key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
         return None
-    if not key.startswith(records.DATA_REQUEST_PREFIX) or not key.isprintable():
+    if not key.startswith(identities.DATA_REQUEST_PREFIX) or not key.isprintable():
         return None
     return key
 
@@ -144,38 +105,15 @@ def _ts(value: datetime | None) -> str | None:
     return iso(value) if value else None
 
 
-def _plain(item) -> dict[str, Any]:
-    """A PynamoDB item as JSON-ready values (dates ISO, decimals as strings)."""
-    out: dict[str, Any] = {}
-    for name in item.get_attributes():
-        value = getattr(item, name)
-        out[name] = _jsonable(value)
-    return out
-
-
-def _jsonable(value):
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, Decimal):
-        return format(value, "f") if value != value.to_integral_value() else int(value)
-    if isinstance(value, MapAttribute):
-        return {k: _jsonable(v) for k, v in value.attribute_values.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 def export_member(member_id: str) -> dict[str, Any] | None:
     """Everything held on the member (for a data-access request)."""
     member = get_member(member_id)
     if member is None:
         return None
     profile = member_view(member)
-    profile["stage_history"] = _jsonable(list(member.stage_history or []))
-    profile["consent_detail"] = _jsonable(member.consent) if member.consent else None
-    held = records.records_of(member_id)
+    profile["stage_history"] = holdings.plain(list(member.stage_history or []))
+    profile["consent_detail"] = holdings.plain(member.consent) if member.consent else None
+    held = identities.records_of(member_id)
     return {
         "member": profile,
         "identities": [
@@ -186,31 +124,15 @@ def export_member(member_id: str) -> dict[str, Any] | None:
                 "linked_at": _ts(r.created_at),
             }
             for r in held
-            if records.is_identity(r)
+            if identities.is_identity(r)
         ],
         "privacy_requests": [
             json.loads(r.payload or "{}") | {"recorded_at": _ts(r.created_at)}
             for r in held
-            if r.kind == records.PRIVACY_REQUEST
+            if r.kind == identities.PRIVACY_REQUEST
         ],
-        "orders": [_plain(o) for o in Order.member_index.query(member_id)],
-        "ledger": [_plain(e) for e in LedgerEntry.query(member_id)],
-        "enrolments": [_plain(e) for e in Enrolment.query(member_id)],
-        "messages": [_plain(m) for m in Message.query(member_id)],
-        "coupons": [_plain(c) for c in _coupons(member_id)],
+        **holdings.member_items(member_id),
     }
-
-
-def _coupons(member_id: str) -> list[Coupon]:
-    # Coupons are keyed by code; a member's codes are on its messages.
-    codes = {m.coupon_code for m in Message.query(member_id) if m.coupon_code}
-    out = []
-    for code in sorted(codes):
-        try:
-            out.append(Coupon.get(code))
-        except DoesNotExist:
-            continue
-    return out
 
 
 __all__ = [

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from memberflow.config import Programme
 from memberflow.members.identity import (
     email_hash,
@@ -16,15 +13,13 @@ from memberflow.members.identity import (
     normalise_email,
     suppression_key,
 )
-from memberflow.store import ExternalIdentity, Member
+from memberflow.store import ExternalIdentity, Member, directory
+from memberflow.store.identities import get_record
 from memberflow.store.models import StageChange
 
 
 def get_member(member_id: str) -> Member | None:
-    try:
-        return Member.get(member_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+    return directory.member(member_id)
 
 
 EMAIL_LINK = "email_link"
@@ -52,36 +47,39 @@ def find_by_email(email: str) -> Member | None:
     hashed = email_hash(email)
     if not hashed:
         return None
-    try:
-        link = ExternalIdentity.get(email_link_key(hashed), consistent_read=True)
+    link = get_record(email_link_key(hashed))
+    if link is not None:
         member = get_member(link.member_id)
         if member is not None and member.email_hash == hashed:
             return member
-    except DoesNotExist:
-        pass
     # Members whose email was set before links existed.
-    for hit in Member.email_index.query(hashed, limit=1):
-        return get_member(hit.member_id)
-    return None
+    member_id = directory.member_id_by_email_hash(hashed)
+    return get_member(member_id) if member_id is not None else None
 
 
 def find_by_identity(platform: str, shop: str | None, customer_id: str) -> Member | None:
-    try:
-        link = ExternalIdentity.get(identity_key(platform, shop, customer_id), consistent_read=True)
-    except DoesNotExist:
-        return None
-    return get_member(link.member_id)
+    link = get_record(identity_key(platform, shop, customer_id))
+    return get_member(link.member_id) if link is not None else None
 
 
 def is_suppressed(email: str | None) -> bool:
     hashed = email_hash(email)
     if not hashed:
         return False
-    try:
-        ExternalIdentity.get(suppression_key(hashed))
-        return True
-    except DoesNotExist:
-        return False
+    return directory.exists(suppression_key(hashed))
+
+
+def _identity(
+    member_id: str, platform: str, shop: str | None, customer_id: str, now: datetime
+) -> ExternalIdentity:
+    return ExternalIdentity(
+        identity_key=identity_key(platform, shop, customer_id),
+        member_id=member_id,
+        platform=platform,
+        shop=shop,
+        customer_id=customer_id,
+        created_at=now,
+    )
 
 
 def new_member(
@@ -150,54 +148,23 @@ def link_or_create(
         )
         if customer_id:
             member.shop_identities = [identity_key(platform, shop, customer_id)]
-        try:
-            # the model's cached connection: a new Connection is a new botocore session
-            with TransactWrite(connection=Member._get_connection().connection) as transaction:
-                transaction.save(member, condition=Member.member_id.does_not_exist())
-                if member.email_hash:
-                    transaction.save(email_link(member.member_id, member.email_hash, now))
-                if customer_id:
-                    transaction.save(
-                        ExternalIdentity(
-                            identity_key=identity_key(platform, shop, customer_id),
-                            member_id=member.member_id,
-                            platform=platform,
-                            shop=shop,
-                            customer_id=customer_id,
-                            created_at=now,
-                        ),
-                        condition=ExternalIdentity.identity_key.does_not_exist(),
-                    )
+        created = directory.create(
+            member,
+            email_link=email_link(member.member_id, member.email_hash, now)
+            if member.email_hash
+            else None,
+            identity=_identity(member.member_id, platform, shop, customer_id, now)
+            if customer_id
+            else None,
+        )
+        if created:
             return member, True
-        except TransactWriteError:
-            continue  # a concurrent delivery created it first: read it back
+        # a concurrent delivery created it first: read it back
     raise RuntimeError("could not resolve member identity after 3 attempts")
 
 
 def _link(member_id: str, platform: str, shop: str | None, customer_id: str, now: datetime) -> None:
-    # The member's list of identity keys (a coupon step's lookup) is dropped with the new
-    # link, in one transaction, under a version bump: the next coupon step reads the
-    # identities index again instead of trusting a list that lacks this shop.
-    try:
-        with TransactWrite(connection=Member._get_connection().connection) as transaction:
-            transaction.save(
-                ExternalIdentity(
-                    identity_key=identity_key(platform, shop, customer_id),
-                    member_id=member_id,
-                    platform=platform,
-                    shop=shop,
-                    customer_id=customer_id,
-                    created_at=now,
-                ),
-                condition=ExternalIdentity.identity_key.does_not_exist(),
-            )
-            transaction.update(
-                Member(member_id=member_id),
-                actions=[Member.shop_identities.remove(), Member.version.add(1)],
-                condition=Member.member_id.exists(),
-            )
-    except TransactWriteError:
-        pass  # already linked
+    directory.link(member_id, _identity(member_id, platform, shop, customer_id, now))
 
 
 def change_stage(member: Member, stage: str, reason: str, now: datetime) -> bool:

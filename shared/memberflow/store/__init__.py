@@ -1,4 +1,6 @@
-"""Data access: PynamoDB models and the few operations that need transactions."""
+"""Data access, and the only package that imports PynamoDB: the models, the member's
+unit of work (``unit_of_work``), its one write path outside it (``members``) and a
+repository per table concern (docs/architecture.md, "Layers")."""
 
 from memberflow.store.models import (
     Cohort,

@@ -1,11 +1,17 @@
-"""Attribute types PynamoDB lacks: exact decimals for money."""
+"""What the models are built of: attribute types PynamoDB lacks (exact decimals for
+money, compact record lists) and the table name of a model not bound yet."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pynamodb.attributes import Attribute
-from pynamodb.constants import NUMBER
+from pynamodb.constants import NUMBER, STRING
+
+# Every model's table until memberflow.store.bind_tables names it at start-up.
+UNBOUND = "unbound-call-memberflow.store.bind_tables"
 
 
 class DecimalAttribute(Attribute[Decimal]):
@@ -18,3 +24,33 @@ class DecimalAttribute(Attribute[Decimal]):
 
     def deserialize(self, value: str) -> Decimal:
         return Decimal(value)
+
+
+class RecordListAttribute(Attribute[list]):
+    """A list of small records kept as one compact JSON string, not as nested maps: these
+    bookkeeping lists reach hundreds of entries, nothing queries inside them, and a
+    string is far cheaper to (de)serialise than hundreds of maps (also on moto)."""
+
+    attr_type = STRING
+
+    def __init__(self, record, **kwargs):
+        self.record = record
+        super().__init__(**kwargs)
+
+    def serialize(self, value: list) -> str:
+        return json.dumps([r.dump() for r in value], separators=(",", ":"))
+
+    def deserialize(self, value: str) -> list:
+        return [self.record.load(raw) for raw in json.loads(value)]
+
+
+class DateTimeListAttribute(Attribute[list]):
+    """A list of UTC datetimes kept as one compact JSON string (see RecordListAttribute)."""
+
+    attr_type = STRING
+
+    def serialize(self, value: list) -> str:
+        return json.dumps([t.astimezone(UTC).isoformat() for t in value], separators=(",", ":"))
+
+    def deserialize(self, value: str) -> list:
+        return [datetime.fromisoformat(raw) for raw in json.loads(value)]

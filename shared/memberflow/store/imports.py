@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from memberflow.members.identity import suppression_key
+from memberflow.store.identities import suppression_key
 from memberflow.store.models import ExternalIdentity, LedgerEntry, Member, Order
 
 TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
@@ -25,7 +25,7 @@ CUSTOMERS_PER_TRANSACTION = TRANSACTION_ITEMS // ITEMS_PER_CUSTOMER
 
 
 def erased_identity_key(identity_key: str) -> str:
-    # The tombstone an erasure leaves (memberflow.members.records).
+    # The tombstone an erasure leaves (memberflow.store.identities).
     return "suppressed#identity#" + hashlib.sha256(identity_key.encode()).hexdigest()
 
 

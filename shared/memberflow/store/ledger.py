@@ -1,56 +1,52 @@
-"""The points ledger: one item per movement, keyed by its source.
-
-A movement, the member's balance and its points lots commit in one
-``TransactWriteItems`` (see :mod:`memberflow.loyalty.service`): the entry is put only if
-its key is new and the member only if it did not change since it was read, so a retried
-or concurrent delivery can neither credit twice nor lose an update.
+"""The points ledger: one item per movement, keyed by its source (``earn#<order>``,
+``redemption#<reference>``...). Entries are written by the unit of work
+(:mod:`memberflow.store.unit_of_work`), each put only if its key is new, in the
+transaction that changes the balance; what is read or changed here besides is a
+redemption's payout status.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
-from memberflow.store.models import LedgerEntry, Member
+from memberflow.store.models import Coupon, LedgerEntry
 
 
-def post_movement(
-    member: Member,
-    *,
-    kind: str,
-    source: str,
-    points: int,
-    now: datetime,
-    expires_at: datetime | None = None,
-    programme=None,
-) -> bool:
-    """Apply one credit (a bonus) exactly once. Returns False when it was already applied.
-
-    Credits go into a points lot expiring at ``expires_at`` (required for credits);
-    with ``programme`` the member's review date is recomputed too.
-    """
-    # The loyalty engine owns the balance arithmetic; imported here to keep the store
-    # layer importable on its own.
-    from memberflow.loyalty import service
-
-    if points <= 0 or expires_at is None:
-        raise ValueError("post_movement books credits (points > 0 with expires_at)")
-    committed = service.post_credit(
-        member.member_id,
-        kind=kind,
-        source=source,
-        amount=points,
-        expires_at=expires_at,
-        now=now,
-        programme=programme,
-    )
-    if committed is None:
-        return False
-    member.points_balance = committed.points_balance
-    member.points_lots = committed.points_lots
-    member.review_key, member.review_at = committed.review_key, committed.review_at
-    member.version = committed.version
-    return True
+def entry(member_id: str, entry_key: str) -> LedgerEntry | None:
+    """One movement, read consistently; None when it was never booked."""
+    try:
+        return LedgerEntry.get(member_id, entry_key, consistent_read=True)
+    except DoesNotExist:
+        return None
 
 
 def entries(member_id: str) -> list[LedgerEntry]:
-    return list(LedgerEntry.query(member_id))
+    """Every movement of a member, read consistently."""
+    return list(LedgerEntry.query(member_id, consistent_read=True))
+
+
+def replacing(entry: LedgerEntry, payout_status: str) -> tuple:
+    """A put for :class:`~memberflow.store.unit_of_work.Change.puts` that replaces the
+    entry only while its payout is still ``payout_status``."""
+    return (entry, LedgerEntry.payout_status == payout_status)
+
+
+def settle_payout(entry: LedgerEntry, coupon: Coupon, *, was: str, now_status: str) -> bool:
+    """The entry's payout turned ``was`` -> ``now_status`` and the coupon item saved,
+    together; False when the entry's payout is no longer ``was``."""
+    try:
+        with TransactWrite(connection=LedgerEntry._get_connection().connection) as tx:
+            tx.update(
+                entry,
+                actions=[LedgerEntry.payout_status.set(now_status)],
+                condition=LedgerEntry.payout_status == was,
+            )
+            tx.save(coupon)
+    except TransactWriteError as error:
+        reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    entry.payout_status = now_status
+    return True

@@ -1,4 +1,6 @@
-"""PynamoDB models of the member store.
+"""PynamoDB models of the member store: members, identities, orders, the ledger, KPI
+snapshots; the journeys' items (cohorts, enrolments, messages, coupons) are in
+:mod:`memberflow.store.journey_models` and named here too.
 
 Table names are not known at import: :func:`bind_tables` sets them from the validated
 settings at start-up (``memberflow.runtime``), the local stack binds its own.
@@ -6,13 +8,11 @@ settings at start-up (``memberflow.runtime``), the local stack binds its own.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from pynamodb.attributes import (
-    Attribute,
     BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
@@ -22,13 +22,16 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.constants import STRING
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from memberflow.store.attributes import DecimalAttribute
-
-UNBOUND = "unbound-call-memberflow.store.bind_tables"
+from memberflow.store.attributes import (
+    UNBOUND,
+    DateTimeListAttribute,
+    DecimalAttribute,
+    RecordListAttribute,
+)
+from memberflow.store.journey_models import Cohort, Coupon, Enrolment, Message
 
 
 class StageChange(MapAttribute):
@@ -68,36 +71,6 @@ class WindowPurchase:
     @classmethod
     def load(cls, raw: list) -> WindowPurchase:
         return cls(raw[0], datetime.fromisoformat(raw[1]), Decimal(raw[2]))
-
-
-class RecordListAttribute(Attribute[list]):
-    """A list of small records kept as one compact JSON string, not as nested maps: these
-    bookkeeping lists reach hundreds of entries, nothing queries inside them, and a
-    string is far cheaper to (de)serialise than hundreds of maps (also on moto)."""
-
-    attr_type = STRING
-
-    def __init__(self, record, **kwargs):
-        self.record = record
-        super().__init__(**kwargs)
-
-    def serialize(self, value: list) -> str:
-        return json.dumps([r.dump() for r in value], separators=(",", ":"))
-
-    def deserialize(self, value: str) -> list:
-        return [self.record.load(raw) for raw in json.loads(value)]
-
-
-class DateTimeListAttribute(Attribute[list]):
-    """A list of UTC datetimes kept as one compact JSON string (see RecordListAttribute)."""
-
-    attr_type = STRING
-
-    def serialize(self, value: list) -> str:
-        return json.dumps([t.astimezone(UTC).isoformat() for t in value], separators=(",", ":"))
-
-    def deserialize(self, value: str) -> list:
-        return [datetime.fromisoformat(raw) for raw in json.loads(value)]
 
 
 class Consent(MapAttribute):
@@ -233,104 +206,10 @@ class ExternalIdentity(Model):
     customer_id = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     member_index = MemberIdentityIndex()
-    # Non-identity records kept here (memberflow.members.records): "identity" when
+    # Non-identity records kept here (memberflow.store.identities): "identity" when
     # absent, else "suppression" | "privacy_request" | "parked_refund". No personal data.
     kind = UnicodeAttribute(null=True)
     payload = UnicodeAttribute(null=True)  # JSON (ids, amounts, times only)
-
-
-class CohortShardIndex(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "by_cohort_shard"
-        projection = AllProjection()
-
-    cohort_shard = UnicodeAttribute(hash_key=True)
-    member_id = UnicodeAttribute(range_key=True)
-
-
-class Enrolment(Model):
-    """One member in one journey cohort: arm, progress, outcome."""
-
-    class Meta:
-        table_name = UNBOUND
-
-    member_id = UnicodeAttribute(hash_key=True)
-    enrolment_key = UnicodeAttribute(range_key=True)  # <journey>#<cohort_id>
-    cohort_shard = UnicodeAttribute()  # COHORT#<cohort_id>#<shard>
-    cohort_index = CohortShardIndex()
-    journey = UnicodeAttribute()
-    cohort_id = UnicodeAttribute()
-    config_version = UnicodeAttribute()
-    arm = UnicodeAttribute()  # treatment | control
-    variant = UnicodeAttribute(null=True)
-    entered_at = UTCDateTimeAttribute()
-    status = UnicodeAttribute()  # open | converted | completed | exited | failed
-    outcome_reason = UnicodeAttribute(null=True)
-    steps_reached = ListAttribute(of=UnicodeAttribute, default=list)
-    messages_sent = NumberAttribute(default=0)
-    closed_at = UTCDateTimeAttribute(null=True)
-    converted_at = UTCDateTimeAttribute(null=True)
-    conversion_order_id = UnicodeAttribute(null=True)
-    conversion_revenue = DecimalAttribute(null=True)
-    attributed_step = UnicodeAttribute(null=True)
-    goal = UnicodeAttribute(null=True)  # the pinned journey goal: purchase | activation | none
-    coupon_code = UnicodeAttribute(null=True)  # the coupon that attributed the conversion
-    failures = NumberAttribute(default=0)  # failed attempts at ``failure_step``
-    failure_step = UnicodeAttribute(null=True)
-
-
-class Cohort(Model):
-    """A set of members entering a journey together; one Step Functions execution."""
-
-    class Meta:
-        table_name = UNBOUND
-
-    cohort_id = UnicodeAttribute(hash_key=True)
-    journey = UnicodeAttribute()
-    config_version = UnicodeAttribute()
-    config = UnicodeAttribute()  # the journey's configuration (JSON) pinned at start
-    shards = NumberAttribute()
-    size = NumberAttribute(default=0)
-    # Written with the enrolments, read consistently by each step: the by_cohort_shard
-    # index is eventually consistent, so a step needs them to tell an index that is
-    # behind from a shard with no one left (memberflow.journeys.engine.shard_enrolments).
-    shard_sizes = ListAttribute(of=NumberAttribute, null=True)
-    member_ids = ListAttribute(of=UnicodeAttribute, null=True)  # small cohorts only
-    created_at = UTCDateTimeAttribute()
-    execution_arn = UnicodeAttribute(null=True)
-    status = UnicodeAttribute(default="running")
-    finished_at = UTCDateTimeAttribute(null=True)
-    totals = UnicodeAttribute(null=True)  # JSON of outcome counts by arm
-    # API entry (POST /journeys/{journey}/enrollments): the request, kept until the
-    # asynchronous enrolment has run, and its outcome. Ids only.
-    request_digest = UnicodeAttribute(null=True)  # sha256 of the request's content
-    requested_ids = UnicodeAttribute(null=True)  # JSON list of member ids
-    entry_status = UnicodeAttribute(null=True)  # accepted | enrolling | enrolled
-    handed_off_at = UTCDateTimeAttribute(null=True)
-    refused = UnicodeAttribute(null=True)  # JSON {member_id: reason}
-    entry_finished_at = UTCDateTimeAttribute(null=True)
-
-
-class Message(Model):
-    """A message a channel adapter sent: the send log, the cap's window, the outbox."""
-
-    class Meta:
-        table_name = UNBOUND
-
-    member_id = UnicodeAttribute(hash_key=True)
-    message_key = UnicodeAttribute(
-        range_key=True
-    )  # <journey>#<cohort_id>#<step>: one send per step
-    journey = UnicodeAttribute()
-    cohort_id = UnicodeAttribute()
-    step = UnicodeAttribute()
-    channel = UnicodeAttribute()
-    template = UnicodeAttribute()
-    locale = UnicodeAttribute()
-    purpose = UnicodeAttribute(default="marketing")  # only marketing counts toward the cap
-    sent_at = UTCDateTimeAttribute()
-    provider_message_id = UnicodeAttribute(null=True)
-    coupon_code = UnicodeAttribute(null=True)
 
 
 class LedgerEntry(Model):
@@ -353,31 +232,6 @@ class LedgerEntry(Model):
     # the points went back, ``points`` is 0). Absent: no code (today's redemption).
     payout_status = UnicodeAttribute(null=True)
     payout = UnicodeAttribute(null=True)  # JSON: shop, code, value, expires_at, lots taken
-
-
-class Coupon(Model):
-    """A unique coupon issued to one member by one journey step, or paid out by a points
-    redemption (``journey`` = ``redemption``)."""
-
-    class Meta:
-        table_name = UNBOUND
-
-    code = UnicodeAttribute(hash_key=True)
-    member_id = UnicodeAttribute()
-    journey = UnicodeAttribute()
-    cohort_id = UnicodeAttribute()
-    step = UnicodeAttribute()
-    percent_off = DecimalAttribute()
-    issued_at = UTCDateTimeAttribute()
-    expires_at = UTCDateTimeAttribute()
-    redeemed_order_id = UnicodeAttribute(null=True)
-    # issued | redeemed | expired; absent on coupons written before it was recorded
-    # (memberflow.journeys.incentives.coupon_status derives it from the dates then).
-    status = UnicodeAttribute(null=True)
-    amount_off = DecimalAttribute(null=True)  # a fixed-amount code (a redemption's value)
-    # The code in the member's shop (absent: rendered in messages only, as before).
-    shop = UnicodeAttribute(null=True)  # the source's name: shop domain or site URL
-    shop_discount_id = UnicodeAttribute(null=True)
 
 
 class EarlyRefund(MapAttribute):
