@@ -31,7 +31,7 @@ from memberflow.webhooks.secrets import (
     DEV_SHOPIFY_SECRET,
     DEV_WOOCOMMERCE_SECRET,
 )
-from memberflow_local import asl, dynamodb, iam, placeholders
+from memberflow_local import asl, dynamodb, iam, placeholders, ssm
 from memberflow_local import budget as invocation_budget
 from memberflow_local import schedule as schedules
 from memberflow_local.budget import Deadline, Ended, LambdaTimeout
@@ -209,6 +209,7 @@ class LocalStack:
         dynamodb.install()
         dynamodb.enable_fast_lane()
         placeholders.install()
+        ssm.install()
         iam.install()
         dynamodb.index_lag.configure(
             self.index_lag, self.clock.now, real_time=self.index_lag_real_time
@@ -326,6 +327,9 @@ class LocalStack:
         )["Role"]["Arn"]
         self._create_functions(resolver, role)
         self._create_secrets(resolver)
+        from memberflow_local.programme import create_parameter
+
+        create_parameter(self, resolver)
         self._create_shops(resolver)
         self._create_channels(resolver)
         for logical_id, spec in t.state_machines.items():

@@ -4,7 +4,9 @@ Handlers call :func:`app_context` on their first invocation (never at import). T
 result is cached for the life of the Lambda execution environment; the local stack
 calls :func:`reset` when it changes the environment or the configuration. A programme
 read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
-:func:`memberflow.clock.now`, so the virtual clock ages it too).
+:func:`memberflow.clock.now`, so the virtual clock ages it too): a version published
+with ``memberflow programme publish`` (memberflow.config.versions) is in use everywhere
+at most PROGRAMME_MAX_AGE after it was published.
 """
 
 from __future__ import annotations
@@ -136,8 +138,16 @@ class AppContext:
         if self.settings.programme_parameter and now() - self._programme_read_at >= (
             PROGRAMME_MAX_AGE
         ):
-            text = _programme_text(self.settings)
+            from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+            # Read again in PROGRAMME_MAX_AGE whatever happens: a failing read (SSM
+            # throttling its shared quota, say) is not retried on every request.
             self._programme_read_at = now()
+            try:
+                text = _programme_text(self.settings)
+            except GetParameterError as error:
+                log.error("programme parameter unreadable, keeping the last one: %s", error)
+                return self._programme
             if text != self._programme_text:
                 try:
                     self._programme = load_programme(text)
@@ -145,6 +155,8 @@ class AppContext:
                     log.error("programme parameter refused, keeping the last one: %s", error)
                 else:
                     self._programme_text = text
+                    # Cohorts created from now on pin this version (journeys/engine.py).
+                    log.info("programme version %s taken", self._programme.version)
         return self._programme
 
     def webhook_secrets(self):
