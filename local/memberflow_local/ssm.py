@@ -56,7 +56,8 @@ def install() -> None:
     def put_parameter(self, name, description, value, *args, **kwargs):
         # seam: SimpleSystemManagerBackend.put_parameter
         if _state["enabled"]:
-            versions = self._parameters.get(name)
+            # ParameterDict's own lookup (it normalises the name); none stored: []
+            versions = self._parameters[name] if name in self._parameters else []
             current_tier = versions[-1].tier if versions else None
             message = refusal(value, kwargs.get("tier"), current_tier)
             if message is not None:

@@ -150,13 +150,19 @@ class AppContext:
                 return self._programme
             if text != self._programme_text:
                 try:
-                    self._programme = load_programme(text)
+                    programme = load_programme(text)
                 except ConfigError as error:
                     log.error("programme parameter refused, keeping the last one: %s", error)
                 else:
-                    self._programme_text = text
+                    if programme.version == self._programme.version:
+                        # Written around `memberflow programme publish` (which refuses
+                        # this): cohorts pin one name for two contents (fingerprints differ).
+                        log.warning(
+                            "programme changed under the same version %s", programme.version
+                        )
+                    self._programme, self._programme_text = programme, text
                     # Cohorts created from now on pin this version (journeys/engine.py).
-                    log.info("programme version %s taken", self._programme.version)
+                    log.info("programme version %s taken", programme.version)
         return self._programme
 
     def webhook_secrets(self):

@@ -211,3 +211,18 @@ def test_cli_publishes_through_the_api_and_straight_to_ssm(stack, tmp_path, caps
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_unreadable_parameter_keeps_the_last_programme_until_it_reads_again(stack):
+    """Last in the module: it deletes the parameter."""
+    runtime.reset()
+    held = app_context().programme.version
+    stack.client("ssm").delete_parameter(Name=PARAMETER)
+    stack.clock.advance(runtime.PROGRAMME_MAX_AGE)
+    assert app_context().programme.version == held  # logged; the stack keeps working
+    status, published = _publish(stack, _edited("2026-12-07.1"))
+    assert status == 201 and published["ssm_version"] == 1, published
+    # Not retried on every request: the next read is PROGRAMME_MAX_AGE later.
+    assert app_context().programme.version == held
+    stack.clock.advance(runtime.PROGRAMME_MAX_AGE)
+    assert app_context().programme.version == "2026-12-07.1"

@@ -1,0 +1,56 @@
+"""Publishing rules that need no AWS: the tier a document needs, and its validation."""
+
+import json
+
+import pytest
+
+from memberflow.config import ConfigError
+from memberflow.config.programme import default_document
+from memberflow.config.versions import (
+    ADVANCED_MAX_BYTES,
+    STANDARD_MAX_BYTES,
+    PublishRefused,
+    parameter_value,
+    parse_document,
+    publish,
+    tier_for,
+)
+
+
+def test_the_tier_is_the_smallest_that_holds_the_document_and_advanced_stays_advanced():
+    assert tier_for(STANDARD_MAX_BYTES, None) == "Standard"
+    assert tier_for(STANDARD_MAX_BYTES + 1, None) == "Advanced"
+    assert tier_for(100, "Standard") == "Standard"
+    assert tier_for(100, "Advanced") == "Advanced"  # AWS refuses a move back
+    assert tier_for(ADVANCED_MAX_BYTES, "Standard") == "Advanced"
+    with pytest.raises(PublishRefused) as refused:
+        tier_for(ADVANCED_MAX_BYTES + 1, "Advanced")
+    assert refused.value.status == 413 and refused.value.field == "$"
+
+
+def test_the_stored_value_is_compact_utf8_json_of_the_same_document():
+    programme = parse_document(json.dumps(default_document(), indent=2).encode())
+    value = parameter_value(programme)
+    assert json.loads(value) == default_document()
+    assert "\n" not in value and "\\u" not in value  # no indentation, no escaped CJK
+    assert len(value.encode()) <= ADVANCED_MAX_BYTES
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "says"),
+    [
+        (b"\xff{", "$", "UTF-8"),
+        (b'{"version": ', "$", "not valid JSON"),
+        (json.dumps({**default_document(), "version": ""}).encode(), "$.version", ""),
+    ],
+)
+def test_a_document_is_validated_as_at_start_up_naming_the_path(data, field, says):
+    with pytest.raises(ConfigError) as bad:
+        parse_document(data)
+    assert bad.value.field == field and says in bad.value.rule
+
+
+def test_a_stack_without_a_programme_parameter_has_nowhere_to_publish():
+    with pytest.raises(PublishRefused) as refused:
+        publish(None, "", default_document())
+    assert refused.value.status == 409 and refused.value.field == "ProgrammeConfigParameter"
