@@ -54,3 +54,24 @@ def test_a_stack_without_a_programme_parameter_has_nowhere_to_publish():
     with pytest.raises(PublishRefused) as refused:
         publish(None, "", default_document())
     assert refused.value.status == 409 and refused.value.field == "ProgrammeConfigParameter"
+
+
+def test_only_the_programme_api_may_publish_and_only_to_the_stacks_parameter():
+    from memberflow_local.template import Template, Translated, check_transform
+
+    template = Template()
+    stack = Translated(
+        check_transform(template.path), ProgrammeConfigParameter="/acme/loyalty-programme"
+    )
+    parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/acme/loyalty-programme"
+    other = "arn:aws:ssm:us-east-1:123456789012:parameter/acme/payroll"
+    for action in ("ssm:PutParameter", "ssm:GetParameterHistory"):
+        assert stack.allows("ProgrammeApiFunction", action, parameter)
+        assert not stack.allows("ProgrammeApiFunction", action, other)
+    assert not stack.allows("ProgrammeApiFunction", "ssm:DeleteParameter", parameter)
+    for logical_id in template.functions:
+        if logical_id != "ProgrammeApiFunction":
+            assert not stack.allows(logical_id, "ssm:PutParameter", parameter), logical_id
+    routes = {(r.method, r.path): r for r in template.routes if r.path == "/programme"}
+    assert set(routes) == {("PUT", "/programme"), ("GET", "/programme")}
+    assert all(route.authorised for route in routes.values())  # IAM (SigV4), as operators
