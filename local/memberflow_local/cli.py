@@ -49,6 +49,7 @@ def _announce(server, stack, frozen_clock: bool) -> None:
 
 def cmd_serve(args) -> int:
     from memberflow.config import ConfigError
+    from memberflow.config.versions import PublishRefused
     from memberflow.runtime import SettingsError
     from memberflow_local.programme import template_with_parameter
     from memberflow_local.server import follow_real_time, serve
@@ -73,7 +74,7 @@ def cmd_serve(args) -> int:
             # Requests arrive in real time: index lag passes on the wall clock too.
             index_lag_real_time=True,
         ).start()
-    except (ConfigError, SettingsError) as error:
+    except (ConfigError, SettingsError, PublishRefused) as error:
         # Refuse to serve a stack whose every route would fail on its configuration.
         print(f"memberflow serve: {error}", file=sys.stderr)
         return 2

@@ -112,7 +112,10 @@ def _programme_text(settings: Settings) -> str:
     # the wall clock, so the age is kept here (AppContext.programme) and this fetches.
     from aws_lambda_powertools.utilities import parameters
 
-    return parameters.get_parameter(settings.programme_parameter, force_fetch=True)
+    from memberflow.config.versions import parameter_text
+
+    # As published (memberflow.config.versions): JSON, or compressed when over 8 KB.
+    return parameter_text(parameters.get_parameter(settings.programme_parameter, force_fetch=True))
 
 
 def _load_programme(settings: Settings) -> tuple[Programme, str | None]:
@@ -145,7 +148,7 @@ class AppContext:
             self._programme_read_at = now()
             try:
                 text = _programme_text(self.settings)
-            except GetParameterError as error:
+            except (GetParameterError, ConfigError) as error:
                 log.error("programme parameter unreadable, keeping the last one: %s", error)
                 return self._programme
             if text != self._programme_text:

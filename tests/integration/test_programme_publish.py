@@ -103,14 +103,40 @@ def test_a_version_name_is_published_with_one_content_and_a_retry_writes_nothing
     assert rollback["ssm_version"] == first["ssm_version"] + 1
 
 
-def test_a_document_ssm_cannot_hold_is_refused_with_413(stack):
-    before = _history(stack)
-    doc = _edited("2026-12-03.big")
-    doc["programme"]["name"] = "x" * 200
-    for n in range(40):  # about 9 KB of templates, each valid
+def _with_filler(version: str, text) -> dict:
+    """A valid document with 40 extra templates of ``text(n)`` per locale."""
+    doc = _edited(version)
+    for n in range(40):
         doc["templates"][f"filler_{n}"] = {
-            locale: {"subject": "s", "body": "b" * 60} for locale in doc["programme"]["locales"]
+            locale: {"subject": "s", "body": text(n)} for locale in doc["programme"]["locales"]
         }
+    return doc
+
+
+def test_a_document_over_8_kb_is_stored_compressed_and_the_functions_read_it(stack):
+    doc = _with_filler("2026-12-03.big", lambda n: f"Dear member {n}, " * 8)
+    assert len(json.dumps(doc, separators=(",", ":")).encode()) > 8192
+    status, published = _publish(stack, doc)
+    assert status == 201, published
+    stored = _history(stack)[-1]
+    assert stored["Value"].startswith("gzip:") and len(stored["Value"]) <= 8192
+    assert stored["Tier"] == "Advanced"  # it was Advanced: AWS refuses a move back
+    stack.clock.advance(runtime.PROGRAMME_MAX_AGE)
+    assert app_context().programme.doc == doc
+    assert stack.http("GET", "/programme").json()["version"] == "2026-12-03.big"
+    status, _ = _publish(stack, default_document())  # back to V1 for the next tests
+    assert status == 201
+    stack.clock.advance(runtime.PROGRAMME_MAX_AGE)
+
+
+def test_a_document_ssm_cannot_hold_even_compressed_is_refused_with_413(stack):
+    import random
+
+    rng = random.Random(12)
+    before = _history(stack)
+    doc = _with_filler(
+        "2026-12-03.huge", lambda n: "".join(rng.choice("abcdefghijklmnop") for _ in range(200))
+    )
     status, answer = _publish(stack, doc)
     assert status == 413 and answer["error"]["field"] == "body", answer
     assert "8192" in answer["error"]["reason"]

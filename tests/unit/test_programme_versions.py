@@ -75,3 +75,23 @@ def test_only_the_programme_api_may_publish_and_only_to_the_stacks_parameter():
     routes = {(r.method, r.path): r for r in template.routes if r.path == "/programme"}
     assert set(routes) == {("PUT", "/programme"), ("GET", "/programme")}
     assert all(route.authorised for route in routes.values())  # IAM (SigV4), as operators
+
+
+def test_a_document_over_8_kb_is_stored_compressed_and_read_back_as_published():
+    from memberflow.config.versions import COMPRESSED, parameter_text
+
+    doc = default_document()
+    for n in range(60):
+        doc["templates"][f"extra_{n}"] = {
+            locale: {"subject": "生日快乐", "body": "亲爱的会员，祝您生日快乐！" * 4}
+            for locale in doc["programme"]["locales"]
+        }
+    programme = parse_document(json.dumps(doc))
+    value = parameter_value(programme)
+    assert value.startswith(COMPRESSED) and len(value.encode()) <= ADVANCED_MAX_BYTES
+    assert json.loads(parameter_text(value)) == doc
+    plain = parameter_value(parse_document(json.dumps(default_document())))
+    assert parameter_text(plain) == plain  # JSON (as published, or put by hand) as is
+    with pytest.raises(ConfigError) as bad:
+        parameter_text(COMPRESSED + "not base64!")
+    assert bad.value.field == "$"

@@ -10,12 +10,18 @@ earlier version's exact content again (a rollback) is a new SSM version of it.
 Size: SSM holds at most 4 KB in the Standard tier and 8 KB in the Advanced tier. AWS's
 message says "characters"; here the UTF-8 bytes are counted, never fewer than the
 characters, so nothing published here is refused by AWS for its size. An Advanced
-parameter stays Advanced (AWS refuses to move one back to Standard).
+parameter stays Advanced (AWS refuses to move one back to Standard). A document whose
+compact JSON is over 8 KB is stored gzip-compressed and base64-encoded behind
+:data:`COMPRESSED` (a programme with many journeys and locales: JSON compresses about
+three to one); :func:`parameter_text` gives the JSON back whichever way it was stored.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +29,10 @@ from memberflow.config.programme import ConfigError, Programme, validate_documen
 
 STANDARD_MAX_BYTES = 4096
 ADVANCED_MAX_BYTES = 8192
+# A stored value starting with this is base64 of the gzip of the document's JSON.
+COMPRESSED = "gzip:"
+# Far above any programme: bounds what a stored value may expand to.
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class PublishRefused(ValueError):
@@ -51,8 +61,28 @@ class PublishedVersion:
 
 
 def parameter_value(programme: Programme) -> str:
-    """The text stored in SSM: compact JSON, UTF-8 as is (the smallest faithful form)."""
-    return json.dumps(programme.doc, ensure_ascii=False, separators=(",", ":"))
+    """The text stored in SSM: compact JSON, UTF-8 as is (readable in the console);
+    compressed when that is over the Advanced tier's 8 KB."""
+    text = json.dumps(programme.doc, ensure_ascii=False, separators=(",", ":"))
+    if len(text.encode("utf-8")) <= ADVANCED_MAX_BYTES:
+        return text
+    packed = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    return COMPRESSED + base64.b64encode(packed).decode("ascii")
+
+
+def parameter_text(value: str) -> str:
+    """The document's JSON from a stored value (as published, or JSON put by hand)."""
+    if not value.startswith(COMPRESSED):
+        return value
+    try:
+        packed = base64.b64decode(value[len(COMPRESSED) :], validate=True)
+        inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # gzip framing
+        data = inflate.decompress(packed, MAX_DOCUMENT_BYTES)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise ValueError("truncated, or over the size bound")
+        return data.decode("utf-8")
+    except (ValueError, zlib.error) as bad:  # binascii.Error and UnicodeError are ValueErrors
+        raise ConfigError("$", f"stored value is not valid gzip+base64 JSON ({bad})") from None
 
 
 def parse_document(text: str | bytes) -> Programme:
@@ -75,7 +105,7 @@ def tier_for(size: int, current_tier: str | None) -> str:
         raise PublishRefused(
             413,
             "$",
-            f"is {size} bytes as compact JSON; an SSM parameter holds at most "
+            f"is {size} bytes even compressed; an SSM parameter holds at most "
             f"{ADVANCED_MAX_BYTES} (Advanced tier)",
         )
     if size > STANDARD_MAX_BYTES or current_tier == "Advanced":
@@ -100,7 +130,7 @@ def history(ssm, parameter: str) -> list[dict]:
 
 def _describe(parameter: str, entry: dict) -> PublishedVersion | None:
     try:
-        published = parse_document(entry["Value"])
+        published = parse_document(parameter_text(entry["Value"]))
     except ConfigError:
         return None  # written by hand, and not a valid programme: names nothing
     return PublishedVersion(
@@ -214,7 +244,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "body.version already published with other content, or the stack has "
                     "no programme parameter (ProgrammeConfigParameter)"
                 ),
-                "413": _refusal("Body over 64 KiB, or over SSM's 8 KB as compact JSON"),
+                "413": _refusal("Body over 64 KiB, or over SSM's 8 KB even compressed"),
                 "415": _refusal("Content-Type is not application/json (utf-8)"),
             },
         },
@@ -235,13 +265,16 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
 
 
 __all__ = [
-    "OPENAPI_PATHS",
     "ADVANCED_MAX_BYTES",
+    "COMPRESSED",
+    "OPENAPI_PATHS",
     "STANDARD_MAX_BYTES",
     "PublishRefused",
     "PublishedVersion",
     "current",
     "history",
+    "parameter_text",
+    "parameter_value",
     "parse_document",
     "publish",
 ]
