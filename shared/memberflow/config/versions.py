@@ -165,11 +165,11 @@ def publish(ssm, parameter: str, document: str | bytes | dict) -> PublishedVersi
     )
     value = parameter_value(programme)
     versions = history(ssm, parameter)
-    latest = _describe(parameter, versions[-1]) if versions else None
+    described = [_describe(parameter, entry) for entry in versions]
+    latest = described[-1] if described else None
     if latest is not None and latest.fingerprint == programme.fingerprint:
         return PublishedVersion(**{**latest.as_dict(), "changed": False})
-    for entry in versions:
-        earlier = _describe(parameter, entry)
+    for earlier in described:
         if (
             earlier is not None
             and earlier.version == programme.version
