@@ -193,9 +193,18 @@ def cmd_programme_publish(args) -> int:
             return 1
         _print_version(published.as_dict())
         return 0
+    import urllib.error
+
     from memberflow_local.remote import request_json
 
-    status, answer = request_json(args.api_url, "/programme", method="PUT", body=data)
+    try:
+        status, answer = request_json(args.api_url, "/programme", method="PUT", body=data)
+    except urllib.error.URLError as error:
+        print(
+            f"memberflow programme publish: cannot reach {args.api_url}: {error.reason}",
+            file=sys.stderr,
+        )
+        return 2
     if status in (200, 201):
         _print_version(answer)
         return 0
