@@ -49,7 +49,9 @@ def _announce(server, stack, frozen_clock: bool) -> None:
 
 def cmd_serve(args) -> int:
     from memberflow.config import ConfigError
+    from memberflow.config.versions import PublishRefused
     from memberflow.runtime import SettingsError
+    from memberflow_local.programme import template_with_parameter
     from memberflow_local.server import follow_real_time, serve
     from memberflow_local.stack import LocalStack
 
@@ -67,10 +69,12 @@ def cmd_serve(args) -> int:
         stack = LocalStack(
             start=start,
             programme_file=args.programme,
+            # the programme in the local SSM, as deployed: `memberflow programme publish`
+            template=template_with_parameter(),
             # Requests arrive in real time: index lag passes on the wall clock too.
             index_lag_real_time=True,
         ).start()
-    except (ConfigError, SettingsError) as error:
+    except (ConfigError, SettingsError, PublishRefused) as error:
         # Refuse to serve a stack whose every route would fail on its configuration.
         print(f"memberflow serve: {error}", file=sys.stderr)
         return 2
@@ -146,6 +150,72 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _print_version(published: dict) -> None:
+    state = "published" if published.get("changed", True) else "already current, nothing written"
+    print(
+        f"programme {published['version']} ({published['fingerprint']}): SSM "
+        f"{published['parameter']} version {published['ssm_version']}, "
+        f"{published['tier']} tier; {state}"
+    )
+
+
+def cmd_programme_publish(args) -> int:
+    """Validate a programme document and publish it as a new version (docs/publishing.md):
+    through a stack's ``PUT /programme``, or with --parameter straight to SSM."""
+    from pathlib import Path
+
+    from memberflow.config import ConfigError
+    from memberflow.config.versions import PublishRefused, parse_document
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        print(
+            f"memberflow programme publish: cannot read {path}: {error.strerror}", file=sys.stderr
+        )
+        return 2
+    refused = f"memberflow programme publish: {path} refused, nothing was published:"
+    try:
+        parse_document(data)  # the same validation as start-up, before anything is sent
+    except ConfigError as bad:
+        print(f"{refused}\n  {bad.field}: {bad.rule}", file=sys.stderr)
+        return 1
+    if args.parameter:
+        import boto3
+
+        from memberflow.config.versions import publish
+
+        try:
+            published = publish(boto3.client("ssm", region_name=args.region), args.parameter, data)
+        except PublishRefused as bad:
+            print(f"{refused}\n  {bad.field}: {bad.reason}", file=sys.stderr)
+            return 1
+        _print_version(published.as_dict())
+        return 0
+    import urllib.error
+
+    from memberflow_local.remote import request_json
+
+    try:
+        status, answer = request_json(args.api_url, "/programme", method="PUT", body=data)
+    except urllib.error.URLError as error:
+        print(
+            f"memberflow programme publish: cannot reach {args.api_url}: {error.reason}",
+            file=sys.stderr,
+        )
+        return 2
+    if status in (200, 201):
+        _print_version(answer)
+        return 0
+    error = answer.get("error") or {}
+    if 400 <= status < 500 and error.get("field"):
+        print(f"{refused}\n  {error['field']}: {error.get('reason')}", file=sys.stderr)
+    else:
+        print(f"memberflow programme publish: {status} {json.dumps(answer)}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memberflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +270,25 @@ def main(argv: list[str] | None = None) -> int:
         "https URLs are signed with SigV4 from your AWS credentials",
     )
     p_import.set_defaults(func=cmd_import)
+    p_programme = sub.add_parser("programme", help="the programme configuration's versions")
+    programme_sub = p_programme.add_subparsers(dest="programme_command", required=True)
+    p_publish = programme_sub.add_parser(
+        "publish",
+        help="validate a programme document and publish it as a new version (docs/publishing.md)",
+    )
+    p_publish.add_argument("file", help="programme configuration file (JSON)")
+    p_publish.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:3000",
+        help="stack base URL (default: a local `memberflow serve`); "
+        "https URLs are signed with SigV4 from your AWS credentials",
+    )
+    p_publish.add_argument(
+        "--parameter",
+        help="publish straight to this SSM parameter with your AWS credentials (no API)",
+    )
+    p_publish.add_argument("--region", help="with --parameter: the AWS region")
+    p_publish.set_defaults(func=cmd_programme_publish)
     args = parser.parse_args(argv)
     return args.func(args)
 

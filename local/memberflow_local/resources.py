@@ -89,6 +89,9 @@ class TemplateResources:
         )["Role"]["Arn"]
         self._create_functions(resolver, role)
         self._create_secrets(resolver)
+        from memberflow_local.programme import create_parameter
+
+        create_parameter(self, resolver)
         self._create_shops(resolver)
         self._create_channels(resolver)
         for logical_id, spec in t.state_machines.items():

@@ -16,7 +16,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memberflow_local import asl, dynamodb, iam, placeholders
+from memberflow_local import asl, dynamodb, iam, placeholders, ssm
 from memberflow_local import budget as invocation_budget
 from memberflow_local.account import ACCOUNT, REGION  # noqa: F401 (the stack's names)
 from memberflow_local.clock import VirtualClock, patch_moto
@@ -155,6 +155,7 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
         dynamodb.install()
         dynamodb.enable_fast_lane()
         placeholders.install()
+        ssm.install()
         iam.install()
         dynamodb.index_lag.configure(
             self.index_lag, self.clock.now, real_time=self.index_lag_real_time

@@ -4,7 +4,9 @@ Handlers call :func:`app_context` on their first invocation (never at import). T
 result is cached for the life of the Lambda execution environment; the local stack
 calls :func:`reset` when it changes the environment or the configuration. A programme
 read from SSM is read again once it is :data:`PROGRAMME_MAX_AGE` old (on
-:func:`memberflow.clock.now`, so the virtual clock ages it too).
+:func:`memberflow.clock.now`, so the virtual clock ages it too): a version published
+with ``memberflow programme publish`` (memberflow.config.versions) is in use everywhere
+at most PROGRAMME_MAX_AGE after it was published.
 """
 
 from __future__ import annotations
@@ -110,7 +112,10 @@ def _programme_text(settings: Settings) -> str:
     # the wall clock, so the age is kept here (AppContext.programme) and this fetches.
     from aws_lambda_powertools.utilities import parameters
 
-    return parameters.get_parameter(settings.programme_parameter, force_fetch=True)
+    from memberflow.config.versions import parameter_text
+
+    # As published (memberflow.config.versions): JSON, or compressed when over 8 KB.
+    return parameter_text(parameters.get_parameter(settings.programme_parameter, force_fetch=True))
 
 
 def _load_programme(settings: Settings) -> tuple[Programme, str | None]:
@@ -136,15 +141,31 @@ class AppContext:
         if self.settings.programme_parameter and now() - self._programme_read_at >= (
             PROGRAMME_MAX_AGE
         ):
-            text = _programme_text(self.settings)
+            from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+            # Read again in PROGRAMME_MAX_AGE whatever happens: a failing read (SSM
+            # throttling its shared quota, say) is not retried on every request.
             self._programme_read_at = now()
+            try:
+                text = _programme_text(self.settings)
+            except (GetParameterError, ConfigError) as error:
+                log.error("programme parameter unreadable, keeping the last one: %s", error)
+                return self._programme
             if text != self._programme_text:
                 try:
-                    self._programme = load_programme(text)
+                    programme = load_programme(text)
                 except ConfigError as error:
                     log.error("programme parameter refused, keeping the last one: %s", error)
                 else:
-                    self._programme_text = text
+                    if programme.version == self._programme.version:
+                        # Written around `memberflow programme publish` (which refuses
+                        # this): cohorts pin one name for two contents (fingerprints differ).
+                        log.warning(
+                            "programme changed under the same version %s", programme.version
+                        )
+                    self._programme, self._programme_text = programme, text
+                    # Cohorts created from now on pin this version (journeys/engine.py).
+                    log.info("programme version %s taken", programme.version)
         return self._programme
 
     def webhook_secrets(self):

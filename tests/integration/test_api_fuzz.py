@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memberflow.config.programme import JOURNEYS
+from memberflow.config.programme import JOURNEYS, default_document
 from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, identities
 from memberflow_local import dynamodb
+from memberflow_local.programme import template_with_parameter
 from memberflow_local.stack import REGION, LocalStack
 from tests.integration.test_webhooks_support import Platforms, raw
 
@@ -188,7 +189,8 @@ def _binary(value: bytes) -> str:
 
 
 def fingerprint(stack: LocalStack) -> str:
-    """A digest of every item of every table (read in place: cheap)."""
+    """A digest of every item of every table (read in place: cheap) and of the
+    programme parameter's versions."""
     digest = hashlib.sha256()
     for logical_id in stack.template.tables:
         name = stack.physical[logical_id]["Ref"]
@@ -197,6 +199,10 @@ def fingerprint(stack: LocalStack) -> str:
             for item in dynamodb.table_items(name, REGION)
         )
         digest.update(json.dumps([logical_id, items]).encode())
+    parameter = stack.function_environment.get("PROGRAMME_CONFIG_PARAMETER")
+    if parameter:  # the programme's published versions
+        versions = stack.client("ssm").get_parameter_history(Name=parameter)["Parameters"]
+        digest.update(json.dumps(versions, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -300,6 +306,7 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
         world.stack.clock.wait_idle()
         return "GET", started.headers["Location"], None, ""
     bodies = {
+        ("PUT", "/programme"): default_document(),  # the current one: 200, nothing written
         ("PATCH", "/members/{member_id}/consent"): {"sms": True},
         ("POST", "/members/{member_id}/points/redeem"): {"points": 5, "reference": "good-1"},
         ("POST", "/journeys/{journey}/enrollments"): {"member_ids": [member]},
@@ -323,6 +330,8 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
         ("GET", "/journeys/{journey}/enrollments/{cohort_id}"),
         ("PUT", "/members/{member_id}/suppression"),
         ("POST", "/reports/kpis/snapshots"),
+        ("PUT", "/programme"),
+        ("GET", "/programme"),
     }
     assert key in known, f"no good request for {key}: add one"
     return (
@@ -335,7 +344,8 @@ def _good(world: World, route) -> tuple[str, str, object, str]:
 
 @pytest.fixture(scope="module")
 def world():
-    with LocalStack() as stack:
+    # The programme in SSM, as deployed: the programme routes have one to publish to.
+    with LocalStack(template=template_with_parameter()) as stack:
         yield World(stack)
 
 

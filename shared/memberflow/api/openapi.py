@@ -158,7 +158,9 @@ def build_document() -> dict[str, Any]:
         merged["paths"][path] = item
     for name, schema in docs[1].get("components", {}).get("schemas", {}).items():
         merged.setdefault("components", {}).setdefault("schemas", {})[name] = schema
-    for path, item in OTHER_ROUTES.items():
+    from memberflow.config.versions import OPENAPI_PATHS
+
+    for path, item in {**OTHER_ROUTES, **OPENAPI_PATHS}.items():
         merged["paths"][path] = json.loads(json.dumps(item))
     for (path, method), body in REQUEST_BODIES.items():
         merged["paths"][path][method]["requestBody"] = body
