@@ -55,17 +55,22 @@ FAST_RESPONSES = {
 }
 
 
-def fast_serialized(handler, action_result):
-    """``DynamoHandler.serialized`` for data-plane results: ``json.dumps`` of the dict."""
-    result = action_result.result
-    if isinstance(result, Exception) or handler._get_action() not in FAST_RESPONSES:
-        return None
+def _data_plane_headers(handler) -> dict:
     headers = {
         "Content-Type": "application/x-amz-json-1.0",
         "server": "amazon.com",
         "x-amzn-requestid": f"memberflow-local-{next(_request_ids):012d}",
     }
     headers.update(handler.response_headers)
+    return headers
+
+
+def fast_serialized(handler, action_result):
+    """``DynamoHandler.serialized`` for data-plane results: ``json.dumps`` of the dict."""
+    result = action_result.result
+    if isinstance(result, Exception) or handler._get_action() not in FAST_RESPONSES:
+        return None
+    headers = _data_plane_headers(handler)
     try:
         body = json.dumps(result, separators=(", ", ": "))
     except TypeError:  # binary attributes: moto's own serialiser base64-encodes them
@@ -716,7 +721,9 @@ def _request_params(operation_model, body: bytes) -> dict:
     )
 
 
-def _respond(handler, operation_name: str) -> tuple[int, dict, str]:
+def _respond(handler, operation_name: str, *, direct: bool = False) -> tuple[int, dict, object]:
+    """moto's answer: (status, headers, body). ``direct``: a data-plane result's body is
+    moto's result dict itself, not its JSON (:class:`WireParser` reads it)."""
     from moto.core.exceptions import HTTPException, ServiceException
     from moto.core.responses import ActionResult
     from moto.core.utils import camelcase_to_underscores
@@ -729,6 +736,8 @@ def _respond(handler, operation_name: str) -> tuple[int, dict, str]:
     except HTTPException as error:
         return error.code, dict(error.get_headers() or []), error.description
     if isinstance(result, ActionResult):
+        if direct and isinstance(result.result, dict):
+            return 200, _data_plane_headers(handler), result.result
         return handler.serialized(result)
     if isinstance(result, str):
         return 200, {}, result
@@ -757,8 +766,9 @@ def fast_lane(model, params, context, **_kwargs):
     # DynamoDB applies each request atomically, reads included: a read never sees an
     # update_item half-applied (moto mutates items in place), so the whole call holds
     # the lock that already serialises writes.
+    direct = wire_answers.enabled
     with _lock:
-        status, headers, body = _respond(handler, model.name)
+        status, headers, body = _respond(handler, model.name, direct=direct)
     if isinstance(body, str):
         body = body.encode("utf-8")
     headers = {"content-type": "application/x-amz-json-1.0", **headers}
@@ -766,6 +776,11 @@ def fast_lane(model, params, context, **_kwargs):
     # serialiser leaves it out; the Step Functions DynamoDB integration reads it).
     if not any(name.lower() == "x-amzn-requestid" for name in headers):
         headers["x-amzn-requestid"] = f"memberflow-local-{next(_request_ids):012d}"
+    if isinstance(body, dict):
+        http = _lazy_body_class()(params.get("url", ""), status, headers, None)
+        http._answer = body
+        response = {"status_code": status, "headers": http.headers, "body": body}
+        return http, wire_answers.parser().parse(response, model.output_shape)
     http = AWSResponse(params.get("url", ""), status, headers, None)
     http._content = body
     response = {"status_code": status, "headers": http.headers, "body": body}
@@ -779,6 +794,108 @@ def fast_lane(model, params, context, **_kwargs):
         if error_shape is not None:
             parsed.update(parser.parse(response, error_shape))
     return http, parsed
+
+
+class WireAnswers:
+    """A data-plane answer handed to botocore as moto's result dict, not as JSON.
+
+    The lane serialised moto's result to JSON and botocore parsed it back, walking the
+    output shape down to every attribute value of every item (a Scan page of members is
+    thousands of nodes). Here botocore's own JSON parser reads the dict (no JSON text in
+    between) and each ``AttributeValue`` is converted by a walk that does what botocore's
+    does to one: binaries decoded, every other member kept, containers rebuilt. Errors
+    still go through JSON and botocore's parser. The HTTP response's bytes are made only
+    if something reads them."""
+
+    def __init__(self):
+        self.enabled = True
+        self._parser = None
+
+    def parser(self):
+        if self._parser is None:
+            self._parser = _wire_parser_class()()
+        return self._parser
+
+
+wire_answers = WireAnswers()
+
+
+def _wire_parser_class():
+    import base64
+
+    from botocore.parsers import JSONParser
+
+    def blob(value):
+        return value if isinstance(value, bytes | bytearray) else base64.b64decode(value)
+
+    def attribute_value(node: dict) -> dict:
+        parsed = {}
+        for kind, value in node.items():
+            if value is None:
+                continue
+            if kind == "M":
+                parsed[kind] = {name: attribute_value(v) for name, v in value.items()}
+            elif kind == "L":
+                parsed[kind] = [attribute_value(v) for v in value]
+            elif kind == "B":
+                parsed[kind] = blob(value)
+            elif kind == "BS":
+                parsed[kind] = [blob(v) for v in value]
+            elif kind in ("SS", "NS"):
+                parsed[kind] = list(value)
+            elif kind in _SCALAR_KINDS:
+                parsed[kind] = value
+            else:  # not an AttributeValue member: botocore's own handling
+                return None
+        return parsed
+
+    class WireParser(JSONParser):
+        def _parse_body_as_json(self, body_contents):
+            if isinstance(body_contents, dict):
+                return body_contents
+            return super()._parse_body_as_json(body_contents)
+
+        def _handle_double(self, shape, value):
+            # moto's serialiser writes a double as one (5.0), and JSON reads it back so
+            return float(value) if type(value) is int else value
+
+        _handle_float = _handle_double
+
+        def _parse_shape(self, shape, node):
+            if shape.name == "AttributeValue" and type(node) is dict:
+                parsed = attribute_value(node)
+                if parsed is not None:
+                    return parsed
+            return super()._parse_shape(shape, node)
+
+    return WireParser
+
+
+_SCALAR_KINDS = frozenset(("S", "N", "NULL", "BOOL"))
+
+
+@functools.cache
+def _lazy_body_class():
+    from botocore.awsrequest import AWSResponse
+
+    class LazyBody(AWSResponse):
+        """An AWSResponse whose JSON body is written when first read."""
+
+        @property
+        def content(self):
+            if self._content is None:
+                self._content = json.dumps(self._answer, default=_json_default).encode()
+            return self._content
+
+    return LazyBody
+
+
+def _json_default(value):
+    import base64
+
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def enable_fast_lane() -> None:

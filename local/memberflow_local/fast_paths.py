@@ -6,6 +6,7 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
   of the table is read, as before;
 - queries narrowed to their key condition's range before moto sizes each item
   (``dynamodb.KeyRanges``);
+- data-plane answers handed to botocore as moto's dicts (``dynamodb.WireAnswers``);
 - scans that copy and convert only what they return (``scans.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
@@ -24,9 +25,11 @@ def motos_own_paths():
     before = (
         dynamodb.index_keys.enabled,
         dynamodb.key_ranges.enabled,
+        dynamodb.wire_answers.enabled,
         stack.COLLECT_LESS["enabled"],
     )
     dynamodb.index_keys.enabled = dynamodb.key_ranges.enabled = False
+    dynamodb.wire_answers.enabled = False
     stack.COLLECT_LESS["enabled"] = False
     try:
         with (
@@ -39,5 +42,6 @@ def motos_own_paths():
         (
             dynamodb.index_keys.enabled,
             dynamodb.key_ranges.enabled,
+            dynamodb.wire_answers.enabled,
             stack.COLLECT_LESS["enabled"],
         ) = before

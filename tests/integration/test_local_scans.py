@@ -4,6 +4,7 @@ projection and copies: the same requests, answered whole, both ways."""
 from __future__ import annotations
 
 import copy
+import json
 
 from memberflow_local import scans
 from memberflow_local.stack import ACCOUNT, REGION
@@ -320,3 +321,132 @@ def test_numeric_keys_sort_and_page_as_motos_own(stack):
         theirs = [pages(limit) for limit in (1, 7, 1000)]
     assert ours == theirs
     assert len(ours[0]) == 90 and [k[0] for k in ours[2][0][:1]] == ["-3"]
+
+
+def _every_data_plane_call(client, table: str) -> list:
+    """One of each data-plane operation the lane answers, over items with every
+    attribute type, binaries included; each answer without its request id."""
+    items = _items(12)
+    keys = [{k: item[k] for k in ("member_id", "entry_key")} for item in items]
+    calls = [
+        ("PutItem", {"TableName": table, "Item": items[0], "ReturnValues": "ALL_OLD"}),
+        ("PutItem", {"TableName": table, "Item": items[0], "ReturnValues": "ALL_OLD"}),
+        (
+            "BatchWriteItem",
+            {
+                "RequestItems": {table: [{"PutRequest": {"Item": i}} for i in items[1:8]]},
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        ("GetItem", {"TableName": table, "Key": keys[1], "ConsistentRead": True}),
+        ("GetItem", {"TableName": table, "Key": {**keys[1], "entry_key": {"S": "none"}}}),
+        (
+            "UpdateItem",
+            {
+                "TableName": table,
+                "Key": keys[2],
+                "UpdateExpression": "SET points = points + :one, blobs = :bs ADD labels :l",
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":bs": {"BS": [b"\x01", b"\xff\x00"]},
+                    ":l": {"SS": ["z"]},
+                },
+                "ReturnValues": "ALL_NEW",
+                "ReturnConsumedCapacity": "INDEXES",
+            },
+        ),
+        (
+            "BatchGetItem",
+            {
+                "RequestItems": {
+                    table: {"Keys": keys[:5], "ProjectionExpression": "payload_bytes, history"}
+                }
+            },
+        ),
+        (
+            "TransactGetItems",
+            {"TransactItems": [{"Get": {"TableName": table, "Key": k}} for k in keys[2:4]]},
+        ),
+        (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": table, "Item": items[8]}},
+                    {"Delete": {"TableName": table, "Key": keys[3]}},
+                ]
+            },
+        ),
+        ("DeleteItem", {"TableName": table, "Key": keys[4], "ReturnValues": "ALL_OLD"}),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "member_id = :m",
+                "ExpressionAttributeValues": {":m": {"S": "m2"}},
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        ("Scan", {"TableName": table, "Limit": 3}),
+    ]
+    answers = []
+    for operation, params in calls:
+        answer = client._make_api_call(operation, params)
+        metadata = answer.pop("ResponseMetadata")
+        metadata["HTTPHeaders"].pop("x-amzn-requestid")
+        # moto's own serialiser (answers with binaries) leaves out the "server" header
+        # the lane's JSON serialiser sets; nothing reads it
+        metadata["HTTPHeaders"].pop("server", None)
+        metadata.pop("RequestId")
+        answers.append((operation, answer, metadata))
+    return answers
+
+
+def test_answers_handed_to_botocore_as_dicts_parse_as_their_json(stack):
+    """botocore reads moto's result dict directly: the same answers, binaries decoded,
+    as when the dict went through JSON; the HTTP body is still there for whoever reads it."""
+    from memberflow_local import dynamodb
+
+    client = stack.client("dynamodb")
+    for name in ("wire-dicts", "wire-json"):
+        client.create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": "member_id", "AttributeType": "S"},
+                {"AttributeName": "entry_key", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "member_id", "KeyType": "HASH"},
+                {"AttributeName": "entry_key", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    ours = _every_data_plane_call(client, "wire-dicts")
+    before = dynamodb.wire_answers.enabled
+    dynamodb.wire_answers.enabled = False
+    try:
+        theirs = _every_data_plane_call(client, "wire-json")
+    finally:
+        dynamodb.wire_answers.enabled = before
+    for (_, answer, _), (_, their_answer, _) in zip(ours, theirs, strict=True):
+        for found in (answer, their_answer):  # the table's name is in some answers
+            text = (
+                json.dumps(found, default=repr).replace("wire-dicts", "T").replace("wire-json", "T")
+            )
+            found.clear()
+            found.update(json.loads(text))
+    assert ours == theirs
+    got = {}
+    for op, answer, _ in ours:
+        got.setdefault(op, answer)  # the first of each
+    assert got["GetItem"]["Item"]["payload_bytes"] == {"B": repr(b"\x00\x01memberflow")}
+    assert len(got["UpdateItem"]["Attributes"]["blobs"]["BS"]) == 2
+
+    seen = []
+    client.meta.events.register(
+        "after-call.dynamodb.GetItem", lambda http_response, **_: seen.append(http_response)
+    )
+    client.get_item(
+        TableName="wire-dicts", Key={"member_id": {"S": "m1"}, "entry_key": {"S": "earn#0001"}}
+    )
+    body = json.loads(seen[0].content)
+    assert body["Item"]["payload_bytes"] == {"B": "AAFtZW1iZXJmbG93"}  # base64, as on the wire
