@@ -57,7 +57,8 @@ def test_a_stack_without_a_programme_parameter_has_nowhere_to_publish():
 
 
 def test_only_the_programme_api_may_publish_and_only_to_the_stacks_parameter():
-    from memberflow_local.template import Template, Translated, check_transform
+    from memberflow_local.template import Template, check_transform
+    from memberflow_local.translated import Translated
 
     template = Template()
     stack = Translated(
