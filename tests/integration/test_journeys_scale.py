@@ -114,7 +114,7 @@ def test_a_close_that_runs_out_of_time_goes_on_in_a_new_execution(stack, monkeyp
     cohort = Cohort.get(result.cohort_id)
     assert cohort.status == "finished"
     assert json.loads(cohort.totals) == {"treatment": {"completed": 5, "entered": 5}}
-    executions = cohort_executions(stack, "DormancyRecallJourney", result.cohort_id)
+    executions = cohort_executions(stack, "JourneyStateMachine", result.cohort_id)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
 
 

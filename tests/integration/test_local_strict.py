@@ -222,7 +222,7 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
         journey="activation",
         member_ids=members,
         cohort_id="activation-lag-test",
-        state_machine_arn=lagging.physical["ActivationJourney"]["Arn"],
+        state_machine_arn=lagging.physical["JourneyStateMachine"]["Arn"],
         stepfunctions=lagging.client("stepfunctions"),
         now=lagging.clock.now(),
     )

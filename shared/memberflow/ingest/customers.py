@@ -21,6 +21,7 @@ from memberflow.config import Programme
 from memberflow.ingest import reads
 from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.journeys import incentives
+from memberflow.journeys.machine import journey_machine_arn
 from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
 from memberflow.members import records
@@ -345,7 +346,7 @@ class WelcomeStart:
         stepfunctions = self.context.stepfunctions
         try:
             arn = stepfunctions.start_execution(
-                stateMachineArn=self.context.settings.journey_arns[WELCOME],
+                stateMachineArn=journey_machine_arn(),
                 name=cohort_id,
                 # ids only: never member data (history is kept 90 days; erasure is complete)
                 input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": cursor}),

@@ -47,7 +47,7 @@ DAY = 86_400
 # a cohort pinned before they existed runs with these).
 MEMBERS_PER_SHARD = 250
 SEND_RATE_PER_SECOND = {"email": 14, "sms": 20, "esp": 100, "webhook": 50}
-# Inline Map's concurrency in every journey state machine (statemachines/*.asl.json):
+# Inline Map's concurrency in the journey state machine (statemachines/journey.asl.json):
 # at most this many shards send at once, so each shard paces at rate / min(shards, 40).
 MAP_CONCURRENCY = 40
 # Channels whose consent flag governs them (ESP and outbound webhook deliver email).
@@ -571,7 +571,10 @@ def continue_cohort(cohort_id: str, cursor: dict, *, state_machine_arn: str, ste
         stepfunctions.start_execution(
             stateMachineArn=state_machine_arn,
             name=cursor["execution_name"],
-            input=json.dumps({"cohort_id": cohort_id, "cursor": cursor}, sort_keys=True),
+            input=json.dumps(
+                {"cohort_id": cohort_id, "journey": cursor.get("journey"), "cursor": cursor},
+                sort_keys=True,
+            ),
         )
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         pass  # a retry: the next pass is under way (or already finished)

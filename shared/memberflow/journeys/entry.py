@@ -16,6 +16,7 @@ from memberflow.clock import now as clock_now
 from memberflow.config.programme import JOURNEYS
 from memberflow.journeys.engine import EnrolResult, enrol_cohort
 from memberflow.journeys.engine import _new_cohort as new_cohort
+from memberflow.journeys.machine import journey_machine_arn
 from memberflow.runtime import AppContext, SettingsError
 from memberflow.store import Cohort
 
@@ -145,10 +146,7 @@ class JourneyEntry:
         self.context = context
 
     def _arn(self, journey: str) -> str:
-        arns = self.context.settings.journey_arns
-        if journey not in arns:
-            raise KeyError(f"no state machine configured for journey '{journey}'")
-        return arns[journey]
+        return journey_machine_arn()  # one machine for every journey
 
     def enrol(
         self, journey: str, member_ids: list[str], cohort_id: str, now: datetime | None = None
