@@ -1126,7 +1126,7 @@ class StepRunner:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(member, self.now)
+            "points_expiring": points_expiring(member, self.now, _expiry_window(pinned))
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,
@@ -1192,6 +1192,13 @@ def read_members(member_ids: list[str]) -> dict[str, Member]:
 
 def _number(value):
     return int(value) if float(value).is_integer() else value
+
+
+def _expiry_window(pinned: dict) -> int:
+    """Days ahead ``{points_expiring}`` counts: a points-expiring journey's own notice
+    (``entry.days_before``), else 30 (the recall reminder's)."""
+    entry = pinned["config"].get("entry") or {}
+    return int(entry["days_before"]) if entry.get("trigger") == "points_expiring" else 30
 
 
 def points_expiring(member: Member, now: datetime, within_days: int = 30) -> int:

@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import points, review, stages, tiers
+from memberflow.loyalty import handoffs, points, review, stages, tiers
 from memberflow.loyalty._time import add_months
 from memberflow.members.service import change_stage
 from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
@@ -29,8 +30,8 @@ HANDOFFS_KEPT = 20
 INTERACTION_IDS_KEPT = 20
 ZERO = Decimal(0)
 
-# The journey a stage hands members to when the sweep moves them into it.
-JOURNEY_ON_ENTERING = {stages.AT_RISK: "dormancy_recall", stages.LAPSED: "winback"}
+# The default programme's not-activated journey (the go-live import records it as
+# handed off for members it replays; journeys are otherwise read from configuration).
 ACTIVATION = "activation"
 
 
@@ -251,7 +252,14 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
         WindowPurchase(order_key=order.order_key, at=order.paid_at, amount=order.total),
     ]
     _prune_window(member, programme, now)
+    before = member.tier
     member.tier = tiers.on_purchase(member.tier, rolling(member, programme, now), programme)
+    for journey in triggers.on_tier_entered(
+        programme, tiers.rank(before, programme), tiers.rank(member.tier, programme), member.tier
+    ):
+        # Entered by the next daily sweep, with everyone else who moved up that day (one
+        # cohort a day, not one execution per order).
+        handoffs.add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
     apply_stage(member, stages.on_purchase(facts_of(member), programme, now), now)
     early = list(order.early_refunds or [])
     order.early_refunds = []
@@ -436,19 +444,13 @@ def review_tier(member: Member, programme: Programme, now: datetime) -> str | No
 
 
 # ------------------------------------------------------------------ the review index
-def activation_due_at(member: Member, programme: Programme) -> datetime | None:
-    """When a ``new`` member with no purchase is handed to the activation journey."""
-    journey = programme.journey(ACTIVATION)
-    if member.stage != stages.NEW or member.order_times or not journey["enabled"]:
-        return None
-    if member.pending_handoff == ACTIVATION or any(
-        h.startswith(f"{ACTIVATION}#") for h in member.handoffs or []
-    ):
-        return None
-    joined = member.joined_at
-    if joined is None:
-        return None  # a stub without a sign-up is not a member to activate
-    return joined + timedelta(days=journey["entry"].get("days_after_join", 7))
+# The journey hand-off rules live in memberflow.loyalty.handoffs (re-exported here).
+pending_journeys = handoffs.pending_journeys
+add_pending = handoffs.add_pending
+drop_pending = handoffs.drop_pending
+not_activated_due = handoffs.not_activated_due
+activation_due_at = handoffs.activation_due_at
+points_expiry_due = handoffs.points_expiry_due
 
 
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
@@ -457,7 +459,9 @@ def refresh_review(member: Member, programme: Programme, now: datetime) -> datet
         stages.next_stage_review(facts_of(member), programme, now),
         next_tier_review(member, programme, now),
         points.next_expiry(_lots(member)),
-        activation_due_at(member, programme),
+        handoffs.activation_due_at(member, programme),
+        # a reminder already due is filed now, so a sweep within its look-back finds it
+        *(max(m, now) for m in handoffs.points_expiry_due(member, programme, now).values()),
         member.handoff_due_at if member.pending_handoff else None,
     )
     member.review_at = moment

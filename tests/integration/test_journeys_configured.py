@@ -1,0 +1,111 @@
+"""Journeys defined by configuration alone, run end to end on the local stack.
+
+No code names these journeys: the programme declares them (an id, an entry trigger,
+steps, templates), the order path and the daily sweep start what it declares, and the
+one journey state machine runs them from the cohort's pinned configuration.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memberflow.config.programme import default_document
+from memberflow.runtime import app_context
+from memberflow.store import Cohort, Enrolment
+from memberflow_local.stack import LocalStack
+from tests.integration.test_journeys_support import (
+    arm_ids,
+    execution_histories,
+    make_member,
+    messages,
+)
+from tests.integration.test_loyalty_support import apply, paid
+
+VIP = "vip_thanks"  # a journey no code knows
+
+
+def _with_vip(doc: dict) -> dict:
+    doc["templates"][VIP] = {
+        "en": {"subject": "Thank you, {first_name}", "body": "You are {tier} now."},
+        "zh-CN": {"subject": "感谢您，{first_name}", "body": "您已升级为{tier}会员。"},
+    }
+    doc["journeys"][VIP] = {
+        "enabled": True,
+        "entry": {"trigger": "tier_entered", "tier": "gold"},
+        "purpose": "marketing",
+        "goal": "purchase",
+        "reentry_days": None,
+        "holdout_percent": 50,
+        "steps": [{"id": "thanks", "wait_days": 0, "channel": "email", "template": VIP}],
+        "exit_after_days": 2,
+    }
+    return doc
+
+
+@pytest.fixture
+def vip_stack(tmp_path):
+    path = tmp_path / "programme.json"
+    path.write_text(json.dumps(_with_vip(default_document()), ensure_ascii=False))
+    with LocalStack(programme_file=str(path)) as stack:
+        yield stack
+
+
+def test_a_journey_added_by_configuration_alone_runs_end_to_end(vip_stack):
+    stack = vip_stack
+    programme = app_context().programme
+    assert VIP in programme.journeys
+    treatment = arm_ids(VIP, "treatment", 3, "vip-t", programme)
+    control = arm_ids(VIP, "control", 2, "vip-c", programme)
+    below = "vip-silver"  # reaches silver only: not this journey's tier
+    now = stack.clock.now()
+    for i, member_id in enumerate([*treatment, *control, below]):
+        make_member(stack, member_id, locale="en")  # signed up, email consent given
+        total = 6000 if member_id == below else 12000
+        apply(member_id, paid(f"o-{i}", total, now), programme=programme, now=now)
+
+    # The order marked the journey; the next daily sweep (02:00 UTC) enrols one cohort.
+    stack.advance(days=1)
+    stack.clock.wait_idle()
+    cohort_id = f"{VIP}-{stack.clock.now().date().isoformat()}"
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert cohort.journey == VIP
+    enrolled = {e.member_id: e for e in Enrolment.cohort_index.query(f"COHORT#{cohort_id}#0")}
+    assert sorted(enrolled) == sorted([*treatment, *control])
+    assert {m: e.arm for m, e in enrolled.items()} == {
+        **dict.fromkeys(treatment, "treatment"),
+        **dict.fromkeys(control, "control"),
+    }
+    # the message went to the treatment arm only, with the journey's own template
+    sent = [m for m in messages() if m.journey == VIP]
+    assert sorted(m.member_id for m in sent) == sorted(treatment)
+    assert {m.step for m in sent} == {"thanks"}
+
+    # the exit window closes the cohort: nobody bought again
+    stack.advance(days=3)
+    stack.clock.wait_idle()
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert cohort.status == "finished"
+    assert json.loads(cohort.totals) == {
+        "treatment": {"entered": 3, "completed": 3},
+        "control": {"entered": 2, "completed": 2},
+    }
+    for member_id in control:
+        e = Enrolment.get(member_id, f"{VIP}#{cohort_id}", consistent_read=True)
+        assert (e.status, e.messages_sent, e.steps_reached) == ("completed", 0, ["thanks"])
+
+    # on the one journey state machine, the journey in the input, no personal data
+    histories = execution_histories(stack)
+    mine = [h for h in histories if h["execution"]["name"].startswith(cohort_id)]
+    assert mine and {h["execution"]["stateMachineArn"].rsplit(":", 1)[-1] for h in mine} == {
+        "memberflow-local-journey"
+    }
+    (opening,) = [h for h in mine if h["execution"]["name"] == cohort_id]
+    first = json.loads(
+        next(e for e in opening["events"] if e["type"] == "ExecutionStarted")[
+            "executionStartedEventDetails"
+        ]["input"]
+    )
+    assert first["journey"] == VIP and first["cohort_id"] == cohort_id
+    assert "@example.com" not in json.dumps(histories, default=str)
