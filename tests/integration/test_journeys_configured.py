@@ -8,6 +8,7 @@ one journey state machine runs them from the cohort's pinned configuration.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.integration.test_journeys_support import (
     execution_histories,
     make_member,
     messages,
+    ses_sent,
 )
 from tests.integration.test_loyalty_support import apply, paid
 
@@ -109,3 +111,69 @@ def test_a_journey_added_by_configuration_alone_runs_end_to_end(vip_stack):
     )
     assert first["journey"] == VIP and first["cohort_id"] == cohort_id
     assert "@example.com" not in json.dumps(histories, default=str)
+
+
+# ------------------------------------------------------------ the default programme's examples
+def test_the_tier_up_welcome_greets_members_an_order_moved_up(stack):
+    programme = app_context().programme
+    journey = "tier_up_welcome"
+    treatment = arm_ids(journey, "treatment", 2, "up-t", programme)
+    (control,) = arm_ids(journey, "control", 1, "up-c", programme)
+    stays = "up-base"  # an order too small to move up
+    now = stack.clock.now()
+    for i, member_id in enumerate([*treatment, control, stays]):
+        make_member(stack, member_id, locale="en")
+        total = 100 if member_id == stays else 12000
+        apply(member_id, paid(f"up-{i}", total, now), programme=programme, now=now)
+    stack.advance(days=1)
+    stack.clock.wait_idle()
+    cohort_id = f"{journey}-{stack.clock.now().date().isoformat()}"
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert sorted(cohort.member_ids) == sorted([*treatment, control])
+    sent = [m for m in messages() if m.journey == journey]
+    assert sorted(m.member_id for m in sent) == sorted(treatment)
+    ses = [s for s in ses_sent(stack) if "Welcome to gold" in str(s.subject)]
+    assert len(ses) == 2 and all("5% off every order" in str(s.body) for s in ses)
+    stack.advance(days=15)
+    stack.clock.wait_idle()
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert cohort.status == "finished"
+    assert json.loads(cohort.totals) == {
+        "treatment": {"entered": 2, "completed": 2},
+        "control": {"entered": 1, "completed": 1},
+    }
+
+
+def test_the_points_expiry_reminder_names_the_points_14_days_before_they_expire(stack):
+    from memberflow.loyalty import service
+    from memberflow.store import Member
+    from memberflow.store.models import PointsLot
+
+    programme = app_context().programme
+    journey = "points_expiry_reminder"
+    treatment = arm_ids(journey, "treatment", 2, "exp-t", programme)
+    (control,) = arm_ids(journey, "control", 1, "exp-c", programme)
+    later = "exp-later"  # its points expire in 40 days: not yet
+    now = stack.clock.now()
+    day0 = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
+    for member_id in [*treatment, control, later]:
+        member = make_member(stack, member_id, locale="en")
+        expires = day0 + timedelta(days=40 if member_id == later else 15)
+        lot = PointsLot(lot_id=expires.date().isoformat(), expires_at=expires, remaining=300)
+        member.update(actions=[Member.points_lots.set([lot]), Member.points_balance.set(400)])
+        service.refresh_review(member_id, programme=programme, now=now)
+    stack.advance(days=1)  # the lots expire in 14 days now: the 02:00 sweep enrols
+    stack.clock.wait_idle()
+    cohort_id = f"{journey}-{stack.clock.now().date().isoformat()}"
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert sorted(cohort.member_ids) == sorted([*treatment, control])
+    sent = [m for m in messages() if m.journey == journey]
+    assert sorted(m.member_id for m in sent) == sorted(treatment)
+    ses = [s for s in ses_sent(stack) if "points expire soon" in str(s.subject)]
+    assert len(ses) == 2 and all("300 of your" in str(s.body) for s in ses)
+    stack.advance(days=15)
+    stack.clock.wait_idle()
+    assert Cohort.get(cohort_id, consistent_read=True).status == "finished"
+    # one reminder for the lot, and none yet for the later one's (due in 40 - 14 days)
+    reminded = [m.member_id for m in messages() if m.journey == journey]
+    assert sorted(reminded) == sorted(treatment)
