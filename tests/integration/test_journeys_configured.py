@@ -177,3 +177,37 @@ def test_the_points_expiry_reminder_names_the_points_14_days_before_they_expire(
     # one reminder for the lot, and none yet for the later one's (due in 40 - 14 days)
     reminded = [m.member_id for m in messages() if m.journey == journey]
     assert sorted(reminded) == sorted(treatment)
+
+
+def test_every_sign_up_journey_the_configuration_declares_starts_once(tmp_path):
+    from pathlib import Path
+
+    from memberflow.store import Cohort
+    from tests.conftest import signed_shopify
+
+    doc = default_document()
+    doc["journeys"]["app_tour"] = {  # a second sign-up journey, by configuration alone
+        **doc["journeys"]["welcome"],
+        "holdout_percent": 0,
+        "steps": [{"id": "tour", "wait_days": 1, "channel": "email", "template": "onboarding"}],
+    }
+    doc["journeys"]["welcome"]["holdout_percent"] = 0
+    path = tmp_path / "programme.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False))
+    body = (
+        Path(__file__).resolve().parents[2] / "events/payloads/shopify/customers_create.json"
+    ).read_bytes()
+    with LocalStack(programme_file=str(path)) as stack:
+        for _ in range(2):  # a redelivery starts nothing twice
+            headers = signed_shopify(stack, "customers/create", body, "evt-1")
+            response = stack.http("POST", "/webhooks/shopify", body=body, headers=headers)
+            assert response.status == 200, response.body
+        member_id = response.json()["member_ids"][0]
+        stack.clock.wait_idle()
+        for journey in ("welcome", "app_tour"):
+            cohort = Cohort.get(f"{journey}-{member_id}", consistent_read=True)
+            assert cohort.journey == journey and cohort.execution_arn
+        assert [(m["journey"], m["step"]) for m in stack.outbox()] == [("welcome", "welcome")]
+        stack.advance(days=2)
+        sent = sorted((m["journey"], m["step"]) for m in stack.outbox())
+        assert sent == [("app_tour", "tour"), ("welcome", "onboarding"), ("welcome", "welcome")]
