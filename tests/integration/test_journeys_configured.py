@@ -211,3 +211,40 @@ def test_every_sign_up_journey_the_configuration_declares_starts_once(tmp_path):
         stack.advance(days=2)
         sent = sorted((m["journey"], m["step"]) for m in stack.outbox())
         assert sent == [("app_tour", "tour"), ("welcome", "onboarding"), ("welcome", "welcome")]
+
+
+def test_a_membership_anniversary_journey_runs_on_the_members_local_day(tmp_path):
+    from memberflow.loyalty import service
+    from memberflow.store import Member
+
+    doc = _with_vip(default_document())
+    doc["journeys"]["anniversary"] = {
+        **doc["journeys"][VIP],
+        "entry": {"trigger": "date", "attribute": "joined_at"},
+        "purpose": "transactional",
+    }
+    path = tmp_path / "programme.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False))
+    with LocalStack(programme_file=str(path)) as stack:
+        programme = app_context().programme
+        treatment = arm_ids("anniversary", "treatment", 2, "ann-t", programme)
+        (control,) = arm_ids("anniversary", "control", 1, "ann-c", programme)
+        # the stack's clock: 16:00 on 5 January 2026 in Shanghai (the programme's zone)
+        joined = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)  # noon on 6 January there
+        now = stack.clock.now()
+        for i, member_id in enumerate([*treatment, control, "ann-later"]):
+            member = make_member(stack, member_id, locale="en")
+            apply(member_id, paid(f"ann-{i}", 100, now), programme=programme, now=now)  # active
+            at = joined if member_id != "ann-later" else joined + timedelta(days=60)
+            member.update(actions=[Member.joined_at.set(at)])
+            service.refresh_review(member_id, programme=programme, now=now)
+        stack.advance(days=1)  # the 02:00 UTC sweep of the 6th: 10:00 in Shanghai
+        stack.clock.wait_idle()
+        cohort = Cohort.get("anniversary-2026-01-06", consistent_read=True)
+        assert sorted(cohort.member_ids) == sorted([*treatment, control])
+        sent = [m for m in messages() if m.journey == "anniversary"]
+        assert sorted(m.member_id for m in sent) == sorted(treatment)
+        stack.advance(days=3)
+        stack.clock.wait_idle()
+        assert Cohort.get("anniversary-2026-01-06", consistent_read=True).status == "finished"
+        assert len([m for m in messages() if m.journey == "anniversary"]) == 2  # once a year

@@ -147,3 +147,36 @@ def test_a_points_expiry_reminder_falls_due_days_before_each_lot_once():
     assert handoffs.points_expiry_due(m, programme, NOW) == {
         "points_expiry_reminder": datetime(2026, 2, 15, tzinfo=UTC)
     }
+
+
+def test_a_date_journey_falls_due_on_the_members_local_day_once_a_year():
+    import copy
+
+    from memberflow.config.programme import default_document, validate_document
+    from memberflow.loyalty import handoffs
+
+    doc = default_document()
+    doc["journeys"]["anniversary"] = {
+        **copy.deepcopy(doc["journeys"]["tier_up_welcome"]),
+        "entry": {"trigger": "date", "attribute": "joined_at"},
+    }
+    programme = validate_document(doc)
+    m = Member(member_id="m", timezone="Asia/Shanghai")
+    m.joined_at = datetime(2025, 1, 6, 3, 0, tzinfo=UTC)  # 11:00 on 6 January in Shanghai
+    # midnight of 6 January 2026 in Shanghai is 16:00 UTC on the 5th
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 1, 5, 16, 0, tzinfo=UTC)
+    }
+    m.timezone = "America/New_York"  # joined on the 5th there: the day has begun already
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 1, 5, 5, 0, tzinfo=UTC)
+    }
+    m.handoffs = ["anniversary#2026-01-06"]  # handed off: next year's
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2027, 1, 5, 5, 0, tzinfo=UTC)
+    }
+    m.joined_at = datetime(2025, 12, 1, tzinfo=UTC)  # the joining day is no anniversary
+    m.handoffs = []
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+    }

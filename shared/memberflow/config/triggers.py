@@ -17,6 +17,7 @@ STAGE_ENTERED = "stage_entered"
 NOT_ACTIVATED = "not_activated"
 TIER_ENTERED = "tier_entered"
 POINTS_EXPIRING = "points_expiring"
+DATE = "date"
 API = "api"
 # Shorthands the schema keeps accepting: {"trigger": "at_risk"} is a stage entered.
 _STAGE_SHORTHANDS = ("at_risk", "lapsed")
@@ -28,7 +29,8 @@ class Trigger:
     stage: str | None = None  # stage_entered
     tier: str | None = None  # tier_entered: this tier (None: any higher tier)
     days_after_join: int = 7  # not_activated
-    days_before: int = 0  # points_expiring
+    days_before: int = 0  # points_expiring, date
+    attribute: str | None = None  # date: the member's date attribute (joined_at)
 
 
 def trigger_of(journey_config: dict) -> Trigger:
@@ -42,6 +44,7 @@ def trigger_of(journey_config: dict) -> Trigger:
         tier=entry.get("tier"),
         days_after_join=int(entry.get("days_after_join", 7)),
         days_before=int(entry.get("days_before", 0)),
+        attribute=entry.get("attribute"),
     )
 
 

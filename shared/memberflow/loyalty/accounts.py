@@ -462,6 +462,7 @@ def refresh_review(member: Member, programme: Programme, now: datetime) -> datet
         handoffs.activation_due_at(member, programme),
         # a reminder already due is filed now, so a sweep within its look-back finds it
         *(max(m, now) for m in handoffs.points_expiry_due(member, programme, now).values()),
+        *(max(m, now) for m in handoffs.date_due(member, programme, now).values()),
         member.handoff_due_at if member.pending_handoff else None,
     )
     member.review_at = moment

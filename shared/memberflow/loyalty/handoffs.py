@@ -5,7 +5,8 @@ member they commit (memberflow.loyalty.accounts, sweep)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
@@ -50,6 +51,11 @@ def _handed_off(member: Member, journey: str) -> list[str]:
     return [h.split("#", 1)[1] for h in member.handoffs or [] if h.startswith(f"{journey}#")]
 
 
+def _last_handed_day(member: Member, journey: str) -> datetime | None:
+    days = [d for d in _handed_off(member, journey) if len(d) == 10 and d[4] == "-"]
+    return datetime.fromisoformat(max(days)).replace(tzinfo=UTC) if days else None
+
+
 def not_activated_due(member: Member, programme: Programme) -> dict[str, datetime]:
     """When a ``new`` member with no purchase is handed to each not-activated journey."""
     if member.stage != stages.NEW or member.order_times or member.joined_at is None:
@@ -85,15 +91,56 @@ def points_expiry_due(member: Member, programme: Programme, now: datetime) -> di
         reentry = programme.journey(journey)["reentry_days"]
         if handed and reentry is None:
             continue
-        days = [d for d in handed if len(d) == 10 and d[4] == "-"]  # ISO days only
-        covered_until = (
-            datetime.fromisoformat(max(days)).replace(tzinfo=UTC) + timedelta(days=reentry + 1)
-            if days
-            else None
-        )
+        last = _last_handed_day(member, journey)
+        covered_until = last + timedelta(days=reentry + 1) if last is not None else None
         for lot in lots:
             moment = lot.expires_at - timedelta(days=trigger.days_before)
             if lot.expires_at <= now or (covered_until is not None and moment < covered_until):
+                continue
+            out[journey] = moment
+            break
+    return out
+
+
+# A date hand-off missed by more than the sweep's look-back is not made late.
+DATE_LATE_DAYS = 7
+
+
+def _zone(member: Member, programme: Programme) -> ZoneInfo:
+    try:
+        return ZoneInfo(member.timezone or programme.doc["programme"]["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(programme.doc["programme"]["timezone"])
+
+
+def _in_year(day: date, year: int) -> date:
+    try:
+        return day.replace(year=year)
+    except ValueError:  # 29 February in a year without one
+        return date(year, 2, 28)
+
+
+def date_due(member: Member, programme: Programme, now: datetime) -> dict[str, datetime]:
+    """For each date journey, when the member is next due: the start of the day, in the
+    member's time zone, ``days_before`` the next yearly return of the date attribute
+    (``joined_at``: the membership anniversary; the joining day itself is not one).
+    One hand-off a year: a return at or before the last hand-off's day is done."""
+    pending = pending_journeys(member)
+    out = {}
+    for journey, trigger in triggers.journeys_triggered(programme, triggers.DATE):
+        value = getattr(member, trigger.attribute or "", None)
+        if journey in pending or value is None:
+            continue
+        zone = _zone(member, programme)
+        first = value.astimezone(zone).date()
+        last = _last_handed_day(member, journey)
+        this_year = now.astimezone(zone).year
+        for year in range(max(first.year + 1, this_year - 1), this_year + 2):
+            day = _in_year(first, year) - timedelta(days=trigger.days_before)
+            moment = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+            if moment < now - timedelta(days=DATE_LATE_DAYS) or (
+                last is not None and moment <= last
+            ):
                 continue
             out[journey] = moment
             break

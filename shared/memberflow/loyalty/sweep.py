@@ -9,7 +9,8 @@ and files the member under its next review date. It never scans the members tabl
 
 Which journeys a member is handed to is configuration (``journeys.<id>.entry``,
 memberflow.config.triggers): a stage entered, not activated N days after joining, a
-tier entered by an order since the last sweep, points expiring in N days. Journey
+tier entered by an order since the last sweep, points expiring in N days, the yearly
+return of a date (the membership anniversary) in the member's time zone. Journey
 hand-offs are two-phase so that a crash cannot lose one: the member's commit records
 the journeys in ``pending_handoff`` and keeps the member filed under today; once the journey
 engine has enrolled the cohort (idempotent on ``<journey>-<day>``) the pending mark is
@@ -102,7 +103,10 @@ def apply_review(
     for journey, due in handoffs.not_activated_due(current, programme).items():
         if due <= now:
             handoffs.add_pending(current, journey, today)
-    for journey, due in handoffs.points_expiry_due(current, programme, now).items():
+    for journey, due in {
+        **handoffs.points_expiry_due(current, programme, now),
+        **handoffs.date_due(current, programme, now),
+    }.items():
         if due <= now:
             handoffs.add_pending(current, journey, today)
     if accounts.review_tier(current, programme, now):
