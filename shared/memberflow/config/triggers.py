@@ -48,14 +48,23 @@ def trigger_of(journey_config: dict) -> Trigger:
     )
 
 
+# Parsed once per programme object (read on every member write): id -> (programme, by kind).
+_parsed: dict[int, tuple[Programme, dict[str, list[tuple[str, Trigger]]]]] = {}
+
+
 def journeys_triggered(programme: Programme, kind: str) -> list[tuple[str, Trigger]]:
     """The enabled journeys entered by ``kind``, by id (a stable order for hand-offs)."""
-    out = []
-    for journey, config in sorted(programme.section("journeys").items()):
-        trigger = trigger_of(config)
-        if config["enabled"] and trigger.kind == kind:
-            out.append((journey, trigger))
-    return out
+    cached = _parsed.get(id(programme))
+    if cached is None or cached[0] is not programme:
+        by_kind: dict[str, list[tuple[str, Trigger]]] = {}
+        for journey, config in sorted(programme.section("journeys").items()):
+            trigger = trigger_of(config)
+            if config["enabled"]:
+                by_kind.setdefault(trigger.kind, []).append((journey, trigger))
+        if len(_parsed) > 16:  # programmes are few (one per configuration version read)
+            _parsed.clear()
+        cached = _parsed[id(programme)] = (programme, by_kind)
+    return cached[1].get(kind, [])
 
 
 def on_stage_entered(programme: Programme, stage: str) -> list[str]:
