@@ -23,14 +23,10 @@ DAY = 86_400
 # Defaults of the optional ``messaging`` settings (programme.default.json states them too;
 # a cohort pinned before they existed runs with these).
 MEMBERS_PER_SHARD = 250
-
-
 SEND_RATE_PER_SECOND = {"email": 14, "sms": 20, "esp": 100, "webhook": 50}
 # Inline Map's concurrency in the journey state machine (statemachines/journey.asl.json):
 # at most this many shards send at once, so each shard paces at rate / min(shards, 40).
 MAP_CONCURRENCY = 40
-
-
 # Channels whose consent flag governs them (ESP and outbound webhook deliver email).
 CONSENT_FOR_CHANNEL = {"email": "email", "sms": "sms", "esp": "email", "webhook": "email"}
 

@@ -247,7 +247,6 @@ __all__ = [
     "execution_name",
     "finalize",
     "goal_met",
-    "json",
     "last_step_sent",
     "load_cohort",
     "messages_in_window",
