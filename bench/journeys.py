@@ -563,10 +563,10 @@ def scale_run(
             return _scale_in(stack, label, members, budget_s, zones, journey)
 
 
-STATE_MACHINES = {
-    "activation": "ActivationJourney",
-    "dormancy_recall": "DormancyRecallJourney",
-    "winback": "WinbackJourney",
+STATE_MACHINES = {  # every journey runs on the one journey state machine
+    "activation": "JourneyStateMachine",
+    "dormancy_recall": "JourneyStateMachine",
+    "winback": "JourneyStateMachine",
 }
 
 

@@ -1,4 +1,4 @@
-"""Journey step: the one Lambda every journey state machine's Task states call."""
+"""Journey step: the one Lambda the journey state machine's Task states call, for every journey."""
 
 from aws_lambda_powertools import Logger
 

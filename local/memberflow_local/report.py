@@ -34,6 +34,12 @@ JOURNEY_LABELS = {
 }
 
 
+def _label(journey: str) -> str:
+    """A journey's name in the report: configured journeys have no label here, their id
+    reads as one (``tier_up_welcome`` -> "Tier up welcome")."""
+    return JOURNEY_LABELS.get(journey) or journey.replace("_", " ").capitalize()
+
+
 def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
@@ -87,7 +93,8 @@ def chart_stages(kpis: dict, go_live: str | None = None) -> str:
 
 def chart_funnels(kpis: dict) -> str:
     journeys = list(kpis["journeys"])
-    fig, axes = plt.subplots(1, len(journeys), figsize=(11, 3.2), sharey=False)
+    width = max(11, 2.2 * len(journeys))  # every configured journey with enrolments
+    fig, axes = plt.subplots(1, len(journeys), figsize=(width, 3.2), sharey=False)
     for ax, journey in zip(axes if len(journeys) > 1 else [axes], journeys, strict=False):
         arms = kpis["journeys"][journey]["arms"]
         steps = ["entered", "messaged", "converted"]
@@ -101,7 +108,7 @@ def chart_funnels(kpis: dict) -> str:
                 color="#3182bd" if arm == "treatment" else "#bdbdbd",
             )
         ax.set_xticks(range(3), steps, fontsize=8)
-        ax.set_title(JOURNEY_LABELS.get(journey, journey), fontsize=10)
+        ax.set_title(_label(journey), fontsize=10)
     (axes[0] if len(journeys) > 1 else axes).legend(fontsize=8)
     fig.suptitle("Journey funnels by arm")
     return _svg(fig)
@@ -111,7 +118,7 @@ def _draw_uplift(ax, kpis: dict, truth: dict | None) -> None:
     names = []
     for i, (journey, data) in enumerate(kpis["journeys"].items()):
         u = data["uplift"]
-        names.append(JOURNEY_LABELS.get(journey, journey))
+        names.append(_label(journey))
         if u["uplift"] is not None:
             ax.errorbar(
                 [u["uplift"] * 100],
@@ -228,7 +235,7 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
         )
         uplift = "n/a" if u["uplift"] is None else f"{u['uplift'] * 100:+.1f}pp"
         row = (
-            f"{JOURNEY_LABELS.get(journey, journey):<16}{u['treated_n']:>9}{_pct(u['treated_rate']):>8}"
+            f"{_label(journey):<16}{u['treated_n']:>9}{_pct(u['treated_rate']):>8}"
             f"{u['control_n']:>9}{_pct(u['control_rate']):>8}{uplift:>9}{ci:>18}"
         )
         if truth:
@@ -269,7 +276,7 @@ def write_report(
             + "".join(
                 f"<td>{html.escape(str(c))}</td>"
                 for c in (
-                    JOURNEY_LABELS.get(journey, journey),
+                    _label(journey),
                     u["treated_n"],
                     _pct(u["treated_rate"]),
                     u["control_n"],

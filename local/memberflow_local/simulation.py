@@ -16,7 +16,10 @@ next ``effect_days`` days — whether or not it has dropped out. Holdout members
 never messaged, so they never get it. The simulator keeps the counterfactual (would
 the member have bought in the journey's window without that journey's messages?), so
 the true uplift of each journey is known exactly and the report's estimate can be
-checked against it.
+checked against it. Each message's effect (and its planted order's value and refund)
+is drawn from a stream of its own, seeded by the message: members' own behaviour does
+not shift when a journey is added to the programme, and neither do the other journeys'
+planted purchases.
 """
 
 from __future__ import annotations
@@ -91,8 +94,8 @@ class Simulation:
         self.deliveries = Deliveries.for_stack(stack)
         self.start = stack.clock.now()
         self.members: list[SimMember] = []
-        # day -> [(when, journey, coupon, member index)]
-        self.planted: dict[int, list[tuple[float, str, str | None, int]]] = defaultdict(list)
+        # day -> [(when, journey, coupon, member index, the message's random stream)]
+        self.planted: dict[int, list[tuple]] = defaultdict(list)
         self.seen_messages: set[tuple[str, str]] = set()
         self.by_member_id: dict[str, SimMember] = {}
         self.order_seq = 900_000_000
@@ -175,13 +178,12 @@ class Simulation:
             )
         m.consent = granted
 
-    def _order(self, m: SimMember, at: datetime, cause: str, coupon: str | None) -> None:
+    def _order(self, m: SimMember, at: datetime, cause: str, coupon: str | None, rng=None) -> None:
+        rng = rng or self.rng
         if coupon is not None and not self._checkout_takes(m, coupon, at):
             return  # the shop refused the code at the checkout: no order, none counted
         self.order_seq += 1
-        value = Decimal(
-            str(round(self.rng.lognormvariate(0, 0.6) * self.config.order_value_median, 2))
-        )
+        value = Decimal(str(round(rng.lognormvariate(0, 0.6) * self.config.order_value_median, 2)))
         if m.platform == "shopify":
             delivery = self.deliveries.shopify_order_paid(
                 self.order_seq, m.customer_id, m.email, value, at, coupon
@@ -194,7 +196,7 @@ class Simulation:
             key = f"woocommerce#{WOO_SOURCE}#{self.order_seq}"
         if self._post(delivery) is None:
             return
-        refunded = self.rng.random() < self.config.refund_rate and m.platform == "shopify"
+        refunded = rng.random() < self.config.refund_rate and m.platform == "shopify"
         if refunded:
             self._post(
                 self.deliveries.shopify_refund(
@@ -302,14 +304,15 @@ class Simulation:
             m = self.by_member_id.get(message["member_id"])
             if m is None or m.erased:
                 continue
-            if self.rng.random() < self.config.message_effect:
-                when = day + self.rng.uniform(0.2, self.config.effect_days)
+            rng = random.Random(f"{self.config.seed}|{key[0]}|{key[1]}")  # this message's own
+            if rng.random() < self.config.message_effect:
+                when = day + rng.uniform(0.2, self.config.effect_days)
                 coupon = (
                     message.get("coupon_code")
-                    if self.rng.random() < self.config.coupon_use_rate
+                    if rng.random() < self.config.coupon_use_rate
                     else None
                 )
-                self.planted[int(when)].append((when, message["journey"], coupon, m.index))
+                self.planted[int(when)].append((when, message["journey"], coupon, m.index, rng))
 
     def run_day(self, day: int) -> None:
         c = self.config
@@ -331,8 +334,10 @@ class Simulation:
                     todays.append((day + 0.5, "interaction", m, None))
                 if m.consent and self.rng.random() < c.consent_withdrawal_rate / c.days:
                     todays.append((day + 0.6, "withdraw", m, None))
-        for when, journey, coupon, index in self.planted.pop(day, []):
+        streams = {}
+        for when, journey, coupon, index, rng in self.planted.pop(day, []):
             todays.append((when, f"planted:{journey}", self.members[index], coupon))
+            streams[(when, index)] = rng
         if c.erasures and day in self._erasure_days:
             candidates = [m for m in self.members if m.member_id and not m.erased]
             if candidates:
@@ -344,8 +349,10 @@ class Simulation:
                 self._sign_up(m)
             elif m.member_id is None or m.erased:
                 continue
-            elif kind == "base" or kind.startswith("planted:"):
+            elif kind == "base":
                 self._order(m, at, kind, coupon)
+            elif kind.startswith("planted:"):
+                self._order(m, at, kind, coupon, streams[(_when, m.index)])
             elif kind == "interaction":
                 self._post(
                     self.deliveries.interaction(

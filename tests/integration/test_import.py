@@ -144,7 +144,7 @@ def test_the_platforms_next_webhooks_find_the_imported_member(stack):
     member = stack.http("GET", f"/members/{member_of(77)}").json()
     assert member["order_count"] == 2 and member["points_balance"] == 60
     sfn = stack.client("stepfunctions")
-    welcome = stack.physical["WelcomeJourney"]["Arn"]
+    welcome = stack.physical["JourneyStateMachine"]["Arn"]
     assert sfn.list_executions(stateMachineArn=welcome)["executions"] == []  # no welcome
 
 

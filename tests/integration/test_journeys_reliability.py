@@ -110,14 +110,12 @@ def test_starting_the_same_cohort_twice_starts_one_execution_and_sends_once(stac
     assert first.started and not second.started
     assert sorted(second.enrolled) == sorted(members)
     sfn = stack.client("stepfunctions")
-    arn = stack.physical["DormancyRecallJourney"]["Ref"]
+    arn = stack.physical["JourneyStateMachine"]["Ref"]
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
     # One chain: one execution named after the cohort, one pass under way at a time.
     assert [e["name"] for e in executions].count(first.cohort_id) == 1
     assert sum(e["status"] == "RUNNING" for e in executions) == 1
-    assert len(cohort_executions(stack, "DormancyRecallJourney", first.cohort_id)) == len(
-        executions
-    )
+    assert len(cohort_executions(stack, "JourneyStateMachine", first.cohort_id)) == len(executions)
     stack.advance(days=3)
     enrol("dormancy_recall", members)  # and again, mid-journey
     late = arm_ids("dormancy_recall", "treatment", 6, "rerun-")[-1]
@@ -127,7 +125,7 @@ def test_starting_the_same_cohort_twice_starts_one_execution_and_sends_once(stac
     stack.advance(days=40)
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
     assert [e["name"] for e in executions].count(first.cohort_id) == 1
-    assert len(cohort_executions(stack, "DormancyRecallJourney", first.cohort_id)) == len(
+    assert len(cohort_executions(stack, "JourneyStateMachine", first.cohort_id)) == len(
         executions
     )  # every execution is a pass of this cohort's one chain, none started twice
     assert all(e["status"] == "SUCCEEDED" for e in executions)

@@ -86,7 +86,9 @@ def test_a_close_that_runs_out_of_time_goes_on_in_a_new_execution(stack, monkeyp
         make_member(stack, member_id, stage="at_risk")
     # Close one by one, as a cohort too large for one transaction does (a small one
     # closes in one TransactWriteItems, which no budget runs out in).
-    monkeypatch.setattr(engine, "CLOSE_IN_ONE_TRANSACTION", 0)
+    from memberflow.journeys import closing
+
+    monkeypatch.setattr(closing, "CLOSE_IN_ONE_TRANSACTION", 0)
 
     class TwoMembers(engine.Budget):
         """A budget that lasts for two open members."""
@@ -114,7 +116,7 @@ def test_a_close_that_runs_out_of_time_goes_on_in_a_new_execution(stack, monkeyp
     cohort = Cohort.get(result.cohort_id)
     assert cohort.status == "finished"
     assert json.loads(cohort.totals) == {"treatment": {"completed": 5, "entered": 5}}
-    executions = cohort_executions(stack, "DormancyRecallJourney", result.cohort_id)
+    executions = cohort_executions(stack, "JourneyStateMachine", result.cohort_id)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
 
 
@@ -127,9 +129,9 @@ def test_a_rerun_read_through_a_lagging_index_spends_no_pace_on_members_sent_bef
     # Pacing them as sends would spend the budget on sends that are never made, and the
     # shard would never get past them (10,000 members: every re-run stopped after the
     # same 95). Forced here with a small cohort.
-    from memberflow.journeys import engine
+    from memberflow.journeys import cohorts, engine
 
-    monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0)
+    monkeypatch.setattr(cohorts, "LISTED_COHORT_MAX", 0)
     # Without the fix the passes never end (the virtual clock stands still between
     # them): fail the shard after far more passes than the run needs, not hang.
     passes = []

@@ -44,8 +44,10 @@ def _sign_up_and_pay(stack: LocalStack) -> tuple[int, int]:
 
 def _welcome_executions(stack: LocalStack) -> list[dict]:
     sfn = stack.client("stepfunctions")
-    listed = sfn.list_executions(stateMachineArn=stack.physical["WelcomeJourney"]["Arn"])
-    return listed["executions"]
+    # Every journey runs on the one journey state machine: the welcome's are its
+    # executions named after a welcome cohort (welcome-<member>).
+    listed = sfn.list_executions(stateMachineArn=stack.physical["JourneyStateMachine"]["Arn"])
+    return [e for e in listed["executions"] if e["name"].startswith("welcome-")]
 
 
 def _ledger_entries(stack: LocalStack) -> list[dict]:
@@ -76,7 +78,7 @@ def test_a_call_outside_the_role_fails_as_aws_fails_it(stack):
         # The other services answer with their own codes and shapes.
         with pytest.raises(ClientError) as error:
             stack.client("stepfunctions").start_execution(
-                stateMachineArn=stack.physical["WelcomeJourney"]["Arn"], input="{}"
+                stateMachineArn=stack.physical["JourneyStateMachine"]["Arn"], input="{}"
             )
         assert "states:StartExecution on resource: arn:aws:states:" in _denied(
             error, "AccessDeniedException", 400
@@ -190,7 +192,7 @@ def test_without_the_start_execution_grant_sign_up_fails():
         "WebhookFunction",
         {
             "StepFunctionsExecutionPolicy": {
-                "StateMachineName": {"Fn::GetAtt": ["WelcomeJourney", "Name"]}
+                "StateMachineName": {"Fn::GetAtt": ["JourneyStateMachine", "Name"]}
             }
         },
     )
@@ -215,7 +217,8 @@ def test_without_the_ledger_grant_the_paid_order_fails():
 
 def test_a_journey_role_without_lambda_invoke_fails_its_execution():
     template = _template_without(
-        "WelcomeJourney", {"LambdaInvokePolicy": {"FunctionName": {"Ref": "JourneyStepFunction"}}}
+        "JourneyStateMachine",
+        {"LambdaInvokePolicy": {"FunctionName": {"Ref": "JourneyStepFunction"}}},
     )
     with LocalStack(template=template) as stack:
         send = Platforms(stack)
@@ -228,7 +231,7 @@ def test_a_journey_role_without_lambda_invoke_fails_its_execution():
         history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
         failures = [e["taskFailedEventDetails"] for e in history if "taskFailedEventDetails" in e]
         assert failures and failures[-1]["error"] == "Lambda.AccessDeniedException"
-        assert "memberflow-local-WelcomeJourneyRole" in failures[-1]["cause"]
+        assert "memberflow-local-JourneyStateMachineRole" in failures[-1]["cause"]
         assert "lambda:InvokeFunction" in failures[-1]["cause"]
         assert stack.invocations.get("JourneyStepFunction", 0) == 0
         assert stack.outbox() == []

@@ -202,11 +202,11 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
     """Cohorts too large to list their members count them per shard: a step that sees
     fewer enrolments in the index than its shard holds defers, never skips."""
     from memberflow import runtime
-    from memberflow.journeys import engine
+    from memberflow.journeys import cohorts, engine
     from memberflow.store import Enrolment
     from memberflow_local.platforms import Deliveries
 
-    monkeypatch.setattr(engine, "LISTED_COHORT_MAX", 0, raising=False)
+    monkeypatch.setattr(cohorts, "LISTED_COHORT_MAX", 0)
     send = Deliveries.for_stack(lagging)
     now = lagging.clock.now()
     members = []
@@ -222,7 +222,7 @@ def test_a_large_cohort_defers_the_members_its_index_does_not_show_yet(lagging, 
         journey="activation",
         member_ids=members,
         cohort_id="activation-lag-test",
-        state_machine_arn=lagging.physical["ActivationJourney"]["Arn"],
+        state_machine_arn=lagging.physical["JourneyStateMachine"]["Arn"],
         stepfunctions=lagging.client("stepfunctions"),
         now=lagging.clock.now(),
     )

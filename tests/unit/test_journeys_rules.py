@@ -56,3 +56,127 @@ def test_api_cohort_is_named_by_the_clients_key_or_the_requests_content_never_th
     assert keyed.cohort_id == "api-winback-crm-7"
     body_key = parse_api_request("winback", {"member_ids": ["a"], "cohort_key": "crm-7"})
     assert body_key.cohort_id == keyed.cohort_id and body_key.digest == keyed.digest
+
+
+# ------------------------------------------------------------ decisions on plain member state
+def _pinned(purpose="marketing", goal="purchase"):
+    return {
+        "config": {"purpose": purpose, "goal": goal},
+        "messaging": {"send_window": {"start": "09:00", "end": "21:00"}},
+        "timezone": "Asia/Shanghai",
+    }
+
+
+def test_the_step_decision_reads_member_state_only():
+    from memberflow.journeys.decisions import step_decision
+    from memberflow.store import Enrolment
+    from memberflow.store.models import Consent
+
+    step = {"id": "offer", "channel": "email"}
+    entered = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def member(**changes):
+        m = Member(member_id="m", stage="lapsed", timezone="Asia/Shanghai", erased=False)
+        m.consent = Consent(email=True, sms=False)
+        m.suppressed, m.last_order_at, m.activated_at = False, None, None
+        for name, value in changes.items():
+            setattr(m, name, value)
+        return m
+
+    def enrolment(arm="treatment", reached=()):
+        return Enrolment(
+            member_id="m",
+            enrolment_key="k",
+            arm=arm,
+            entered_at=entered,
+            steps_reached=list(reached),
+        )
+
+    pinned = _pinned()
+    assert step_decision(pinned, step, enrolment(), member(), NOW) == ("send",)
+    assert step_decision(pinned, step, enrolment(reached=["offer"]), member(), NOW) == ("skip",)
+    assert step_decision(pinned, step, enrolment(), None, NOW)[:3] == ("close", "exited", "erased")
+    bought = step_decision(pinned, step, enrolment(), member(last_order_at=NOW), NOW)
+    assert bought[:3] == ("close", "converted", "goal_met") and bought[3]["converted_at"] == NOW
+    churned = step_decision(pinned, step, enrolment(), member(stage="churned"), NOW)
+    assert churned[:3] == ("close", "exited", "churned")
+    no_consent = member(consent=Consent(email=False, sms=False))
+    assert step_decision(pinned, step, enrolment(), no_consent, NOW)[2] == "consent:email"
+    # a transactional journey needs no consent; the holdout only progresses
+    assert step_decision(_pinned("transactional"), step, enrolment(), no_consent, NOW) == ("send",)
+    assert step_decision(pinned, step, enrolment("control"), member(), NOW) == ("control",)
+    night = member(timezone="America/Los_Angeles")  # 00:00 there
+    assert step_decision(pinned, step, enrolment(), night, NOW) == ("defer", 9 * 3600)
+
+
+def test_hand_offs_of_several_journeys_are_kept_side_by_side():
+    from memberflow.loyalty import handoffs
+
+    m = Member(member_id="m")
+    day = datetime(2026, 1, 6, tzinfo=UTC)
+    handoffs.add_pending(m, "winback", day)
+    handoffs.add_pending(m, "points_expiry_reminder", day)
+    handoffs.add_pending(m, "winback", day)  # once
+    assert handoffs.pending_journeys(m) == ["winback", "points_expiry_reminder"]
+    assert handoffs.drop_pending(m, "winback") and m.handoff_due_at == day
+    assert not handoffs.drop_pending(m, "winback")
+    assert handoffs.drop_pending(m, "points_expiry_reminder")
+    assert (m.pending_handoff, m.handoff_due_at) == (None, None)
+
+
+def test_a_points_expiry_reminder_falls_due_days_before_each_lot_once():
+    from datetime import timedelta
+
+    from memberflow.config import load_programme
+    from memberflow.loyalty import handoffs
+    from memberflow.store.models import PointsLot
+
+    programme = load_programme()  # points_expiry_reminder: 14 days before, re-entry 30 days
+    soon = datetime(2026, 1, 20, tzinfo=UTC)
+    later = datetime(2026, 2, 3, tzinfo=UTC)  # 14 days after soon: within the re-entry
+    m = Member(member_id="m")
+    m.points_lots = [
+        PointsLot(lot_id="2026-01-20", expires_at=soon, remaining=300),
+        PointsLot(lot_id="2026-02-03", expires_at=later, remaining=50),
+    ]
+    due = handoffs.points_expiry_due(m, programme, NOW)
+    assert due == {"points_expiry_reminder": soon - timedelta(days=14)}
+    m.handoffs = ["points_expiry_reminder#2026-01-06"]
+    assert handoffs.points_expiry_due(m, programme, NOW) == {}  # covered by that reminder
+    m.points_lots[1].expires_at = datetime(2026, 3, 1, tzinfo=UTC)
+    assert handoffs.points_expiry_due(m, programme, NOW) == {
+        "points_expiry_reminder": datetime(2026, 2, 15, tzinfo=UTC)
+    }
+
+
+def test_a_date_journey_falls_due_on_the_members_local_day_once_a_year():
+    import copy
+
+    from memberflow.config.programme import default_document, validate_document
+    from memberflow.loyalty import handoffs
+
+    doc = default_document()
+    doc["journeys"]["anniversary"] = {
+        **copy.deepcopy(doc["journeys"]["tier_up_welcome"]),
+        "entry": {"trigger": "date", "attribute": "joined_at"},
+    }
+    programme = validate_document(doc)
+    m = Member(member_id="m", timezone="Asia/Shanghai")
+    m.joined_at = datetime(2025, 1, 6, 3, 0, tzinfo=UTC)  # 11:00 on 6 January in Shanghai
+    # midnight of 6 January 2026 in Shanghai is 16:00 UTC on the 5th
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 1, 5, 16, 0, tzinfo=UTC)
+    }
+    m.timezone = "America/New_York"  # joined on the 5th there: the day has begun already
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 1, 5, 5, 0, tzinfo=UTC)
+    }
+    m.handoffs = ["anniversary#2026-01-06"]  # handed off: next year's
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2027, 1, 5, 5, 0, tzinfo=UTC)
+    }
+    m.joined_at = datetime(2025, 12, 1, tzinfo=UTC)  # the joining day is no anniversary
+    m.handoffs = []
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+    }

@@ -93,3 +93,58 @@ def test_loads_from_a_file_and_refuses_bad_json(tmp_path):
         load_programme(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_programme(tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------ journeys: an open map
+def test_journeys_are_an_open_map_each_with_its_entry_trigger():
+    from memberflow.config import triggers
+
+    doc = default_document()
+    doc["journeys"]["vip_offer"] = {
+        **copy.deepcopy(doc["journeys"]["winback"]),
+        "entry": {"trigger": "tier_entered", "tier": "gold"},
+    }
+    del doc["journeys"]["winback"]["on_no_conversion"]
+    doc["journeys"]["winback"]["entry"] = {"trigger": "lapsed"}  # the shorthand stays
+    programme = validate_document(doc)
+    assert "vip_offer" in programme.journeys
+    assert triggers.on_stage_entered(programme, "lapsed") == ["winback"]
+    assert triggers.on_stage_entered(programme, "at_risk") == ["dormancy_recall"]
+    assert triggers.on_tier_entered(programme, 0, 2, "gold") == ["tier_up_welcome", "vip_offer"]
+    assert triggers.on_tier_entered(programme, 0, 1, "silver") == ["tier_up_welcome"]
+    assert triggers.on_tier_entered(programme, 2, 1, "silver") == []  # a downgrade enters none
+    doc["journeys"]["vip_offer"]["enabled"] = False
+    assert triggers.on_tier_entered(validate_document(doc), 0, 2, "gold") == ["tier_up_welcome"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "rule"),
+    [
+        (
+            lambda d: d["journeys"].update({"Bad-Id": d["journeys"]["welcome"]}),
+            "$.journeys",
+            "'Bad-Id' does not match",
+        ),
+        (
+            lambda d: d["journeys"]["winback"].update(entry={"trigger": "stage_entered"}),
+            "$.journeys.winback.entry",
+            "required",
+        ),
+        (
+            lambda d: d["journeys"]["winback"].update(
+                entry={"trigger": "tier_entered", "tier": "x"}
+            ),
+            "$.journeys.winback.entry.tier",
+            "ladder",
+        ),
+        (
+            lambda d: d["journeys"]["winback"].update(entry={"trigger": "points_expiring"}),
+            "$.journeys.winback.entry",
+            "required",
+        ),
+    ],
+)
+def test_a_bad_journey_entry_is_refused_naming_the_field(mutate, field, rule):
+    error = _broken(mutate)
+    assert error.field == field
+    assert rule in error.rule

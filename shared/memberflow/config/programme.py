@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
+# The journeys the default programme ships with. Journeys are an open map of the
+# configuration (any id); code starts what ``journeys.<id>.entry`` declares
+# (memberflow.config.triggers), never a name from this tuple.
 JOURNEYS = ("welcome", "activation", "dormancy_recall", "winback")
 
 
@@ -71,6 +74,9 @@ def _check_rules(doc: dict) -> None:
     if window["start"] >= window["end"]:
         raise ConfigError("$.messaging.send_window.end", "must be later than start")
     for name, journey in doc["journeys"].items():
+        tier = journey["entry"].get("tier")
+        if tier is not None and tier not in names:
+            raise ConfigError(f"$.journeys.{name}.entry.tier", "must be a tier of tiers.ladder")
         ids = [s["id"] for s in journey["steps"]]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"$.journeys.{name}.steps", "step ids must be unique")
@@ -174,6 +180,11 @@ class Programme:
     @property
     def templates(self) -> dict:
         return self.doc["templates"]
+
+    @property
+    def journeys(self) -> dict:
+        """Every configured journey by id (built in or not)."""
+        return self.doc["journeys"]
 
     def journey(self, name: str) -> dict:
         if name not in self.doc["journeys"]:

@@ -17,10 +17,11 @@ import math
 import time
 from datetime import datetime
 
-from memberflow.config import Programme
+from memberflow.config import Programme, triggers
 from memberflow.ingest import reads
 from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.journeys import incentives
+from memberflow.journeys.machine import journey_machine_arn
 from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
 from memberflow.members import records
@@ -31,20 +32,25 @@ from memberflow.webhooks.events import CustomerUpserted
 
 PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
 BONUSES = ("join", "phone_bound", "profile_completed")
-WELCOME = "welcome"
+WELCOME = "welcome"  # the default programme's sign-up journey
 MAX_ATTEMPTS = 20  # a new customer raced by a concurrent delivery reads again
 
 
-def welcome_cohort_id(member_id: str) -> str:
-    """A cohort of one, named after the member so a redelivery cannot repeat it (the
-    name journeys.entry.JourneyEntry.start_welcome gives it too)."""
-    return f"{WELCOME}-{member_id}"
+def welcome_cohort_id(member_id: str, journey: str = WELCOME) -> str:
+    """A sign-up journey's cohort of one, named after the member so a redelivery cannot
+    repeat it (the name journeys.entry.JourneyEntry.start_welcome gives it too)."""
+    return f"{journey}-{member_id}"
 
 
-def _wanted(member_id: str) -> list[tuple]:
+def signup_journeys(programme: Programme) -> list[str]:
+    """The enabled journeys the configuration enters on sign-up (journeys.<id>.entry)."""
+    return [j for j, _ in triggers.journeys_triggered(programme, triggers.SIGNUP)]
+
+
+def _wanted(member_id: str, journeys: list[str]) -> list[tuple]:
     return [
         (Member, member_id),
-        (Cohort, welcome_cohort_id(member_id)),
+        *((Cohort, welcome_cohort_id(member_id, j)) for j in journeys),
         *((LedgerEntry, member_id, f"bonus#{kind}") for kind in BONUSES),
     ]
 
@@ -75,20 +81,20 @@ def _bonus(member: Member, kind: str, programme: Programme, now: datetime) -> Le
     return accounts.ledger_entry(member, "bonus", kind, amount, now, expires)
 
 
-def _welcome_items(programme: Programme, member_id: str, now: datetime) -> list:
-    """The welcome cohort of one and its enrolment, as the journey engine's entry
+def _welcome_items(programme: Programme, member_id: str, now: datetime, journey: str) -> list:
+    """A sign-up journey's cohort of one and its enrolment, as the journey engine's entry
     (journeys.engine.enrol_cohort) writes them, to be put with the sign-up."""
     from memberflow.journeys.engine import enrolment_key, pinned_config
     from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 
-    pinned = pinned_config(programme, WELCOME)
+    pinned = pinned_config(programme, journey)
     config = pinned["config"]
     messaging = programme.messaging
     shards = max(1, min(messaging["cohort_shards"], math.ceil(1 / messaging["members_per_shard"])))
-    cohort_id = welcome_cohort_id(member_id)
+    cohort_id = welcome_cohort_id(member_id, journey)
     cohort = Cohort(
         cohort_id=cohort_id,
-        journey=WELCOME,
+        journey=journey,
         config_version=programme.version,
         config=json.dumps(pinned),
         shards=shards,
@@ -101,14 +107,14 @@ def _welcome_items(programme: Programme, member_id: str, now: datetime) -> list:
     variants = max(len(s.get("variants", [])) for s in config["steps"])
     enrolment = Enrolment(
         member_id=member_id,
-        enrolment_key=enrolment_key(WELCOME, cohort_id),
+        enrolment_key=enrolment_key(journey, cohort_id),
         cohort_shard=f"COHORT#{cohort_id}#{shard_of(member_id, shards)}",
-        journey=WELCOME,
+        journey=journey,
         cohort_id=cohort_id,
         config_version=programme.version,
         goal=config["goal"],
-        arm=assign_arm(member_id, WELCOME, experiment_key, config["holdout_percent"]),
-        variant=str(assign_variant(member_id, WELCOME, experiment_key, variants))
+        arm=assign_arm(member_id, journey, experiment_key, config["holdout_percent"]),
+        variant=str(assign_variant(member_id, journey, experiment_key, variants))
         if variants
         else None,
         entered_at=now,
@@ -120,16 +126,16 @@ def _welcome_items(programme: Programme, member_id: str, now: datetime) -> list:
     ]
 
 
-def _reentry_refused(member_id: str, programme: Programme, now: datetime) -> bool:
-    """The welcome's re-entry rule for a member who existed before this sign-up (an
+def _reentry_refused(member_id: str, programme: Programme, now: datetime, journey: str) -> bool:
+    """A sign-up journey's re-entry rule for a member who existed before this sign-up (an
     earlier API entry); a member created by this delivery has no enrolment to check."""
     from memberflow.journeys.engine import _recently_enrolled
 
-    days = programme.journey(WELCOME)["reentry_days"]
-    return _recently_enrolled(member_id, WELCOME, days, now)
+    days = programme.journey(journey)["reentry_days"]
+    return _recently_enrolled(member_id, journey, days, now)
 
 
-def _resolve(event: CustomerUpserted, receipt, attempt: int):
+def _resolve(event: CustomerUpserted, receipt, attempt: int, journeys: list[str]):
     """One BatchGetItem: (reads, member id, member or None (new), erased?)."""
     identity = identity_key(event.platform, event.shop, event.customer_id)
     email = normalise_email(event.email)
@@ -138,7 +144,7 @@ def _resolve(event: CustomerUpserted, receipt, attempt: int):
     wanted = [
         (ExternalIdentity, identity),
         (ExternalIdentity, records.tombstone_key(identity)),
-        *_wanted(guess),
+        *_wanted(guess, journeys),
     ]
     if hashed:
         wanted.append((ExternalIdentity, email_link_key(hashed)))
@@ -158,7 +164,7 @@ def _resolve(event: CustomerUpserted, receipt, attempt: int):
         if by_email is not None:
             candidate = by_email.member_id
             if not found.has(Member, candidate):
-                found = found.more(_wanted(candidate))
+                found = found.more(_wanted(candidate, journeys))
             member = found.get(Member, candidate)
             if member is not None and member.email_hash == hashed:
                 member_id = candidate  # one person in two shops is one member
@@ -167,7 +173,7 @@ def _resolve(event: CustomerUpserted, receipt, attempt: int):
             return found, None, None, False  # the derived id is taken: next attempt
         return found, guess, None, False
     if not found.has(Member, member_id):
-        found = found.more(_wanted(member_id))
+        found = found.more(_wanted(member_id, journeys))
     return found, member_id, found.get(Member, member_id), False
 
 
@@ -177,9 +183,9 @@ def apply_customer(
     """Create or update the member behind a platform customer.
 
     A newer profile never loses to an older delivery (``updated_at`` guard). A sign-up
-    earns the join bonuses (ledger, exactly once) and enters the welcome journey
-    (idempotent on its cohort id); the member, its links, the bonuses and the welcome
-    enrolment commit together, so a delivery that fails half-way is finished by its
+    earns the join bonuses (ledger, exactly once) and enters the journeys the programme
+    enters on sign-up (the welcome; idempotent on their cohort ids); the member, its
+    links, the bonuses and the enrolments commit together, so a delivery that fails half-way is finished by its
     retry (which starts a welcome execution not started yet). ``journeys`` is a
     callable returning what starts the welcome (``start_welcome(member_id, cohort)``: a
     :class:`WelcomeStart`). Returns ``(None, False)`` for an erased identity.
@@ -187,8 +193,9 @@ def apply_customer(
     identity = identity_key(event.platform, event.shop, event.customer_id)
     email = normalise_email(event.email)
     taken = 0
+    journeys_on_signup = signup_journeys(programme)
     for _attempt in range(MAX_ATTEMPTS):
-        found, member_id, member, erased = _resolve(event, receipt, taken)
+        found, member_id, member, erased = _resolve(event, receipt, taken, journeys_on_signup)
         if erased:
             return None, False
         if member_id is None:
@@ -206,16 +213,20 @@ def apply_customer(
                 email=email,
                 member_id=member_id,
             )
-        welcome = programme.journey(WELCOME)["enabled"]
-        cohort = found.get(Cohort, welcome_cohort_id(member_id))
-        refused = (
-            not created
-            and member.joined_at is None
-            and welcome
-            and _reentry_refused(member_id, programme, now)
-        )
-        signup = _SignUp(event, programme, now, found, identity, member_id, email, created, welcome)
-        signup.may_welcome = welcome and cohort is None and not refused
+        cohorts = {
+            j: found.get(Cohort, welcome_cohort_id(member_id, j)) for j in journeys_on_signup
+        }
+        signup = _SignUp(event, programme, now, found, identity, member_id, email, created)
+        signup.may_welcome = [
+            j
+            for j in journeys_on_signup
+            if cohorts[j] is None
+            and (
+                created
+                or member.joined_at is not None
+                or not _reentry_refused(member_id, programme, now, j)
+            )
+        ]
         try:
             loyalty.run(
                 member_id,
@@ -223,11 +234,11 @@ def apply_customer(
                 first=member,
                 retry=False,
                 # a sign-up's receipt waits for its welcome execution (below)
-                receipt=None if _starts_welcome(found, member_id, welcome) else receipt,
+                receipt=None if _starts_welcome(found, member_id, journeys_on_signup) else receipt,
             )
         except loyalty.Contended:
             continue  # a concurrent delivery wrote first: read again
-        _finish_welcome(journeys, member_id, signup.welcome_cohort or cohort, signup.enrolled)
+        _finish_welcome(journeys, member_id, {**cohorts, **signup.welcome_cohorts})
         return member, created
     raise loyalty.ConcurrencyExhausted(f"customer {identity}: gave up after {MAX_ATTEMPTS}")
 
@@ -235,13 +246,12 @@ def apply_customer(
 class _SignUp:
     """The plan of one customer delivery on the member as read (loyalty.service.run)."""
 
-    def __init__(self, event, programme, now, found, identity, member_id, email, created, welcome):
+    def __init__(self, event, programme, now, found, identity, member_id, email, created):
         self.event, self.programme, self.now, self.found = event, programme, now, found
         self.identity, self.member_id, self.email = identity, member_id, email
-        self.created, self.welcome = created, welcome
-        self.may_welcome = False
-        self.enrolled = False  # the welcome cohort and enrolment are in the write
-        self.welcome_cohort = None  # the cohort written, whose plan starts its execution
+        self.created = created
+        self.may_welcome: list[str] = []  # the sign-up journeys this delivery may enter
+        self.welcome_cohorts: dict = {}  # written with the member: their plans start them
 
     def plan(self, current: Member, _order) -> loyalty.Change:
         event, programme, now, found = self.event, self.programme, self.now, self.found
@@ -261,11 +271,11 @@ class _SignUp:
             _join(current, event, now)
             if not found.has(LedgerEntry, member_id, "bonus#join"):
                 entries.append(_bonus(current, "join", programme, now))
-            if self.may_welcome:
-                welcome_items = _welcome_items(programme, member_id, now)
-                puts += welcome_items
-                self.welcome_cohort = welcome_items[0][0]
-                self.enrolled = True
+            self.welcome_cohorts = {}
+            for journey in self.may_welcome:
+                items = _welcome_items(programme, member_id, now, journey)
+                puts += items
+                self.welcome_cohorts[journey] = items[0][0]
         for kind, due in (
             ("phone_bound", bool(current.phone)),
             ("profile_completed", event.profile_completed),
@@ -282,18 +292,16 @@ class _SignUp:
         )
 
 
-def _starts_welcome(found: reads.Reads, member_id: str, welcome: bool) -> bool:
-    """Whether this delivery may start a welcome execution (a member not joined yet, or
-    a welcome cohort recorded without its execution): then the receipt comes last."""
-    if not welcome:
+def _starts_welcome(found: reads.Reads, member_id: str, journeys: list[str]) -> bool:
+    """Whether this delivery may start a sign-up journey's execution (a member not joined
+    yet, or a cohort recorded without its execution): then the receipt comes last."""
+    if not journeys:
         return False
     member = found.get(Member, member_id)
-    cohort = found.get(Cohort, welcome_cohort_id(member_id))
-    return (
-        member is None
-        or member.joined_at is None
-        or (cohort is not None and not cohort.execution_arn)
-    )
+    if member is None or member.joined_at is None:
+        return True
+    cohorts = [found.get(Cohort, welcome_cohort_id(member_id, j)) for j in journeys]
+    return any(c is not None and not c.execution_arn for c in cohorts)
 
 
 def _join(member: Member, event: CustomerUpserted, now: datetime) -> None:
@@ -316,11 +324,16 @@ def _identity(event: CustomerUpserted, member_id: str, now: datetime) -> Externa
     )
 
 
-def _finish_welcome(journeys, member_id: str, cohort, enrolled: bool) -> None:
-    """Start the welcome execution of a cohort written now, or of one an earlier try
-    recorded but did not start."""
-    if enrolled or (cohort is not None and not cohort.execution_arn):
-        journeys().start_welcome(member_id, cohort)
+def _finish_welcome(journeys, member_id: str, cohorts: dict) -> None:
+    """Start the execution of each sign-up cohort written now, or recorded by an earlier
+    try but not started; the delivery's receipt goes with the last one."""
+    todo = [c for _j, c in sorted(cohorts.items()) if c is not None and not c.execution_arn]
+    if not todo:
+        return
+    starter = journeys()
+    for cohort in todo[:-1]:
+        starter.start_welcome(member_id, cohort, with_receipt=False)
+    starter.start_welcome(member_id, todo[-1])
 
 
 class WelcomeStart:
@@ -333,26 +346,29 @@ class WelcomeStart:
         self.context = context
         self.receipt = receipt
 
-    def start_welcome(self, member_id: str, cohort: Cohort | None = None) -> None:
+    def start_welcome(
+        self, member_id: str, cohort: Cohort | None = None, *, with_receipt: bool = True
+    ) -> None:
         from pynamodb.transactions import TransactWrite
 
         from memberflow.journeys.engine import plan_of
 
-        cohort_id = welcome_cohort_id(member_id)
+        journey = cohort.journey if cohort is not None else WELCOME
+        cohort_id = welcome_cohort_id(member_id, journey)
         # The first execution brings its plan, made from the cohort written (as the
         # journeys' own entry does): it starts at its first Wait without a Lambda call.
         cursor = plan_of(cohort, json.loads(cohort.config)) if cohort is not None else None
         stepfunctions = self.context.stepfunctions
         try:
             arn = stepfunctions.start_execution(
-                stateMachineArn=self.context.settings.journey_arns[WELCOME],
+                stateMachineArn=journey_machine_arn(),
                 name=cohort_id,
                 # ids only: never member data (history is kept 90 days; erasure is complete)
-                input=json.dumps({"cohort_id": cohort_id, "journey": WELCOME, "cursor": cursor}),
+                input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": cursor}),
             )["executionArn"]
         except stepfunctions.exceptions.ExecutionAlreadyExists:
             arn = None  # started by a concurrent copy, which records it
-        receipt = self.receipt
+        receipt = self.receipt if with_receipt else None
         if arn is None and receipt is None:
             return
         with TransactWrite(connection=Cohort._get_connection().connection) as write:

@@ -16,6 +16,7 @@ from memberflow.clock import now as clock_now
 from memberflow.config.programme import JOURNEYS
 from memberflow.journeys.engine import EnrolResult, enrol_cohort
 from memberflow.journeys.engine import _new_cohort as new_cohort
+from memberflow.journeys.machine import journey_machine_arn
 from memberflow.runtime import AppContext, SettingsError
 from memberflow.store import Cohort
 
@@ -58,14 +59,17 @@ def request_digest(journey: str, member_ids: list[str]) -> str:
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def parse_api_request(journey: str, body, idempotency_key: str | None = None) -> CohortRequest:
-    """Validate ``{"member_ids": [...], "cohort_key": "..."}`` for ``journey``.
+def parse_api_request(
+    journey: str, body, idempotency_key: str | None = None, journeys=JOURNEYS
+) -> CohortRequest:
+    """Validate ``{"member_ids": [...], "cohort_key": "..."}`` for ``journey``, one of
+    ``journeys`` (the programme's configured journeys; by default the built-in four).
 
     The cohort is named by the client's key (the ``Idempotency-Key`` header or
     ``cohort_key``; both name the same thing) or, without one, by a digest of the
     request's content: never by the clock, so a retry names the same cohort."""
-    if journey not in JOURNEYS:
-        raise EntryError(404, "path:journey", f"no journey '{journey}'; one of {list(JOURNEYS)}")
+    if journey not in journeys:
+        raise EntryError(404, "path:journey", f"no journey '{journey}'; one of {list(journeys)}")
     if not isinstance(body, dict):
         raise EntryError(400, "body", "must be a JSON object")
     ids = body.get("member_ids")
@@ -145,10 +149,7 @@ class JourneyEntry:
         self.context = context
 
     def _arn(self, journey: str) -> str:
-        arns = self.context.settings.journey_arns
-        if journey not in arns:
-            raise KeyError(f"no state machine configured for journey '{journey}'")
-        return arns[journey]
+        return journey_machine_arn()  # one machine for every journey
 
     def enrol(
         self, journey: str, member_ids: list[str], cohort_id: str, now: datetime | None = None
@@ -166,9 +167,9 @@ class JourneyEntry:
             now=now or clock_now(),
         )
 
-    def start_welcome(self, member_id: str) -> EnrolResult:
+    def start_welcome(self, member_id: str, journey: str = "welcome") -> EnrolResult:
         """Sign-up: a cohort of one, named after the member so a redelivery cannot repeat it."""
-        return self.enrol("welcome", [member_id], cohort_id=f"welcome-{member_id}")
+        return self.enrol(journey, [member_id], cohort_id=f"{journey}-{member_id}")
 
     # ------------------------------------------------------------ API entry
     def accept(self, journey: str, body, idempotency_key: str | None, hand_off) -> tuple[int, dict]:
@@ -178,7 +179,9 @@ class JourneyEntry:
         Idempotent: the same request again answers the same cohort (202 while it is
         being enrolled, 200 once done); another request under the same key is 409."""
         try:
-            request = parse_api_request(journey, body, idempotency_key)
+            request = parse_api_request(
+                journey, body, idempotency_key, self.context.programme.journeys
+            )
         except EntryError as error:
             return error.status, error.body()
         if not self.context.programme.journey(journey)["enabled"]:

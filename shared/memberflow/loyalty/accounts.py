@@ -18,9 +18,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import points, review, stages, tiers
-from memberflow.loyalty._time import add_months
+from memberflow.loyalty import handoffs, points, review, stages, tiers
+from memberflow.loyalty.tier_reviews import _prune_window, next_tier_review, rolling
+from memberflow.loyalty.tier_reviews import review_tier as review_tier  # the sweep's, the import's
 from memberflow.members.service import change_stage
 from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
 
@@ -29,8 +31,8 @@ HANDOFFS_KEPT = 20
 INTERACTION_IDS_KEPT = 20
 ZERO = Decimal(0)
 
-# The journey a stage hands members to when the sweep moves them into it.
-JOURNEY_ON_ENTERING = {stages.AT_RISK: "dormancy_recall", stages.LAPSED: "winback"}
+# The default programme's not-activated journey (the go-live import records it as
+# handed off for members it replays; journeys are otherwise read from configuration).
 ACTIVATION = "activation"
 
 
@@ -183,20 +185,6 @@ def ledger_entry(
     )
 
 
-# ------------------------------------------------------------------ tier window
-def _window(member: Member) -> list[tuple[datetime, Decimal]]:
-    return [(w.at, w.amount) for w in member.tier_window or []]
-
-
-def rolling(member: Member, programme: Programme, now: datetime) -> Decimal:
-    return tiers.rolling_value(_window(member), programme, now)
-
-
-def _prune_window(member: Member, programme: Programme, now: datetime) -> None:
-    start = tiers.window_start(programme, now)
-    member.tier_window = [w for w in member.tier_window or [] if w.at > start]
-
-
 # ------------------------------------------------------------------ orders
 def _bonus(member: Member, paid_at: datetime) -> Decimal:
     until, multiplier = member.double_points_until, member.double_points_multiplier
@@ -251,7 +239,14 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
         WindowPurchase(order_key=order.order_key, at=order.paid_at, amount=order.total),
     ]
     _prune_window(member, programme, now)
+    before = member.tier
     member.tier = tiers.on_purchase(member.tier, rolling(member, programme, now), programme)
+    for journey in triggers.on_tier_entered(
+        programme, tiers.rank(before, programme), tiers.rank(member.tier, programme), member.tier
+    ):
+        # Entered by the next daily sweep, with everyone else who moved up that day (one
+        # cohort a day, not one execution per order).
+        handoffs.add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
     apply_stage(member, stages.on_purchase(facts_of(member), programme, now), now)
     early = list(order.early_refunds or [])
     order.early_refunds = []
@@ -341,114 +336,14 @@ def interact(
     return True
 
 
-# ------------------------------------------------------------------ tier reviews
-def _anchor(member: Member) -> datetime:
-    return member.joined_at or member.created_at
-
-
-def review_moments_until(member: Member, programme: Programme, now: datetime) -> datetime | None:
-    """The last periodic tier review at or before ``now`` (``None`` before the first)."""
-    every = programme.tiers["review_every_months"]
-    anchor, last, k = _anchor(member), None, 1
-    while True:
-        moment = add_months(anchor, every * k, programme.timezone)
-        if moment > now:
-            return last
-        last, k = moment, k + 1
-
-
-def _last_purchase(member: Member, before: datetime | None = None) -> datetime | None:
-    times = [t for t in member.order_times or [] if before is None or t <= before]
-    if times:
-        return max(times)
-    return (
-        member.last_order_at
-        if before is None or (member.last_order_at and member.last_order_at <= before)
-        else None
-    )
-
-
-def tier_change_moment(member: Member, programme: Programme, now: datetime) -> datetime | None:
-    """Earliest moment a review would lower the tier if nothing else happened."""
-    rank = tiers.rank(member.tier, programme)
-    if rank == 0:
-        return None  # the base tier cannot drop; upgrades are applied at once
-    candidates = []
-    last = _last_purchase(member)
-    months = programme.tiers["reset_after_months_without_purchase"]
-    if last is not None:
-        candidates.append(add_months(last, months, programme.timezone))
-    value = rolling(member, programme, now)
-    if tiers.rank(tiers.tier_for(value, programme), programme) < rank:
-        candidates.append(now)
-    else:
-        visits = programme.tiers["measure"] == "visits"
-        start = tiers.window_start(programme, now)
-        exits = sorted(
-            (
-                (add_months(w.at, programme.tiers["window_months"], programme.timezone), w)
-                for w in member.tier_window or []
-                if start < w.at <= now
-            ),
-            key=lambda pair: pair[0],
-        )
-        for leaves, w in exits:
-            value -= 1 if visits else Decimal(w.amount)
-            if tiers.rank(tiers.tier_for(value, programme), programme) < rank:
-                candidates.append(max(leaves, now))
-                break
-    return min(candidates) if candidates else None
-
-
-def next_tier_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
-    """The first periodic review at or after the moment the tier would drop."""
-    moment = tier_change_moment(member, programme, now)
-    if moment is None:
-        return None
-    since = member.tier_reviewed_at
-    floor = max(moment, since) if since else moment
-    return tiers.next_tier_review(_anchor(member), programme, floor - timedelta(microseconds=1))
-
-
-def review_tier(member: Member, programme: Programme, now: datetime) -> str | None:
-    """Apply the last periodic review due by ``now``, once; the reason when the tier moved.
-
-    The review is evaluated *at* its own moment (rolling value and last purchase then),
-    so the outcome does not depend on how late the sweep gets to it; purchases since
-    then can only keep the tier up (upgrades are immediate).
-    """
-    moment = review_moments_until(member, programme, now)
-    if moment is None or (member.tier_reviewed_at and member.tier_reviewed_at >= moment):
-        return None
-    tier, reason = tiers.at_review(
-        member.tier,
-        tiers.rolling_value(_window(member), programme, moment),
-        _last_purchase(member, moment),
-        programme,
-        moment,
-    )
-    tier = tiers.on_purchase(tier, rolling(member, programme, now), programme)
-    member.tier_reviewed_at = moment
-    if tier == member.tier:
-        return None
-    member.tier = tier
-    return reason
-
-
 # ------------------------------------------------------------------ the review index
-def activation_due_at(member: Member, programme: Programme) -> datetime | None:
-    """When a ``new`` member with no purchase is handed to the activation journey."""
-    journey = programme.journey(ACTIVATION)
-    if member.stage != stages.NEW or member.order_times or not journey["enabled"]:
-        return None
-    if member.pending_handoff == ACTIVATION or any(
-        h.startswith(f"{ACTIVATION}#") for h in member.handoffs or []
-    ):
-        return None
-    joined = member.joined_at
-    if joined is None:
-        return None  # a stub without a sign-up is not a member to activate
-    return joined + timedelta(days=journey["entry"].get("days_after_join", 7))
+# The journey hand-off rules live in memberflow.loyalty.handoffs (re-exported here).
+pending_journeys = handoffs.pending_journeys
+add_pending = handoffs.add_pending
+drop_pending = handoffs.drop_pending
+not_activated_due = handoffs.not_activated_due
+activation_due_at = handoffs.activation_due_at
+points_expiry_due = handoffs.points_expiry_due
 
 
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
@@ -457,7 +352,10 @@ def refresh_review(member: Member, programme: Programme, now: datetime) -> datet
         stages.next_stage_review(facts_of(member), programme, now),
         next_tier_review(member, programme, now),
         points.next_expiry(_lots(member)),
-        activation_due_at(member, programme),
+        handoffs.activation_due_at(member, programme),
+        # a reminder already due is filed now, so a sweep within its look-back finds it
+        *(max(m, now) for m in handoffs.points_expiry_due(member, programme, now).values()),
+        *(max(m, now) for m in handoffs.date_due(member, programme, now).values()),
         member.handoff_due_at if member.pending_handoff else None,
     )
     member.review_at = moment

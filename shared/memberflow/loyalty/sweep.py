@@ -7,8 +7,12 @@ each one, in one conditional commit: applies the stage rules (at_risk, lapsed, l
 the periodic tier review (downgrade / reset), points expiry (ledger ``expiry`` entries),
 and files the member under its next review date. It never scans the members table.
 
-Journey hand-offs are two-phase so that a crash cannot lose one: the member's commit
-records ``pending_handoff`` and keeps the member filed under today; once the journey
+Which journeys a member is handed to is configuration (``journeys.<id>.entry``,
+memberflow.config.triggers): a stage entered, not activated N days after joining, a
+tier entered by an order since the last sweep, points expiring in N days, the yearly
+return of a date (the membership anniversary) in the member's time zone. Journey
+hand-offs are two-phase so that a crash cannot lose one: the member's commit records
+the journeys in ``pending_handoff`` and keeps the member filed under today; once the journey
 engine has enrolled the cohort (idempotent on ``<journey>-<day>``) the pending mark is
 cleared and the member is filed under its next review. A re-run of the same day thus
 finds only the members whose work is unfinished, and changes nothing else.
@@ -21,8 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import accounts, review, stages
+from memberflow.loyalty import accounts, handoffs, review, stages
 from memberflow.loyalty.service import Change, run
 from memberflow.store.models import Member
 
@@ -90,16 +95,20 @@ def apply_review(
     outcome: dict = {}
     entries = []
     decision = stages.evaluate_stage(accounts.facts_of(current), programme, now)
+    today = accounts.day_start(day)
     if accounts.apply_stage(current, decision, now):
         outcome["stage"] = decision.stage
-        journey = accounts.JOURNEY_ON_ENTERING.get(decision.stage)
-        if journey:
-            current.pending_handoff = journey
-            current.handoff_due_at = accounts.day_start(day)
-    activation = accounts.activation_due_at(current, programme)
-    if activation is not None and activation <= now:
-        current.pending_handoff = accounts.ACTIVATION
-        current.handoff_due_at = accounts.day_start(day)
+        for journey in triggers.on_stage_entered(programme, decision.stage):
+            handoffs.add_pending(current, journey, today)
+    for journey, due in handoffs.not_activated_due(current, programme).items():
+        if due <= now:
+            handoffs.add_pending(current, journey, today)
+    for journey, due in {
+        **handoffs.points_expiry_due(current, programme, now),
+        **handoffs.date_due(current, programme, now),
+    }.items():
+        if due <= now:
+            handoffs.add_pending(current, journey, today)
     if accounts.review_tier(current, programme, now):
         outcome["tier"] = current.tier
     for lot_id, amount in accounts.expire(current, now):
@@ -115,20 +124,20 @@ def apply_review(
 
 def review_member(
     member: Member, programme: Programme, now: datetime, day: date, report: SweepReport
-) -> str | None:
+) -> list[str]:
     """Apply everything due for one member, in one conditional commit (replayed on a
-    conflict with a concurrent order). Returns the journey the member waits for, if any."""
+    conflict with a concurrent order). Returns the journeys the member waits for."""
     outcome: dict = {}
     waiting: dict = {}
 
     def plan(current: Member, _order) -> Change | None:
         outcome.clear()
-        waiting["journey"] = current.pending_handoff
+        waiting["journeys"] = handoffs.pending_journeys(current)
         if current.review_at is None or review.review_day(current.review_at) > day:
             return Change()  # an event moved it since the index was read: not due
         entries, found = apply_review(current, programme, now, day)
         outcome.update(found)
-        waiting["journey"] = current.pending_handoff
+        waiting["journeys"] = handoffs.pending_journeys(current)
         return Change(member=current, entries=entries)
 
     run(member.member_id, plan, first=member)
@@ -139,15 +148,13 @@ def review_member(
     if "tier" in outcome:
         report.tier_changes += 1
     report.points_expired += outcome.get("expired", 0)
-    return waiting.get("journey")
+    return waiting.get("journeys", [])
 
 
 def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> None:
     def plan(current: Member, _order) -> Change:
-        if current.pending_handoff != journey:
+        if not handoffs.drop_pending(current, journey):
             return Change()
-        current.pending_handoff = None
-        current.handoff_due_at = None
         current.handoffs = [*(current.handoffs or []), f"{journey}#{day.isoformat()}"][
             -accounts.HANDOFFS_KEPT :
         ]
@@ -159,7 +166,7 @@ def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> 
 
 def _retry_tomorrow(member_id: str, journey: str, day: date, programme, now) -> None:
     def plan(current: Member, _order) -> Change:
-        if current.pending_handoff != journey:
+        if journey not in handoffs.pending_journeys(current):
             return Change()
         current.handoff_due_at = accounts.day_start(day + timedelta(days=1))
         accounts.refresh_review(current, programme, now)
@@ -173,6 +180,12 @@ def hand_off(
 ) -> None:
     """Enrol each journey's members as one cohort; clear their pending marks after."""
     for journey, member_ids in sorted(pending.items()):
+        if journey not in programme.journeys:
+            # removed from the configuration since the member was marked: nothing to enter
+            log.warning("hand-off to an unconfigured journey dropped", extra={"journey": journey})
+            for member_id in member_ids:
+                _finish_handoff(member_id, journey, day, programme, now)
+            continue
         cohort_id = f"{journey}-{day.isoformat()}"
         try:
             journeys.enrol(journey, sorted(member_ids), cohort_id=cohort_id)
@@ -194,8 +207,9 @@ def run_sweep(
     journeys=None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> dict:
-    """Review every member due by ``now``; hand new at-risk, lapsed and not-activated
-    members to their journeys. Idempotent for a day. ``journeys``: an object with
+    """Review every member due by ``now``; hand members to the journeys the programme
+    declares for what changed (a stage entered, not activated, a tier entered, points
+    about to expire). Idempotent for a day. ``journeys``: an object with
     ``enrol(journey, member_ids, cohort_id=...)`` (default: the journey engine)."""
     day = now.astimezone(UTC).date()
     report = SweepReport(day=day.isoformat())
@@ -204,8 +218,8 @@ def run_sweep(
     pending: dict[str, list[str]] = {}
     for member in _fetch(ids):
         report.members_read += 1
-        journey = review_member(member, programme, now, day, report)
-        if journey:  # from this run, or left pending by an interrupted one
+        # from this run, or left pending by an interrupted one
+        for journey in review_member(member, programme, now, day, report):
             pending.setdefault(journey, []).append(member.member_id)
     if pending:
         if journeys is None:

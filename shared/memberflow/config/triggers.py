@@ -1,0 +1,83 @@
+"""Journey entry triggers, read from the programme (``journeys.<id>.entry``).
+
+Every journey is an entry of the configuration; what enrols its members is its trigger.
+The code that notices a member's change (the sign-up, the daily sweep, a paid order that
+raises the tier) asks here which journeys the programme declares for it, and starts
+those: no journey is named in code. Plain Python on the configuration, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memberflow.config.programme import Programme
+
+SIGNUP = "signup"
+STAGE_ENTERED = "stage_entered"
+NOT_ACTIVATED = "not_activated"
+TIER_ENTERED = "tier_entered"
+POINTS_EXPIRING = "points_expiring"
+DATE = "date"
+API = "api"
+# Shorthands the schema keeps accepting: {"trigger": "at_risk"} is a stage entered.
+_STAGE_SHORTHANDS = ("at_risk", "lapsed")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str
+    stage: str | None = None  # stage_entered
+    tier: str | None = None  # tier_entered: this tier (None: any higher tier)
+    days_after_join: int = 7  # not_activated
+    days_before: int = 0  # points_expiring, date
+    attribute: str | None = None  # date: the member's date attribute (joined_at)
+
+
+def trigger_of(journey_config: dict) -> Trigger:
+    entry = journey_config.get("entry") or {}
+    kind = entry.get("trigger", API)
+    if kind in _STAGE_SHORTHANDS:
+        return Trigger(STAGE_ENTERED, stage=kind)
+    return Trigger(
+        kind,
+        stage=entry.get("stage"),
+        tier=entry.get("tier"),
+        days_after_join=int(entry.get("days_after_join", 7)),
+        days_before=int(entry.get("days_before", 0)),
+        attribute=entry.get("attribute"),
+    )
+
+
+# Parsed once per programme object (read on every member write): id -> (programme, by kind).
+_parsed: dict[int, tuple[Programme, dict[str, list[tuple[str, Trigger]]]]] = {}
+
+
+def journeys_triggered(programme: Programme, kind: str) -> list[tuple[str, Trigger]]:
+    """The enabled journeys entered by ``kind``, by id (a stable order for hand-offs)."""
+    cached = _parsed.get(id(programme))
+    if cached is None or cached[0] is not programme:
+        by_kind: dict[str, list[tuple[str, Trigger]]] = {}
+        for journey, config in sorted(programme.section("journeys").items()):
+            trigger = trigger_of(config)
+            if config["enabled"]:
+                by_kind.setdefault(trigger.kind, []).append((journey, trigger))
+        if len(_parsed) > 16:  # programmes are few (one per configuration version read)
+            _parsed.clear()
+        cached = _parsed[id(programme)] = (programme, by_kind)
+    return cached[1].get(kind, [])
+
+
+def on_stage_entered(programme: Programme, stage: str) -> list[str]:
+    return [j for j, t in journeys_triggered(programme, STAGE_ENTERED) if t.stage == stage]
+
+
+def on_tier_entered(programme: Programme, old_rank: int, new_rank: int, new_tier: str) -> list[str]:
+    """Journeys a tier upgrade (``old_rank`` -> ``new_rank`` on the ladder) enters: those
+    naming the tier reached, and those naming none (any upgrade)."""
+    if new_rank <= old_rank:
+        return []
+    return [
+        j
+        for j, t in journeys_triggered(programme, TIER_ENTERED)
+        if t.tier is None or t.tier == new_tier
+    ]
