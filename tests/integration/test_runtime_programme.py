@@ -31,7 +31,7 @@ def test_a_changed_programme_parameter_is_read_again_after_max_age(stack, progra
     def put(document: dict) -> None:
         ssm.put_parameter(
             Name=PARAMETER,
-            Value=json.dumps(document),
+            Value=json.dumps(document, separators=(",", ":")),  # SSM's 8 KB: as published
             Type="String",
             Tier="Advanced",
             Overwrite=True,
