@@ -23,7 +23,7 @@ from memberflow.members.consent import set_consent
 from memberflow.members.privacy import erase_member
 from memberflow.members.service import _link
 from memberflow.runtime import app_context
-from memberflow.store import Member, unit_of_work
+from memberflow.store import Member, members, unit_of_work
 from memberflow.webhooks.events import CustomerUpserted
 from tests.integration.test_loyalty_support import SHOP, apply, make_member, paid
 
@@ -52,7 +52,7 @@ def _write_inside_order(monkeypatch, member_id: str, write) -> list:
 
 def _order_inside_write(monkeypatch, member_id, order) -> list:
     """Commit ``order`` once, right before the member write is sent (after its read):
-    an UpdateItem of update_member, or a transaction of the loyalty engine's write path
+    an UpdateItem of update_member or of a write that reads nothing back, or a transaction of the loyalty engine's write path
     (a customers/* delivery commits its member, links and bonuses in one)."""
     real_update = Member.update
     real_committing = unit_of_work._committing
@@ -70,8 +70,16 @@ def _order_inside_write(monkeypatch, member_id, order) -> list:
             order()
         return real_committing(committed_id, actions)
 
+    def write_unread(written_id, *args, **kwargs):
+        if written_id == member_id() and not ran:
+            ran.append(written_id)
+            order()
+        return real_write_unread(written_id, *args, **kwargs)
+
+    real_write_unread = members.write_unread
     monkeypatch.setattr(Member, "update", update)
     monkeypatch.setattr(unit_of_work, "_committing", committing)
+    monkeypatch.setattr(members, "write_unread", write_unread)
     return ran
 
 

@@ -107,16 +107,23 @@ def set_rfm(member_id: str, value: str) -> bool:
     the optimistic lock's order, which ``ADD version 1`` does (any writer holding the
     version it read before this fails its condition and reads again). False when the
     member is gone, erased, or already has this score."""
-    member = Member(member_id=member_id)
     guard = (
         Member.member_id.exists()
         & (Member.erased.does_not_exist() | (Member.erased == False))  # noqa: E712 - an expression
         & (Member.rfm.does_not_exist() | (Member.rfm != value))
     )
     try:
-        member.update(actions=[Member.rfm.set(value), Member.version.add(1)], condition=guard)
+        write_unread(member_id, [Member.rfm.set(value), Member.version.add(1)], guard)
     except UpdateError as error:
         if _condition_failed(error):
             return False
         raise
     return True
+
+
+def write_unread(member_id: str, actions: list, condition: Condition) -> None:
+    """One UpdateItem of a member that reads nothing back (``Model.update`` asks for the
+    whole item, ALL_NEW, and deserialises it)."""
+    Member._get_connection().update_item(
+        member_id, actions=actions, condition=condition, return_values="NONE"
+    )
