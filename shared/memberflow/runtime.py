@@ -31,12 +31,11 @@ log = logging.getLogger(__name__)
 # How long a container keeps a programme read from SSM before it reads it again.
 PROGRAMME_MAX_AGE = timedelta(seconds=300)
 
-JOURNEY_ARN_VARIABLES = {
-    "welcome": "WELCOME_JOURNEY_ARN",
-    "activation": "ACTIVATION_JOURNEY_ARN",
-    "dormancy_recall": "DORMANCY_RECALL_JOURNEY_ARN",
-    "winback": "WINBACK_JOURNEY_ARN",
-}
+# The one journey state machine's ARN (template.yaml Globals, JourneyStateMachine).
+JOURNEY_MACHINE_VARIABLE = "JOURNEY_STATE_MACHINE_ARN"
+_MACHINE_ARN = re.compile(
+    r"^arn:[a-z-]+:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
+)
 
 
 class SettingsError(ValueError):
@@ -60,7 +59,7 @@ class Settings:
     email_sender: str = "members@example.com"
     outbound_webhook_url: str = ""
     journey_event_bus: str = ""
-    journey_arns: dict[str, str] = field(default_factory=dict)
+    journey_machine_arn: str = ""
     shop_erasure_function: str = ""
     region: str | None = None
 
@@ -88,7 +87,11 @@ class Settings:
             raise SettingsError(
                 "MEMBERFLOW_LOCAL_SHOPS_URL", "must be the local stack's http://127.0.0.1:<port>"
             )
-        arns = {j: environ[v] for j, v in JOURNEY_ARN_VARIABLES.items() if environ.get(v)}
+        machine = environ.get(JOURNEY_MACHINE_VARIABLE, "")
+        if machine and not _MACHINE_ARN.match(machine):
+            raise SettingsError(
+                JOURNEY_MACHINE_VARIABLE, "must be a Step Functions state machine ARN"
+            )
         return cls(
             tables=tables,
             programme_parameter=environ.get("PROGRAMME_CONFIG_PARAMETER", ""),
@@ -101,7 +104,7 @@ class Settings:
             email_sender=sender,
             outbound_webhook_url=url,
             journey_event_bus=environ.get("JOURNEY_EVENT_BUS", ""),
-            journey_arns=arns,
+            journey_machine_arn=machine,
             shop_erasure_function=environ.get("SHOP_ERASURE_FUNCTION", ""),
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
         )
@@ -267,7 +270,7 @@ def app_context(environ: Mapping[str, str] | None = None) -> AppContext:
         programme, text = _load_programme(settings)
         bind_tables(settings.tables, settings.region)
         if settings.tables.get("IDEMPOTENCY_TABLE"):
-            from memberflow.ingest import receipts
+            from memberflow.store import receipts
 
             receipts.bind(settings.tables["IDEMPOTENCY_TABLE"], settings.region)
         context = AppContext(settings, programme, text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from memberflow.api.http import ERROR_SCHEMA
-from memberflow.config.programme import JOURNEYS
+from memberflow.config.programme import journey_id_pattern
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -23,7 +23,8 @@ JOURNEY_PARAMETER = {
     "name": "journey",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "enum": list(JOURNEYS)},
+    # any journey the programme configures (journeys are data): its id's pattern
+    "schema": {"type": "string", "pattern": journey_id_pattern()},
 }
 COHORT_STATUS = {
     "type": "object",

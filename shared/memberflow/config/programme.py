@@ -41,6 +41,11 @@ def _schema() -> dict:
     )
 
 
+def journey_id_pattern() -> str:
+    """A journey id, as the programme schema admits the keys of ``journeys``."""
+    return _schema()["properties"]["journeys"]["propertyNames"]["pattern"]
+
+
 def default_document() -> dict:
     return json.loads(
         resources.files("memberflow.config").joinpath("programme.default.json").read_text()

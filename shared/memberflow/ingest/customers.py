@@ -1,6 +1,6 @@
 """Customers: sign-ups and profile updates.
 
-A delivery reads what it needs once (:mod:`memberflow.ingest.reads`: the identity link,
+A delivery reads what it needs once (:mod:`memberflow.store.reads`: the identity link,
 its tombstone, the email link, the member the identity derives, its bonus ledger
 entries, its welcome cohort) and writes the member once: one ``TransactWriteItems``
 with the member (created, or updated under its version: the loyalty engine's write
@@ -18,16 +18,15 @@ import time
 from datetime import datetime
 
 from memberflow.config import Programme, triggers
-from memberflow.ingest import reads
-from memberflow.ingest.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.journeys import incentives
 from memberflow.journeys.machine import journey_machine_arn
 from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
-from memberflow.members import records
 from memberflow.members.identity import email_hash, identity_key, new_member_id, normalise_email
 from memberflow.members.service import change_stage, email_link, email_link_key, new_member
-from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member
+from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, reads
+from memberflow.store import identities as records
+from memberflow.store.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.webhooks.events import CustomerUpserted
 
 PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
@@ -361,7 +360,7 @@ class WelcomeStart:
         stepfunctions = self.context.stepfunctions
         try:
             arn = stepfunctions.start_execution(
-                stateMachineArn=journey_machine_arn(),
+                stateMachineArn=journey_machine_arn(self.context.settings),
                 name=cohort_id,
                 # ids only: never member data (history is kept 90 days; erasure is complete)
                 input=json.dumps({"cohort_id": cohort_id, "journey": journey, "cursor": cursor}),

@@ -3,7 +3,7 @@
 Two layers make a delivery count once:
 
 * the delivery: a receipt in the IdempotencyTable, keyed on the delivery id
-  (:func:`apply_once`, :mod:`memberflow.ingest.receipts`: Powertools Idempotency's
+  (:func:`apply_once`, :mod:`memberflow.store.receipts`: Powertools Idempotency's
   semantics, its record written inside the delivery's own transaction). A redelivery
   gets the first answer back; a concurrent one waits for it (or, for a single-write
   delivery, loses the transaction and gets the winner's answer); another body under the
@@ -128,7 +128,7 @@ def _one(member_id: str | None) -> list[str]:
 # ------------------------------------------------------------------ once per delivery
 def _single_write(delivery: Delivery) -> bool:
     """A delivery whose whole effect is one transaction (a paid order, a refund): its
-    receipt goes into that transaction, unclaimed (memberflow.ingest.receipts)."""
+    receipt goes into that transaction, unclaimed (memberflow.store.receipts)."""
     return len(delivery.events) == 1 and isinstance(delivery.events[0], (OrderPaid, OrderRefunded))
 
 

@@ -133,7 +133,7 @@ def _known_buyer(event, found: reads.Reads, key: str, link: str | None) -> Membe
 def apply_order_paid(
     event: OrderPaid, *, programme: Programme, now: datetime, receipt=None
 ) -> str | None:
-    """A paid order: one read (:mod:`memberflow.ingest.reads`), one transaction (order,
+    """A paid order: one read (:mod:`memberflow.store.reads`), one transaction (order,
     member, ledger and the delivery's receipt), then journey attribution."""
     found, key, link = _order_reads(event, receipt)
     member = _known_buyer(event, found, key, link)

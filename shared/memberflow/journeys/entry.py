@@ -149,7 +149,7 @@ class JourneyEntry:
         self.context = context
 
     def _arn(self, journey: str) -> str:
-        return journey_machine_arn()  # one machine for every journey
+        return journey_machine_arn(self.context.settings)  # one machine for every journey
 
     def enrol(
         self, journey: str, member_ids: list[str], cohort_id: str, now: datetime | None = None

@@ -155,7 +155,7 @@ class CodeShops:
         member item had no list of them)."""
         if member.shop_identities is not None:
             return list(member.shop_identities), False
-        from memberflow.members.records import identities_of
+        from memberflow.store.identities import identities_of
 
         keys = sorted(
             identity_key(r.platform, r.shop, r.customer_id)

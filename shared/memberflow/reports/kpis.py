@@ -22,7 +22,6 @@ from memberflow.reports.stats import uplift
 from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
 
 STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
-JOURNEYS = ("welcome", "activation", "dormancy_recall", "winback")
 
 # What each Scan reads (a ProjectionExpression): a snapshot reads every table weekly, and
 # the members' order, points and cap lists are most of their bytes but none of the KPIs.
@@ -177,7 +176,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         windows[cohort.cohort_id] = _window_days(pinned)
         cohort_journey[cohort.cohort_id] = cohort.journey
     funnels: dict[str, dict] = {}
-    for journey in JOURNEYS:
+    for journey in programme.journeys:  # every configured journey, entered or not
         funnels[journey] = {
             arm: {
                 "entered": 0,

@@ -178,7 +178,7 @@ def run(
 
     ``first`` (and ``first_order``, the order read with it: ``None`` when it does not
     exist) are consistent reads the caller has just made: the first attempt plans on
-    them instead of reading again. ``receipt`` (memberflow.ingest.receipts): the
+    them instead of reading again. ``receipt`` (memberflow.store.receipts): the
     delivery's record, written in the same transaction when one is committed
     (``receipt.written`` tells); a live record of the delivery found there raises
     ``DeliveryFinished`` and nothing is written. ``retry=False``: a conflict raises
