@@ -32,7 +32,7 @@ import itertools
 import threading
 import time
 
-from memberflow_local import dynamodb
+from memberflow_local import tables
 
 
 class LambdaTimeout(Exception):
@@ -164,7 +164,7 @@ class Deadline:
         return self.seconds - self.elapsed()
 
     def fire(self) -> None:
-        with dynamodb.write_lock(), self.guard:
+        with tables.write_lock(), self.guard:
             if self.done:
                 return
             self.fired = True

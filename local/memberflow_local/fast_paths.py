@@ -2,11 +2,11 @@
 paths (parity tests and ``bench/local_stack.py`` compare the two in one process).
 
 - expressions parsed once (``expressions.py``);
-- index queries through per-index key maps (``dynamodb.IndexKeys``), off: every item
+- index queries through per-index key maps (``index_reads.IndexKeys``), off: every item
   of the table is read, as before;
 - queries narrowed to their key condition's range before moto sizes each item
-  (``dynamodb.KeyRanges``);
-- data-plane answers handed to botocore as moto's dicts (``dynamodb.WireAnswers``);
+  (``index_reads.KeyRanges``);
+- data-plane answers handed to botocore as moto's dicts (``lane.WireAnswers``);
 - scans that copy and convert only what they return (``scans.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import contextlib
 
-from memberflow_local import asl, dynamodb, expressions, scans, stack
+from memberflow_local import asl, expressions, index_reads, lane, scans, stack
 
 
 @contextlib.contextmanager
 def motos_own_paths():
     """Run the block on moto's own paths (and the stack's previous ones)."""
     before = (
-        dynamodb.index_keys.enabled,
-        dynamodb.key_ranges.enabled,
-        dynamodb.wire_answers.enabled,
+        index_reads.index_keys.enabled,
+        index_reads.key_ranges.enabled,
+        lane.wire_answers.enabled,
         stack.COLLECT_LESS["enabled"],
     )
-    dynamodb.index_keys.enabled = dynamodb.key_ranges.enabled = False
-    dynamodb.wire_answers.enabled = False
+    index_reads.index_keys.enabled = index_reads.key_ranges.enabled = False
+    lane.wire_answers.enabled = False
     stack.COLLECT_LESS["enabled"] = False
     try:
         with (
@@ -40,8 +40,8 @@ def motos_own_paths():
             yield
     finally:
         (
-            dynamodb.index_keys.enabled,
-            dynamodb.key_ranges.enabled,
-            dynamodb.wire_answers.enabled,
+            index_reads.index_keys.enabled,
+            index_reads.key_ranges.enabled,
+            lane.wire_answers.enabled,
             stack.COLLECT_LESS["enabled"],
         ) = before

@@ -222,7 +222,12 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
         f"(cap {kpis['messages']['cap']['max_messages']})"
     )
     lines.append("")
-    header = f"{'journey':<16}{'treated':>9}{'conv':>8}{'holdout':>9}{'conv':>8}{'uplift':>9}{'95% CI':>18}"
+    # journeys are data: the name column is as wide as the longest configured name
+    width = max([16, *(len(_label(j)) + 2 for j in kpis["journeys"])])
+    header = (
+        f"{'journey':<{width}}{'treated':>9}{'conv':>8}{'holdout':>9}{'conv':>8}"
+        f"{'uplift':>9}{'95% CI':>18}"
+    )
     if truth:
         header += f"{'planted':>10}{'in CI':>7}"
     lines.append(header)
@@ -235,7 +240,7 @@ def summary_table(kpis: dict, truth: dict | None = None) -> str:
         )
         uplift = "n/a" if u["uplift"] is None else f"{u['uplift'] * 100:+.1f}pp"
         row = (
-            f"{_label(journey):<16}{u['treated_n']:>9}{_pct(u['treated_rate']):>8}"
+            f"{_label(journey):<{width}}{u['treated_n']:>9}{_pct(u['treated_rate']):>8}"
             f"{u['control_n']:>9}{_pct(u['control_rate']):>8}{uplift:>9}{ci:>18}"
         )
         if truth:

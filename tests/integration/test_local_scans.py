@@ -404,7 +404,7 @@ def _every_data_plane_call(client, table: str) -> list:
 def test_answers_handed_to_botocore_as_dicts_parse_as_their_json(stack):
     """botocore reads moto's result dict directly: the same answers, binaries decoded,
     as when the dict went through JSON; the HTTP body is still there for whoever reads it."""
-    from memberflow_local import dynamodb
+    from memberflow_local import lane
 
     client = stack.client("dynamodb")
     for name in ("wire-dicts", "wire-json"):
@@ -421,12 +421,12 @@ def test_answers_handed_to_botocore_as_dicts_parse_as_their_json(stack):
             BillingMode="PAY_PER_REQUEST",
         )
     ours = _every_data_plane_call(client, "wire-dicts")
-    before = dynamodb.wire_answers.enabled
-    dynamodb.wire_answers.enabled = False
+    before = lane.wire_answers.enabled
+    lane.wire_answers.enabled = False
     try:
         theirs = _every_data_plane_call(client, "wire-json")
     finally:
-        dynamodb.wire_answers.enabled = before
+        lane.wire_answers.enabled = before
     for (_, answer, _), (_, their_answer, _) in zip(ours, theirs, strict=True):
         for found in (answer, their_answer):  # the table's name is in some answers
             text = (

@@ -280,16 +280,16 @@ def _outcomes(client, requests):
 
 def test_the_dynamodb_fast_lane_answers_exactly_as_motos_http_path(stack):
     """Results, errors and modeled error fields (CancellationReasons) are the same."""
-    from memberflow_local import dynamodb
+    from memberflow_local import lane
 
     table = stack.physical["CouponsTable"]["Ref"]
     client = stack.client("dynamodb")
     fast = _outcomes(client, _dynamodb_requests(table))
-    dynamodb.disable_fast_lane()
+    lane.disable_fast_lane()
     try:
         slow = _outcomes(stack.client("dynamodb"), _dynamodb_requests(table))
     finally:
-        dynamodb.enable_fast_lane()
+        lane.enable_fast_lane()
     assert fast == slow
     kinds = [kind for kind, _ in fast]
     assert kinds == ["ok", "ok", "ok", "error", "ok", "ok", "error", "error", "ok"]
@@ -386,3 +386,23 @@ def test_state_machine_parses_are_shared_but_executions_are_not(stack):
         run = sfn.describe_execution(executionArn=arn)
         assert run["status"] == "SUCCEEDED"
         assert json.loads(run["output"]) == [{"id": f"{tag}{n}", "tag": tag} for n in range(5)]
+
+
+def test_what_survives_a_full_collection_is_frozen_until_the_stack_stops():
+    """The stack's state outlives every collection: frozen after each full collection
+    (the next one walks only what is newer); stop() hands everything back to the
+    collector and removes the hook."""
+    import gc
+
+    from memberflow_local import stack as stack_module
+    from memberflow_local.stack import LocalStack
+
+    with LocalStack() as local:
+        local.client("dynamodb")  # the running stack builds more
+        survivors = [object() for _ in range(1000)]  # noqa: F841 - alive through the collection
+        before = gc.get_freeze_count()
+        gc.collect()  # a full collection: its survivors are frozen
+        assert gc.get_freeze_count() > before
+        assert stack_module._freeze_survivors in gc.callbacks
+    assert stack_module._freeze_survivors not in gc.callbacks
+    assert gc.get_freeze_count() == 0

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from botocore.exceptions import ClientError
 
-from memberflow_local import dynamodb
+from memberflow_local import index_reads
 from memberflow_local.stack import LocalStack
 from tests.conftest import signed_shopify
 
@@ -169,7 +169,7 @@ def test_with_no_lag_index_reads_answer_exactly_as_motos_own():
         client = local.client("dynamodb")
         table = local.physical["EnrolmentsTable"]["Ref"]
         ours = _index_reads(client, table)
-        with dynamodb.motos_own_reads():
+        with index_reads.motos_own_reads():
             theirs = _index_reads(client, table)
     assert ours == theirs
     assert ours[0] and ours[1] and ours[3]

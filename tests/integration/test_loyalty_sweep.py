@@ -37,15 +37,15 @@ def sweeps_run_after_the_index_settles(monkeypatch):
     """These tests call the sweep directly at chosen times, on a virtual clock that
     stands still. Scheduled, it runs at 02:00, long after the writes it finds through
     the (eventually consistent) review-date index: let the clock pass the lag first."""
-    from memberflow_local import dynamodb
+    from memberflow_local import tables
     from memberflow_local.clock import active_clock
 
     run = sweep.run_sweep
 
     def run_sweep(*args, **kwargs):
         clock = active_clock()
-        if clock is not None and dynamodb.index_lag.active:
-            clock.advance(timedelta(seconds=dynamodb.index_lag.seconds))
+        if clock is not None and tables.index_lag.active:
+            clock.advance(timedelta(seconds=tables.index_lag.seconds))
         return run(*args, **kwargs)
 
     monkeypatch.setattr(sweep, "run_sweep", run_sweep)

@@ -18,7 +18,8 @@ Rules, and the decisions taken where the domain text is silent:
   ``at_risk.days_without_order`` (reason ``no_order_<n>d``) or
   ``personal_gap_multiplier`` × the median gap between the member's orders (reason
   ``personal_gap``; only with at least ``min_orders_for_personal_rule`` orders and a
-  positive median gap), whichever is earlier (a tie goes to the fixed rule).
+  positive median gap; never sooner than ``personal_min_days``, default 14), whichever
+  is earlier (a tie goes to the fixed rule).
 - ``active``/``loyal``/``at_risk`` → ``lapsed`` after ``lapsed.days_without_order``
   (reason ``no_order_<n>d``). A member the sweep reaches late may skip ``at_risk``.
 - The "last activity" is the latest of: the last order, ``active_since`` and
@@ -115,6 +116,10 @@ def median_gap(order_times: Iterable[datetime]) -> timedelta | None:
     return timedelta(seconds=median(gaps))
 
 
+# The personal rule's floor when the programme does not set ``personal_min_days``.
+PERSONAL_MIN_DAYS = 14
+
+
 def at_risk_after(facts: MemberFacts, programme: Programme) -> tuple[timedelta, str]:
     """Idle time after which an engaged member is at risk, and the reason string."""
     cfg = programme.stages["at_risk"]
@@ -124,7 +129,10 @@ def at_risk_after(facts: MemberFacts, programme: Programme) -> tuple[timedelta, 
     if len(orders) >= cfg["min_orders_for_personal_rule"]:
         gap = median_gap(orders)
         if gap is not None and gap > timedelta(0):
-            personal = gap * float(cfg["personal_gap_multiplier"])
+            # floored: three orders in four days (a 2-day median) must not make the
+            # member at risk four days later and start a recall campaign
+            floor = timedelta(days=cfg.get("personal_min_days", PERSONAL_MIN_DAYS))
+            personal = max(gap * float(cfg["personal_gap_multiplier"]), floor)
             if personal < fixed:
                 return personal, "personal_gap"
     return fixed, reason

@@ -134,6 +134,19 @@ def test_personal_gap_rule_fires_first(programme):
     )
 
 
+def test_a_burst_of_orders_does_not_make_a_member_at_risk_within_the_floor(programme):
+    """Three orders in four days (a 2-day median gap: 4 days by the multiplier) are a
+    burst, not a rhythm: the member is at risk only after the floor (14 days)."""
+    burst = (T0 - days(4), T0 - days(2), T0)
+    facts = member("active", orders=burst)
+    assert evaluate_stage(facts, programme, T0 + days(4)).stage == "active"
+    assert evaluate_stage(facts, programme, T0 + days(7)).stage == "active"
+    assert evaluate_stage(facts, programme, T0 + days(14) - SECOND).stage == "active"
+    assert evaluate_stage(facts, programme, T0 + days(14)) == StageDecision(
+        "at_risk", "personal_gap", True
+    )
+
+
 def test_personal_gap_needs_min_orders(programme):
     facts = member("active", orders=(T0 - days(10), T0))  # 2 orders < 3
     assert evaluate_stage(facts, programme, T0 + days(30)).stage == "active"
