@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from memberflow_local.template import Template
 
 if TYPE_CHECKING:
-    from memberflow_local.stack import LocalStack
     from memberflow_local.template import Resolver
 
 # What `memberflow serve` names its programme parameter (docs/deploy.md's example).
@@ -28,9 +27,10 @@ def template_with_parameter(parameter: str = SERVE_PARAMETER) -> Template:
     return template
 
 
-def create_parameter(stack: LocalStack, resolver: Resolver) -> None:
-    """Publish the stack's programme to its parameter, if the template names one
-    (before the functions start: they read it at their first invocation)."""
+def create_parameter(ssm, resolver: Resolver, programme_file: str | None) -> None:
+    """Publish the stack's programme (``programme_file``, or the bundled default) to its
+    parameter with the ``ssm`` client, if the template names one (before the functions
+    start: they read it at their first invocation)."""
     from pathlib import Path
 
     from memberflow.config.versions import publish
@@ -38,10 +38,10 @@ def create_parameter(stack: LocalStack, resolver: Resolver) -> None:
     parameter = resolver.ref("ProgrammeConfigParameter")
     if not parameter:
         return
-    if stack.programme_file:
-        document = Path(stack.programme_file).read_bytes()
+    if programme_file:
+        document = Path(programme_file).read_bytes()
     else:
         from memberflow.config.programme import default_document
 
         document = default_document()
-    stack.published_programme = publish(stack.client("ssm"), parameter, document)
+    publish(ssm, parameter, document)

@@ -91,7 +91,7 @@ class TemplateResources:
         self._create_secrets(resolver)
         from memberflow_local.programme import create_parameter
 
-        create_parameter(self, resolver)
+        create_parameter(self.client("ssm"), resolver, self.programme_file)
         self._create_shops(resolver)
         self._create_channels(resolver)
         for logical_id, spec in t.state_machines.items():
