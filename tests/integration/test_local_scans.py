@@ -276,24 +276,28 @@ def test_answers_convert_to_the_wire_dicts_moto_s_own_conversion_gives(
     ]
 
 
+def _create_table(client, name: str, hash_key: tuple, range_key: tuple) -> None:
+    """An on-demand table keyed by (name, type) pairs."""
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": key, "AttributeType": kind} for key, kind in (hash_key, range_key)
+        ],
+        KeySchema=[
+            {"AttributeName": hash_key[0], "KeyType": "HASH"},
+            {"AttributeName": range_key[0], "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def test_numeric_keys_sort_and_page_as_motos_own(stack):
     """Numbers sort by value (2 before 10), strings by code point: the kept order is
     moto's ``all_items`` order, and each page starts where moto's walk would start it."""
     from moto.dynamodb.models import dynamodb_backends
 
     client = stack.client("dynamodb")
-    client.create_table(
-        TableName="numbered",
-        AttributeDefinitions=[
-            {"AttributeName": "h", "AttributeType": "N"},
-            {"AttributeName": "r", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "h", "KeyType": "HASH"},
-            {"AttributeName": "r", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _create_table(client, "numbered", ("h", "N"), ("r", "S"))
     for n in range(90):
         item = {
             "h": {"N": str([2, 10, -3, 1.5, 100][n % 5])},
@@ -408,18 +412,7 @@ def test_answers_handed_to_botocore_as_dicts_parse_as_their_json(stack):
 
     client = stack.client("dynamodb")
     for name in ("wire-dicts", "wire-json"):
-        client.create_table(
-            TableName=name,
-            AttributeDefinitions=[
-                {"AttributeName": "member_id", "AttributeType": "S"},
-                {"AttributeName": "entry_key", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "member_id", "KeyType": "HASH"},
-                {"AttributeName": "entry_key", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _create_table(client, name, ("member_id", "S"), ("entry_key", "S"))
     ours = _every_data_plane_call(client, "wire-dicts")
     before = lane.wire_answers.enabled
     lane.wire_answers.enabled = False

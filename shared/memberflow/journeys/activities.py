@@ -31,7 +31,8 @@ from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
 from memberflow.shops import ShopRefused
 from memberflow.store import Cohort, Coupon, Member, Message
-from memberflow.store.journeys import _close, _reach
+from memberflow.store.enrolments import close_enrolment
+from memberflow.store.journeys import _reach
 
 log = logging.getLogger("memberflow.journeys")
 
@@ -158,7 +159,7 @@ class SendActivities:
                 },
             )
             _reach(enrolment, f"{step_id}:rejected", sent=False)
-            _close(enrolment, "failed", f"rejected:{error.code}", now)
+            close_enrolment(enrolment, "failed", f"rejected:{error.code}", now)
             return "rejected", None
         except Throttled:
             # The provider's rate (shared with other cohorts): not the member's failure.

@@ -16,10 +16,13 @@ from decimal import Decimal
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from memberflow.journeys import incentives
-from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, _close, goal_met, last_step_sent
+from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, goal_met, last_step_sent
 from memberflow.members.service import get_member
 from memberflow.store import Cohort, Coupon, Enrolment
-from memberflow.store.enrolments import on_erasure  # noqa: F401 (its callers' name)
+from memberflow.store.enrolments import (
+    close_enrolment,
+    on_erasure,  # noqa: F401 (its callers' name)
+)
 from memberflow.store.enrolments import open_enrolments as _open_enrolments
 
 log = logging.getLogger("memberflow.journeys")
@@ -74,7 +77,7 @@ def on_purchase(
         if _goal(enrolment) not in PURCHASE_GOALS or at < enrolment.entered_at:
             continue
         coupon = coupons.get(enrolment.cohort_id)
-        if _close(
+        if close_enrolment(
             enrolment,
             "converted",
             "coupon" if coupon else "purchase",
@@ -115,7 +118,7 @@ def on_interaction(member_id: str, *, kind: str, at: datetime) -> list[str]:
     for enrolment in enrolments:
         if at < enrolment.entered_at or not goal_met("activation", member, enrolment):
             continue
-        if _close(
+        if close_enrolment(
             enrolment,
             "converted",
             f"interaction:{kind}",
@@ -141,5 +144,5 @@ def on_consent_withdrawn(member_id: str, channel: str, *, now: datetime) -> int:
         reached = {m.split(":")[0] for m in enrolment.steps_reached or []}
         remaining = [s for s in config["steps"] if s["id"] not in reached]
         if any(CONSENT_FOR_CHANNEL[s["channel"]] == channel for s in remaining):
-            closed += _close(enrolment, "exited", f"consent:{channel}", now)
+            closed += close_enrolment(enrolment, "exited", f"consent:{channel}", now)
     return closed

@@ -14,7 +14,8 @@ from memberflow.journeys.pacing import Budget
 from memberflow.loyalty import service as loyalty
 from memberflow.members.service import change_stage
 from memberflow.store import Enrolment, Member
-from memberflow.store.journeys import _close, _close_all_at_once, _finished, load_cohort
+from memberflow.store.enrolments import close_enrolment
+from memberflow.store.journeys import _close_all_at_once, _finished, load_cohort
 
 if TYPE_CHECKING:
     from memberflow.journeys.steps import StepRunner
@@ -125,7 +126,7 @@ def finalize(
             if enrolment.status == "open":
                 member = members.get(enrolment.member_id)
                 status, reason, extra = _closing(config, member, enrolment, shard in failed_shards)
-                if _close(enrolment, status, reason, now, **extra):
+                if close_enrolment(enrolment, status, reason, now, **extra):
                     enrolment.status = status
                     # Holdout members churn too: the arms must stay comparable.
                     if status == "completed" and churn_stage and member.stage == "lapsed":

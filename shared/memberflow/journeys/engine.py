@@ -59,10 +59,10 @@ from memberflow.journeys.steps import (
     ConcurrentChange,
     StepRunner,
 )
+from memberflow.store.enrolments import close_enrolment
 from memberflow.store.journeys import (
     BATCH_GET,
     UnknownCohort,
-    _close,
     _recently_enrolled,
     _write_enrolments,
     enrolment_key,
@@ -229,7 +229,7 @@ __all__ = [
     "StepRunner",
     "UnknownCohort",
     "_churn",
-    "_close",
+    "close_enrolment",
     "_closing",
     "_count",
     "_load_with_members",

@@ -24,7 +24,8 @@ from memberflow.journeys.decisions import (
 from memberflow.journeys.pacing import Budget, OutOfTime, Pacer, shard_rate
 from memberflow.members.service import get_member
 from memberflow.store import Cohort, Enrolment, Member
-from memberflow.store.journeys import _close, _reach, load_cohort
+from memberflow.store.enrolments import close_enrolment
+from memberflow.store.journeys import _reach, load_cohort
 
 log = logging.getLogger("memberflow.journeys")
 
@@ -172,7 +173,7 @@ class StepRunner(SendActivities):
         except UpdateError:
             return "already_sent", None  # closed meanwhile
         if attempts >= MAX_MEMBER_ATTEMPTS:
-            _close(enrolment, "failed", f"error:{type(error).__name__}", self.now)
+            close_enrolment(enrolment, "failed", f"error:{type(error).__name__}", self.now)
             return "failed", None
         return "retry", min(3600, 60 * 2**attempts)
 
@@ -209,7 +210,7 @@ class StepRunner(SendActivities):
             return "already_sent", None  # a re-run of the step (deferral, retry)
         if kind == "close":
             _, status, reason, extra = decision
-            _close(enrolment, status, reason, self.now, **extra)
+            close_enrolment(enrolment, status, reason, self.now, **extra)
             return ("converted" if status == "converted" else "exited"), None
         if kind == "control":
             _reach(enrolment, step["id"], sent=False)

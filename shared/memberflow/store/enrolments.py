@@ -41,7 +41,7 @@ def close_actions(status: str, reason: str, now: datetime, extra: dict) -> list:
     return actions
 
 
-def close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
+def close_enrolment(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
     """Close an open enrolment; False when it was closed concurrently (e.g. converted by
     an order)."""
     try:
@@ -56,4 +56,4 @@ def close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra
 
 def on_erasure(member_id: str, *, now: datetime) -> int:
     """Erasure: close every open enrolment as exited/erased. Returns how many."""
-    return sum(close(e, "exited", "erased", now) for e in open_enrolments(member_id))
+    return sum(close_enrolment(e, "exited", "erased", now) for e in open_enrolments(member_id))

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from memberflow.store import Cohort, Enrolment, Member, Message
+from memberflow.store.enrolments import close_actions
 
 BATCH_GET = 100  # BatchGetItem's limit
 TRANSACTION_PUTS = 99  # TransactWriteItems holds 100 items: 99 puts + the cohort check
@@ -182,27 +183,6 @@ def messages_in_window(member_id: str, pinned: dict, now: datetime) -> int:
     return sum(1 for _ in recent)
 
 
-def _close_actions(status: str, reason: str, now: datetime, extra: dict) -> list:
-    actions = [
-        Enrolment.status.set(status),
-        Enrolment.outcome_reason.set(reason),
-        Enrolment.closed_at.set(now),
-    ]
-    for name, value in extra.items():
-        if value is not None:
-            actions.append(getattr(Enrolment, name).set(value))
-    return actions
-
-
-def _close(enrolment: Enrolment, status: str, reason: str, now: datetime, **extra) -> bool:
-    actions = _close_actions(status, reason, now, extra)
-    try:
-        enrolment.update(actions=actions, condition=Enrolment.status == "open")
-        return True
-    except UpdateError:
-        return False  # closed concurrently (e.g. converted by an order)
-
-
 def _reach(enrolment: Enrolment, mark: str, sent: bool) -> None:
     """Record that the member passed a step (``step``, ``step:capped``, ...)."""
     if mark in (enrolment.steps_reached or []):
@@ -229,7 +209,7 @@ def _close_all_at_once(
             for enrolment, status, reason, extra in closes:
                 write.update(
                     enrolment,
-                    actions=_close_actions(status, reason, now, extra),
+                    actions=close_actions(status, reason, now, extra),
                     condition=Enrolment.status == "open",
                 )
             write.update(cohort, actions=_finished(totals, now))
