@@ -13,6 +13,7 @@ from pathlib import Path
 from memberflow_local.report import summary_table, write_report
 from memberflow_local.simulation import Simulation, SimulationConfig
 from memberflow_local.stack import LocalStack
+from memberflow_local.truth import true_uplift
 
 
 def simulate(
@@ -47,7 +48,7 @@ def simulate(
                 f"GET /reports/kpis answered {response.status}: {response.body[:300]!r}"
             )
         kpis = response.json()
-        truth = simulation.true_uplift()
+        truth = true_uplift(simulation)
         wall = time.perf_counter() - started
         run = {
             "config": config.as_dict(),
