@@ -183,6 +183,7 @@ def cmd_programme_publish(args) -> int:
         return 1
     if args.parameter:
         import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
         from memberflow.config.versions import publish
 
@@ -191,6 +192,9 @@ def cmd_programme_publish(args) -> int:
         except PublishRefused as bad:
             print(f"{refused}\n  {bad.field}: {bad.reason}", file=sys.stderr)
             return 1
+        except (BotoCoreError, ClientError) as error:  # credentials, AccessDenied, throttling
+            print(f"memberflow programme publish: SSM refused: {error}", file=sys.stderr)
+            return 2
         _print_version(published.as_dict())
         return 0
     import urllib.error

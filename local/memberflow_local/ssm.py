@@ -28,6 +28,8 @@ def refusal(value: str | None, tier: str | None, current_tier: str | None) -> st
             "you can delete the advanced parameter and recreate it as a standard parameter."
         )
     effective = tier or current_tier or "Standard"
+    if effective == "Intelligent-Tiering":
+        effective = "Advanced"  # AWS picks the tier by size: at most the Advanced limit
     if value is None or effective not in LIMITS:
         return None
     size = len(value.encode("utf-8"))

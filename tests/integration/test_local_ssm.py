@@ -84,3 +84,10 @@ def test_an_advanced_parameter_is_not_moved_back_to_standard(client):
     # Without a tier the parameter keeps its own: Advanced, so 5,000 bytes fit.
     assert _answer(_put(client, "/a", "y" * 5000)) == 2
     assert _motos_own(_put(client, "/a", "small", Tier="Standard")) == 3
+
+
+def test_intelligent_tiering_is_held_to_the_advanced_limit():
+    from memberflow_local.ssm import refusal
+
+    assert refusal("x" * 8192, "Intelligent-Tiering", None) is None
+    assert "8192" in refusal("x" * 8193, "Intelligent-Tiering", None)

@@ -124,3 +124,20 @@ def test_a_batch_is_also_cut_by_size_so_long_histories_stay_small():
     assert len(batches) > 1
     assert all(b["end"] - b["start"] < 40_000 + len(data) // 30 for b in batches)
     assert batches[-1]["end"] == len(data)
+
+
+def test_a_member_who_never_bought_imports_under_any_not_activated_journey():
+    """Journeys are configuration: the replay marks every not-activated journey whose
+    window passed before go-live, whatever it is called (here two of them)."""
+    from memberflow.config.programme import default_document
+
+    doc = default_document()
+    doc["journeys"]["first_buy"] = json.loads(json.dumps(doc["journeys"]["activation"]))
+    programme = load_programme(json.dumps(doc))
+    customers, _ = validate_file(
+        line("11", signed_up_at=(NOW - timedelta(days=400)).isoformat()).encode(), programme, NOW
+    )
+    member = derive(customers[0], programme, NOW).member
+    assert member.stage == "new" and member.pending_handoff is None
+    marked = {mark.split("#")[0] for mark in member.handoffs}
+    assert {"activation", "first_buy"} <= marked

@@ -175,8 +175,43 @@ def test_a_date_journey_falls_due_on_the_members_local_day_once_a_year():
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2027, 1, 5, 5, 0, tzinfo=UTC)
     }
+    # Just west of UTC local midnight falls inside the UTC day the sweep hands off on:
+    # that hand-off covers it, the member is not due again the next day.
+    m.timezone = "Atlantic/Azores"  # UTC-1: midnight of 6 January is 01:00 UTC
+    m.handoffs = []
+    assert handoffs.date_due(m, programme, NOW) == {
+        "anniversary": datetime(2026, 1, 6, 1, 0, tzinfo=UTC)
+    }
+    m.handoffs = ["anniversary#2026-01-06"]  # the 02:00 UTC sweep of the 6th
+    assert handoffs.date_due(m, programme, NOW)["anniversary"].year == 2027
+    m.timezone = "America/New_York"
     m.joined_at = datetime(2025, 12, 1, tzinfo=UTC)  # the joining day is no anniversary
     m.handoffs = []
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
     }
+
+
+def test_an_api_cohort_id_too_long_for_its_execution_is_refused_before_anything_is_written():
+    """The cohort id names the cohort's first execution (80 characters at most): a long
+    configured journey id with a long client key is refused naming the key's field."""
+    import pytest
+
+    from memberflow.journeys.entry import EntryError, parse_api_request
+
+    journey = "j" * 40  # the longest id the programme schema admits
+    long_key = "k" * 48
+    for body, header, field in (
+        ({"member_ids": ["m1"], "cohort_key": long_key}, None, "cohort_key"),
+        ({"member_ids": ["m1"]}, long_key, "header:Idempotency-Key"),
+    ):
+        with pytest.raises(EntryError) as refused:
+            parse_api_request(journey, body, header, journeys=(journey,))
+        assert refused.value.status == 400 and refused.value.field == field
+        assert "at most 35 characters" in refused.value.reason
+    request = parse_api_request(
+        journey, {"member_ids": ["m1"], "cohort_key": "k" * 35}, None, journeys=(journey,)
+    )
+    assert len(request.cohort_id) == 80
+    default = parse_api_request(journey, {"member_ids": ["m1"]}, None, journeys=(journey,))
+    assert len(default.cohort_id) <= 80  # a key from the request's digest always fits

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, points, stages
+from memberflow.loyalty import accounts, handoffs, points, stages
 from memberflow.loyalty.service import order_key
 from memberflow.members.identity import email_hash, new_member_id, normalise_email
 from memberflow.members.service import email_link, new_member
@@ -55,10 +55,11 @@ def _review_at(member: Member, moment: datetime, programme: Programme) -> list[L
     accounts.apply_stage(
         member, stages.evaluate_stage(accounts.facts_of(member), programme, moment), moment
     )
-    if accounts.activation_due_at(member, programme) is not None:
-        due = accounts.activation_due_at(member, programme)
-        if due <= moment:  # before go-live: the activation window passed, no journey
-            member.handoffs = [*(member.handoffs or []), f"{accounts.ACTIVATION}#{IMPORT_REASON}"]
+    # Before go-live: each not-activated journey whose window passed is marked as handed
+    # off (no journey for history), whatever the journey is called in the configuration.
+    for journey, due in sorted(handoffs.not_activated_due(member, programme).items()):
+        if due <= moment:
+            member.handoffs = [*(member.handoffs or []), f"{journey}#{IMPORT_REASON}"]
     accounts.review_tier(member, programme, moment)
     for lot_id, amount in accounts.expire(member, moment):
         entries.append(accounts.ledger_entry(member, "expiry", lot_id, -amount, moment))

@@ -22,6 +22,8 @@ from memberflow.store import Cohort
 
 MAX_API_MEMBER_IDS = 1000  # per request; larger cohorts: several requests or the sweep
 COHORT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+# Step Functions' limit on an execution name (StartExecution ``name``).
+EXECUTION_NAME_MAX = 80
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -106,7 +108,14 @@ def parse_api_request(
     digest = request_digest(journey, ids)
     if key is None:
         key = f"c{digest[:24]}"
-    return CohortRequest(journey, list(dict.fromkeys(ids)), f"api-{journey}-{key}", digest)
+    cohort_id = f"api-{journey}-{key}"
+    if len(cohort_id) > EXECUTION_NAME_MAX:
+        # the cohort id names its first Step Functions execution: refused here, before
+        # anything is written, rather than by StartExecution after the enrolments
+        field = "header:Idempotency-Key" if idempotency_key is not None else "cohort_key"
+        most = EXECUTION_NAME_MAX - len(f"api-{journey}-")
+        raise EntryError(400, field, f"at most {most} characters for journey '{journey}'")
+    return CohortRequest(journey, list(dict.fromkeys(ids)), cohort_id, digest)
 
 
 # A hand-off whose enrolment has not finished this long after it was made is made again

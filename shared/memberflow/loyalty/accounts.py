@@ -31,10 +31,6 @@ HANDOFFS_KEPT = 20
 INTERACTION_IDS_KEPT = 20
 ZERO = Decimal(0)
 
-# The default programme's not-activated journey (the go-live import records it as
-# handed off for members it replays; journeys are otherwise read from configuration).
-ACTIVATION = "activation"
-
 
 def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)

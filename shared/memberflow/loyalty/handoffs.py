@@ -138,8 +138,10 @@ def date_due(member: Member, programme: Programme, now: datetime) -> dict[str, d
         for year in range(max(first.year + 1, this_year - 1), this_year + 2):
             day = _in_year(first, year) - timedelta(days=trigger.days_before)
             moment = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+            # a hand-off is recorded under its sweep's UTC day and covers all that was due
+            # by the end of it (local midnight west of UTC falls inside that UTC day)
             if moment < now - timedelta(days=DATE_LATE_DAYS) or (
-                last is not None and moment <= last
+                last is not None and moment < last + timedelta(days=1)
             ):
                 continue
             out[journey] = moment

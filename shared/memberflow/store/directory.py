@@ -54,8 +54,8 @@ def create(
             if identity is not None:
                 transaction.save(identity, condition=ExternalIdentity.identity_key.does_not_exist())
         return True
-    except TransactWriteError:
-        return False
+    except TransactWriteError as error:
+        return _lost_a_race(error)
 
 
 def link(member_id: str, identity: ExternalIdentity) -> bool:
@@ -73,5 +73,15 @@ def link(member_id: str, identity: ExternalIdentity) -> bool:
                 condition=Member.member_id.exists(),
             )
         return True
-    except TransactWriteError:
+    except TransactWriteError as error:
+        return _lost_a_race(error)
+
+
+def _lost_a_race(error: TransactWriteError) -> bool:
+    """False when a condition failed or a concurrent transaction held the items (another
+    writer took the key first, or the member is gone); any other failure (throttling, a
+    validation error) is raised, never taken for "linked already"."""
+    reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
+    if {"ConditionalCheckFailed", "TransactionConflict"} & set(reasons):
         return False
+    raise error
