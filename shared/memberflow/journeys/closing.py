@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memberflow.journeys")
 
-_load = load_cohort
-
 
 def _churn(member_id: str, stage: str, reason: str, enrolment: Enrolment, now: datetime) -> bool:
     """lapsed -> churned through the member's one write path (version-checked, replayed
@@ -74,7 +72,7 @@ def finalize(
         loaded = [after.shard_state]
         carried, after.sent = list(after.sent), []
     else:
-        cohort, pinned = _load(cohort_id)
+        cohort, pinned = load_cohort(cohort_id)
         loaded, carried = None, []
         if after is not None and after.sent:
             claims.record_provider_ids(after.sent)

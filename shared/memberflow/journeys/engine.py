@@ -72,11 +72,9 @@ from memberflow.store.journeys import (
     read_members,
 )
 
-_load = load_cohort
-
 
 def plan(cohort_id: str) -> dict:
-    cohort, pinned = _load(cohort_id)
+    cohort, pinned = load_cohort(cohort_id)
     return plan_of(cohort, pinned)
 
 
@@ -95,7 +93,7 @@ def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:
         steps = [{"id": i, "wait_seconds": w} for i, w in cursor["steps"]]
         exit_seconds = int(cursor["exit_seconds"])
     else:
-        _cohort, pinned = _load(cohort_id)
+        _cohort, pinned = load_cohort(cohort_id)
         steps = [
             {"id": s["id"], "wait_seconds": int(s["wait_days"] * DAY)}
             for s in pinned["config"]["steps"]

@@ -29,7 +29,6 @@ from memberflow.store.journeys import _reach, load_cohort
 
 log = logging.getLogger("memberflow.journeys")
 
-_load = load_cohort
 
 # Failed attempts for one member at one step before the member is marked ``failed``.
 MAX_MEMBER_ATTEMPTS = 8
@@ -94,7 +93,7 @@ class StepRunner(SendActivities):
         is one claim (memberflow.journeys.claims) and the channel's call; the providers'
         message ids are recorded for the whole shard at the end."""
         loaded = _load_with_members(cohort_id, journey, member_ids) if member_ids else None
-        cohort, pinned = loaded[0] if loaded else _load(cohort_id)
+        cohort, pinned = loaded[0] if loaded else load_cohort(cohort_id)
         self.cohort, self.pinned = cohort, pinned
         step = pinned["config"]["steps"][step_index]
         self.pacer = Pacer(shard_rate(pinned, step["channel"], int(cohort.shards)), self.budget)
