@@ -162,7 +162,8 @@ class Member(Model):
     points_debt = NumberAttribute(default=0)  # reversals that found no points left
     tier_window = RecordListAttribute(WindowPurchase, default=list)
     interaction_ids = ListAttribute(of=UnicodeAttribute, default=list)
-    pending_handoff = UnicodeAttribute(null=True)  # journey the sweep still has to enrol
+    # the journey ids (space-separated) the sweep still has to enrol the member in
+    pending_handoff = UnicodeAttribute(null=True)
     handoff_due_at = UTCDateTimeAttribute(null=True)
     handoffs = ListAttribute(of=UnicodeAttribute, default=list)  # <journey>#<day>, last 20
     version = NumberAttribute(null=True)  # optimistic lock of the loyalty engine's writes
