@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.metering import Counter, Meter
+from bench._metering import Counter, Meter
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "events" / "payloads" / "shopify"
@@ -57,7 +57,7 @@ BEFORE = {
 
 
 class CallMeter(Meter):
-    """:class:`bench.metering.Meter` counting every service's calls, failures too.
+    """:class:`bench._metering.Meter` counting every service's calls, failures too.
 
     The scope is the function whose handler is running (set by :func:`counting`);
     DynamoDB calls also get the request units Meter computes."""
@@ -206,7 +206,7 @@ def _ops(requests: dict[str, int]) -> str:
 
 
 def measure(signups: int = 10, cohort: int = 200) -> list[Row]:
-    from bench.metering import _make_members
+    from bench._metering import _make_members
     from memberflow.journeys.entry import JourneyEntry
     from memberflow.runtime import app_context
     from memberflow_local.stack import LocalStack

@@ -29,9 +29,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from bench.journey_calls import CALLS_TARGET, calls
-from bench.journey_scale import scale
-from bench.metering import Counter, Meter, _journey_days, _make_members
+from bench._journey_calls import CALLS_TARGET, calls
+from bench._journey_scale import scale
+from bench._metering import Counter, Meter, _journey_days, _make_members
 
 # ---------------------------------------------------------------- published prices
 # AWS us-east-1 list prices, read 2025-06 (pricing pages of each service).

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from bench.journey_calls import cohort_step_calls, counting, sweep_calls, welcome_calls
+from bench._journey_calls import cohort_step_calls, counting, sweep_calls, welcome_calls
 from memberflow.clock import now as clock_now
 from memberflow.journeys import claims
 from memberflow.runtime import app_context

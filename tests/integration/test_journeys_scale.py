@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from bench.journey_scale import ZONES, history_bound, scale_run
+from bench._journey_scale import ZONES, history_bound, scale_run
 
 BUDGET_S = 30  # template.yaml's 300 s / 10
 EMAIL_RATE = 1.4  # SES's default 14 a second / 10

@@ -364,7 +364,7 @@ def test_a_planted_purchase_with_a_code_the_shop_does_not_know_does_not_count(st
 
 # ------------------------------------------------------------------ calls
 def test_creating_the_codes_keeps_the_cohort_step_at_two_aws_calls_a_member(stack, shop):
-    from bench.journey_calls import cohort_step_calls
+    from bench._journey_calls import cohort_step_calls
 
     # win-back: both steps carry a coupon, so every send first creates its code
     figures = cohort_step_calls(stack, members=40, journey="winback", shop=SHOP)

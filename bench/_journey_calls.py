@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from bench.metering import Counter, Meter, _journey_days, _make_members
+from bench._metering import Counter, Meter, _journey_days, _make_members
 
 # ---------------------------------------------------------------- AWS calls per event
 # Issue 13's figures before this work (same hook, same local stack) and its targets.

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from bench.metering import _journey_days, _make_members
+from bench._metering import _journey_days, _make_members
 
 # ---------------------------------------------------------------- scale: budgets and history
 # 37 IANA zones, 37 distinct UTC offsets in January (half and quarter hours included): the
