@@ -215,3 +215,26 @@ def test_an_api_cohort_id_too_long_for_its_execution_is_refused_before_anything_
     assert len(request.cohort_id) == 80
     default = parse_api_request(journey, {"member_ids": ["m1"]}, None, journeys=(journey,))
     assert len(default.cohort_id) <= 80  # a key from the request's digest always fits
+
+
+def test_a_segment_is_its_stages_tiers_and_lowest_rfm_scores():
+    from memberflow.config.triggers import SEGMENT, in_segment, trigger_of
+
+    vip = trigger_of(
+        {
+            "entry": {
+                "trigger": SEGMENT,
+                "stages": ["active", "loyal"],
+                "tiers": ["gold"],
+                "min_rfm": {"frequency": 3, "monetary": 4},
+            }
+        }
+    )
+    assert in_segment(vip, "loyal", "gold", "134")
+    assert not in_segment(vip, "at_risk", "gold", "555")  # stage
+    assert not in_segment(vip, "active", "silver", "555")  # tier
+    assert not in_segment(vip, "active", "gold", "524")  # frequency 2 < 3
+    assert not in_segment(vip, "active", "gold", "553")  # monetary 3 < 4
+    assert not in_segment(vip, "active", "gold", None)  # not scored yet
+    anyone = trigger_of({"entry": {"trigger": SEGMENT}})
+    assert in_segment(anyone, "new", None, None)

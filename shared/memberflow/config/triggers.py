@@ -18,6 +18,7 @@ NOT_ACTIVATED = "not_activated"
 TIER_ENTERED = "tier_entered"
 POINTS_EXPIRING = "points_expiring"
 DATE = "date"
+SEGMENT = "segment"
 API = "api"
 # Shorthands the schema keeps accepting: {"trigger": "at_risk"} is a stage entered.
 _STAGE_SHORTHANDS = ("at_risk", "lapsed")
@@ -31,6 +32,9 @@ class Trigger:
     days_after_join: int = 7  # not_activated
     days_before: int = 0  # points_expiring, date
     attribute: str | None = None  # date: the member's date attribute (joined_at)
+    stages: tuple[str, ...] = ()  # segment: any of these stages (empty: any)
+    tiers: tuple[str, ...] = ()  # segment: any of these tiers (empty: any)
+    min_rfm: tuple[int, int, int] = (0, 0, 0)  # segment: lowest recency, frequency, monetary
 
 
 def trigger_of(journey_config: dict) -> Trigger:
@@ -45,6 +49,12 @@ def trigger_of(journey_config: dict) -> Trigger:
         days_after_join=int(entry.get("days_after_join", 7)),
         days_before=int(entry.get("days_before", 0)),
         attribute=entry.get("attribute"),
+        stages=tuple(entry.get("stages", ())),
+        tiers=tuple(entry.get("tiers", ())),
+        min_rfm=tuple(
+            int((entry.get("min_rfm") or {}).get(score, 0))
+            for score in ("recency", "frequency", "monetary")
+        ),
     )
 
 
@@ -81,3 +91,17 @@ def on_tier_entered(programme: Programme, old_rank: int, new_rank: int, new_tier
         for j, t in journeys_triggered(programme, TIER_ENTERED)
         if t.tier is None or t.tier == new_tier
     ]
+
+
+def in_segment(trigger: Trigger, stage: str | None, tier: str | None, rfm: str | None) -> bool:
+    """Whether a member (its stage, tier and RFM score such as ``"535"``) is in a segment
+    journey's segment."""
+    if trigger.stages and stage not in trigger.stages:
+        return False
+    if trigger.tiers and tier not in trigger.tiers:
+        return False
+    if any(trigger.min_rfm):
+        if not rfm or len(rfm) != 3 or not rfm.isdigit():
+            return False
+        return all(int(score) >= least for score, least in zip(rfm, trigger.min_rfm, strict=True))
+    return True

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from memberflow.config import triggers
 from memberflow.config.programme import Programme
 from memberflow.loyalty import rfm
 from memberflow.store.members import set_rfm
@@ -21,7 +22,16 @@ from memberflow.store.models import Member
 
 log = logging.getLogger("memberflow.loyalty.rfm")
 
-ATTRIBUTES = ["member_id", "last_order_at", "order_count", "lifetime_spend", "rfm", "erased"]
+ATTRIBUTES = [
+    "member_id",
+    "last_order_at",
+    "order_count",
+    "lifetime_spend",
+    "rfm",
+    "erased",
+    "stage",
+    "tier",
+]
 DAY = 86_400
 
 
@@ -41,24 +51,31 @@ def _segment(segment: int, total: int, page_size: int) -> list[tuple]:
                 Decimal(m.lifetime_spend or 0),
                 m.rfm,
                 bool(m.erased),
+                m.stage,
+                m.tier,
             )
         )
     return rows
 
 
 def read_base(segments: int = 4, page_size: int = 1000) -> list[tuple]:
-    """Every member's (id, last_order_at, order_count, lifetime_spend, rfm, erased)."""
+    """Every member's (id, last_order_at, order_count, lifetime_spend, rfm, erased,
+    stage, tier)."""
     with ThreadPoolExecutor(max_workers=segments) as pool:
         parts = pool.map(lambda s: _segment(s, segments, page_size), range(segments))
         return [row for part in parts for row in part]
 
 
-def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> dict:
+def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4, journeys=None) -> dict:
     """Score every (not erased) member; write ``Member.rfm`` (e.g. ``"535"``) where changed.
 
     Recency: whole days since the last order (members with no order score ``111``),
     frequency: paid orders not reversed (``order_count``), monetary: ``lifetime_spend``.
-    """
+
+    Then enrols each segment journey's members (``entry.trigger: segment``) as one
+    cohort, ``<journey>-<day>``: the segment needs the whole base, which this job has
+    just read (``journeys``: an object with ``enrol(journey, member_ids, cohort_id=...)``;
+    default: the journey engine)."""
     base = [row for row in read_base(segments) if not row[5]]
     rows = [
         (
@@ -67,11 +84,11 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> 
             count,
             spend,
         )
-        for member_id, last, count, spend, _, _ in base
+        for member_id, last, count, spend, *_ in base
     ]
     scores = rfm.rfm_scores(rows, bins=programme.rfm["bins"])
     written = 0
-    for member_id, _, _, _, current, _ in base:
+    for member_id, _, _, _, current, *_ in base:
         value = "".join(str(s) for s in scores[member_id])
         if value == current:
             continue
@@ -83,5 +100,36 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4) -> 
                 extra={"member_id": member_id},
             )
     result = {"scored": len(rows), "written": written}
+    entered = _enter_segments(base, scores, programme, now, journeys)
+    if entered:
+        result["segments"] = entered
     log.info("rfm done", extra=result)
     return result
+
+
+def _enter_segments(base, scores, programme: Programme, now: datetime, journeys) -> dict:
+    """Enrol every segment journey's members as this week's cohort; {journey: members}."""
+    segment_journeys = triggers.journeys_triggered(programme, triggers.SEGMENT)
+    if not segment_journeys:
+        return {}
+    entered = {}
+    day = now.astimezone(UTC).date().isoformat()
+    for journey, trigger in segment_journeys:
+        member_ids = sorted(
+            member_id
+            for member_id, _, _, _, _, erased, stage, tier in base
+            if not erased
+            and triggers.in_segment(
+                trigger, stage, tier, "".join(str(s) for s in scores[member_id])
+            )
+        )
+        if not member_ids:
+            continue
+        if journeys is None:
+            from memberflow.journeys.entry import JourneyEntry
+            from memberflow.runtime import app_context
+
+            journeys = JourneyEntry(app_context())
+        journeys.enrol(journey, member_ids, cohort_id=f"{journey}-{day}")
+        entered[journey] = len(member_ids)
+    return entered
