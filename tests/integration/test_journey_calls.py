@@ -15,9 +15,8 @@ import pytest
 
 from bench._journey_calls import cohort_step_calls, counting, sweep_calls, welcome_calls
 from memberflow.clock import now as clock_now
-from memberflow.journeys import claims
 from memberflow.runtime import app_context
-from memberflow.store import Enrolment, Member, Message
+from memberflow.store import Enrolment, Member, Message, claims
 from tests.integration.test_journeys_member_writes import _between_the_orders_read_and_its_commit
 from tests.integration.test_loyalty_support import apply, make_member, paid
 

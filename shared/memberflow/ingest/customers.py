@@ -26,6 +26,7 @@ from memberflow.members.identity import email_hash, identity_key, new_member_id,
 from memberflow.members.service import change_stage, email_link, email_link_key, new_member
 from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, reads
 from memberflow.store import identities as records
+from memberflow.store.journeys import record_execution
 from memberflow.store.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.webhooks.events import CustomerUpserted
 
@@ -348,8 +349,6 @@ class WelcomeStart:
     def start_welcome(
         self, member_id: str, cohort: Cohort | None = None, *, with_receipt: bool = True
     ) -> None:
-        from pynamodb.transactions import TransactWrite
-
         from memberflow.journeys.engine import plan_of
 
         journey = cohort.journey if cohort is not None else WELCOME
@@ -370,10 +369,8 @@ class WelcomeStart:
         receipt = self.receipt if with_receipt else None
         if arn is None and receipt is None:
             return
-        with TransactWrite(connection=Cohort._get_connection().connection) as write:
-            if arn is not None:
-                write.update(Cohort(cohort_id=cohort_id), actions=[Cohort.execution_arn.set(arn)])
-            if receipt is not None:
-                receipt.add_to(write, receipt.summary_for(member_id))
+        record_execution(
+            cohort_id, arn, receipt, receipt.summary_for(member_id) if receipt else None
+        )
         if receipt is not None:
             receipt.committed()

@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from memberflow.journeys import claims, incentives
+from memberflow.journeys import incentives
 from memberflow.journeys.channels import (
     Outgoing,
     Rejected,
@@ -30,7 +30,7 @@ from memberflow.journeys.pacing import OutOfTime
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
 from memberflow.shops import ShopRefused
-from memberflow.store import Cohort, Coupon, Member, Message
+from memberflow.store import Cohort, Coupon, Member, Message, claims
 from memberflow.store.enrolments import close_enrolment
 from memberflow.store.journeys import _reach
 

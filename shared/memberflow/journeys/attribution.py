@@ -13,8 +13,6 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from memberflow.journeys import incentives
 from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, goal_met, last_step_sent
 from memberflow.members.service import get_member
@@ -24,6 +22,7 @@ from memberflow.store.enrolments import (
     on_erasure,  # noqa: F401 (its callers' name)
 )
 from memberflow.store.enrolments import open_enrolments as _open_enrolments
+from memberflow.store.errors import DoesNotExist, UpdateError
 
 log = logging.getLogger("memberflow.journeys")
 

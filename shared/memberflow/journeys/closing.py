@@ -7,13 +7,12 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from memberflow.journeys import claims
 from memberflow.journeys.cohorts import shard_items
 from memberflow.journeys.decisions import _closing
 from memberflow.journeys.pacing import Budget
 from memberflow.loyalty import service as loyalty
 from memberflow.members.service import change_stage
-from memberflow.store import Enrolment, Member
+from memberflow.store import Enrolment, Member, claims
 from memberflow.store.enrolments import close_enrolment
 from memberflow.store.journeys import _close_all_at_once, _finished, load_cohort
 

@@ -7,12 +7,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError
-
 from memberflow.config import Programme
 from memberflow.journeys.decisions import MEMBERS_PER_SHARD, pinned_config, plan_of, refusal
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.store import Cohort, Enrolment, Member
+from memberflow.store.errors import DoesNotExist, PutError
 from memberflow.store.journeys import (
     UnknownCohort,
     _enrolled_already,

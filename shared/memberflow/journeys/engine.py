@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from memberflow.journeys import claims
 from memberflow.journeys.channels import ChannelAdapters
 from memberflow.journeys.closing import CLOSE_IN_ONE_TRANSACTION, _churn, _count, finalize
 from memberflow.journeys.cohorts import (
@@ -59,6 +58,7 @@ from memberflow.journeys.steps import (
     ConcurrentChange,
     StepRunner,
 )
+from memberflow.store import claims
 from memberflow.store.enrolments import close_enrolment
 from memberflow.store.journeys import (
     BATCH_GET,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from memberflow.clock import now as clock_now
 from memberflow.config.programme import JOURNEYS
@@ -19,6 +18,7 @@ from memberflow.journeys.engine import _new_cohort as new_cohort
 from memberflow.journeys.machine import journey_machine_arn
 from memberflow.runtime import AppContext, SettingsError
 from memberflow.store import Cohort
+from memberflow.store.errors import DoesNotExist, UpdateError
 
 MAX_API_MEMBER_IDS = 1000  # per request; larger cohorts: several requests or the sweep
 COHORT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,48}$")

@@ -375,7 +375,7 @@ def coupon_status(coupon: Coupon, now: datetime) -> str:
 def record_expired(coupon: Coupon) -> bool:
     """Record an unused coupon found past its end as ``expired`` (one conditional
     UpdateItem; nothing when an order redeemed it meanwhile or it is recorded already)."""
-    from pynamodb.exceptions import UpdateError
+    from memberflow.store.errors import UpdateError
 
     if coupon.status == EXPIRED or coupon.redeemed_order_id:
         return False

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
-from memberflow.journeys import claims, incentives
+from memberflow.journeys import incentives
 from memberflow.journeys.activities import SendActivities
 from memberflow.journeys.channels import (
     ChannelAdapters,
@@ -23,8 +21,9 @@ from memberflow.journeys.decisions import (
 )
 from memberflow.journeys.pacing import Budget, OutOfTime, Pacer, shard_rate
 from memberflow.members.service import get_member
-from memberflow.store import Cohort, Enrolment, Member
+from memberflow.store import Cohort, Enrolment, Member, claims
 from memberflow.store.enrolments import close_enrolment
+from memberflow.store.errors import DoesNotExist, UpdateError
 from memberflow.store.journeys import _reach, load_cohort
 
 log = logging.getLogger("memberflow.journeys")
@@ -90,7 +89,7 @@ class StepRunner(SendActivities):
         at once. A re-run skips the members already done (their enrolment records it).
 
         The shard's members are read in batches (BatchGetItem, consistent) and each send
-        is one claim (memberflow.journeys.claims) and the channel's call; the providers'
+        is one claim (memberflow.store.claims) and the channel's call; the providers'
         message ids are recorded for the whole shard at the end."""
         loaded = _load_with_members(cohort_id, journey, member_ids) if member_ids else None
         cohort, pinned = loaded[0] if loaded else load_cohort(cohort_id)

@@ -233,3 +233,15 @@ def _finished(totals: dict, now: datetime) -> list:
         Cohort.finished_at.set(now),
         Cohort.totals.set(json.dumps(totals, sort_keys=True)),
     ]
+
+
+def record_execution(cohort_id: str, arn: str | None, receipt=None, summary=None) -> None:
+    """The cohort's first execution (its ARN) and, with it, the delivery's receipt
+    (``store.receipts.Receipt``): one transaction, so a retried delivery finds both."""
+    from pynamodb.transactions import TransactWrite
+
+    with TransactWrite(connection=Cohort._get_connection().connection) as write:
+        if arn is not None:
+            write.update(Cohort(cohort_id=cohort_id), actions=[Cohort.execution_arn.set(arn)])
+        if receipt is not None:
+            receipt.add_to(write, summary)

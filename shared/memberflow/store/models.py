@@ -175,7 +175,7 @@ class Member(Model):
     # The operator's decision: no marketing journey (PUT /members/{id}/suppression).
     suppressed = BooleanAttribute(default=False)
     suppressed_at = UTCDateTimeAttribute(null=True)
-    # Marketing sends of the last weeks (memberflow.journeys.claims): the frequency cap,
+    # Marketing sends of the last weeks (memberflow.store.claims): the frequency cap,
     # read with the member and written with each send's claim, version-checked.
     marketing_sends = DateTimeListAttribute(default=list)
     # The member's identity keys (<platform>#<shop>#<customer id>) as last seen, so a

@@ -28,8 +28,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
-from memberflow.loyalty import service as loyalty
-from memberflow.store import Coupon, Enrolment, Member, Message
+from memberflow.store import Coupon, Enrolment, Member, Message, unit_of_work
 
 # Marketing sends kept on the member: the longest cap window an operator would set.
 CAP_HISTORY = timedelta(days=90)
@@ -178,9 +177,9 @@ def release(claim: Claim, now: datetime) -> None:
             sends = list(current.marketing_sends)
             sends.remove(now)
             current.marketing_sends = sends
-            return loyalty.Change(member=current, result=True)
+            return unit_of_work.Change(member=current, result=True)
 
-        loyalty.run(claim.member.member_id, take_back)
+        unit_of_work.run(claim.member.member_id, take_back)
 
 
 def record_provider_ids(sent: list[tuple[Message, str]]) -> None:
