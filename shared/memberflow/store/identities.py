@@ -48,10 +48,9 @@ def records_of(member_id: str) -> list[ExternalIdentity]:
     return list(ExternalIdentity.member_index.query(member_id))
 
 
-def suppress(hashed_email: str, member_id: str, now: datetime) -> None:
-    """Keep an opt-out beyond erasure: the email's hash, never the address."""
+def _save_suppression(key: str, member_id: str, now: datetime) -> None:
     ExternalIdentity(
-        identity_key=suppression_key(hashed_email),
+        identity_key=key,
         member_id=member_id,
         platform="memberflow",
         kind=SUPPRESSION,
@@ -59,25 +58,20 @@ def suppress(hashed_email: str, member_id: str, now: datetime) -> None:
     ).save()
 
 
-def _tombstone_key(identity_key: str) -> str:
+def suppress(hashed_email: str, member_id: str, now: datetime) -> None:
+    """Keep an opt-out beyond erasure: the email's hash, never the address."""
+    _save_suppression(suppression_key(hashed_email), member_id, now)
+
+
+def tombstone_key(identity_key: str) -> str:
     import hashlib
 
     return "suppressed#identity#" + hashlib.sha256(identity_key.encode()).hexdigest()
 
 
-def tombstone_key(identity_key: str) -> str:
-    return _tombstone_key(identity_key)
-
-
 def tombstone(identity_key: str, member_id: str, now: datetime) -> None:
     """An erased identity: late or retried deliveries for it must not recreate a member."""
-    ExternalIdentity(
-        identity_key=_tombstone_key(identity_key),
-        member_id=member_id,
-        platform="memberflow",
-        kind=SUPPRESSION,
-        created_at=now,
-    ).save()
+    _save_suppression(tombstone_key(identity_key), member_id, now)
 
 
 def unlink(record: ExternalIdentity, member_id: str, now: datetime) -> None:
@@ -87,7 +81,7 @@ def unlink(record: ExternalIdentity, member_id: str, now: datetime) -> None:
 
 
 def is_erased_identity(identity_key: str) -> bool:
-    return get_record(_tombstone_key(identity_key)) is not None
+    return get_record(tombstone_key(identity_key)) is not None
 
 
 def record_privacy_request(
