@@ -151,9 +151,10 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items
 
     _index_queries(Table)
-    from memberflow_local import scans
+    from memberflow_local import item_json, scans
 
     scans.install()
+    item_json.install()
 
     from moto.dynamodb.responses import DynamoHandler
 

@@ -12,6 +12,7 @@ import functools
 import os
 import threading
 
+from memberflow_local import scans
 from memberflow_local.tables import _backend, _items_of, _lagged_items, _lock
 
 # ---------------------------------------------------------------------- queries
@@ -244,6 +245,7 @@ class IndexKeys:
             yield
         finally:
             self.refresh(table, hash_key, range_key)
+            scans.forget_size(_stored(table, hash_key, range_key))
 
 
 index_keys = IndexKeys()

@@ -42,7 +42,8 @@ import threading
 from types import SimpleNamespace
 
 _on = {"enabled": True}
-_reading = threading.local()  # while a Scan runs: copies skipped? sizes summed so far
+_reading = threading.local()  # while a Scan runs: copies skipped? which table, from where
+_SIZE = "_memberflow_size"  # an item's size, kept on it until it changes
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
 # moto's classes and the backend's lock, bound once by install(): the functions below run
 # for every item and attribute value, so they do not import on each call.
@@ -85,12 +86,12 @@ def install() -> None:
         projection = args[3] if len(args) > 3 else kwargs.get("projection_expression")
         uncopied = _on["enabled"] and bool(projection) and not index_name
         with write_lock():  # no write between the two size reads of an item
-            _reading.uncopied, _reading.sizes, _reading.table = uncopied, {}, self
+            _reading.uncopied, _reading.table = uncopied, self
             _reading.start = exclusive_start_key if not index_name else None
             try:
                 return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
             finally:
-                _reading.uncopied, _reading.sizes, _reading.table = False, None, None
+                _reading.uncopied, _reading.table = False, None
                 _reading.start = None
 
     original_item_size, original_value_size = Item.size, DynamoType.size
@@ -99,12 +100,14 @@ def install() -> None:
     def item_size(self):
         if not _on["enabled"]:
             return original_item_size(self)
-        sizes = getattr(_reading, "sizes", None)  # a Scan asks twice per item it returns
-        if sizes is not None and id(self) in sizes:
-            return sizes[id(self)]
-        size = sum(_bytesize(key) + value_size(value) for key, value in self.attrs.items())
-        if sizes is not None:
-            sizes[id(self)] = size
+        # Kept on the item until it changes: every Scan and Query page sizes each item it
+        # reads against 1 MB, and most items are never written again (a weekly KPI
+        # snapshot re-reads every table). Items change in place only in UpdateItem,
+        # which drops it (forget_size, called by index_reads.IndexKeys.reindexed).
+        size = self.__dict__.get(_SIZE)
+        if size is None:
+            size = sum(_bytesize(key) + value_size(value) for key, value in self.attrs.items())
+            self.__dict__[_SIZE] = size
         return size
 
     @functools.wraps(original_value_size)
@@ -115,12 +118,8 @@ def install() -> None:
 
     @functools.wraps(original_query)
     def query(self, *args, **kwargs):
-        with write_lock():  # as a Scan: each result's size summed once
-            _reading.sizes = {}
-            try:
-                return original_query(self, *args, **kwargs)
-            finally:
-                _reading.sizes = None
+        with write_lock():  # as a Scan: no write in the middle of the items it reads
+            return original_query(self, *args, **kwargs)
 
     table_module.Table._memberflow_query = original_query
     table_module.Table.query = query
@@ -194,6 +193,12 @@ def _to_dict(obj, original, DynamoType):
     if isinstance(obj, dict) and not hasattr(obj, "to_json"):
         return {k: _to_dict(v, original, DynamoType) for k, v in obj.items()}
     return original(obj)  # timestamps, objects with to_json
+
+
+def forget_size(item) -> None:
+    """An item changed in place: its size is summed again when next read."""
+    if item is not None:
+        item.__dict__.pop(_SIZE, None)
 
 
 def _sorted_once(Table) -> None:

@@ -443,3 +443,65 @@ def test_answers_handed_to_botocore_as_dicts_parse_as_their_json(stack):
     )
     body = json.loads(seen[0].content)
     assert body["Item"]["payload_bytes"] == {"B": "AAFtZW1iZXJmbG93"}  # base64, as on the wire
+
+
+def test_an_item_grown_in_place_pages_by_its_new_size(stack):
+    """Item sizes are kept until the item changes: an UpdateItem (expression, legacy
+    AttributeUpdates, or inside a transaction) that grows items moves the 1 MB page
+    boundary exactly where moto's own sizing puts it."""
+    client = stack.client("dynamodb")
+    table = stack.physical["LedgerTable"]["Ref"]
+
+    def key(n):
+        return {"member_id": {"S": f"m{n:03d}"}, "entry_key": {"S": "earn#1"}}
+
+    def pages():
+        out, start = [], None
+        while True:
+            kwargs = {"ExclusiveStartKey": start} if start else {}
+            page = client.scan(TableName=table, ProjectionExpression="member_id", **kwargs)
+            out.append([item["member_id"]["S"] for item in page["Items"]])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    def run():
+        for n in range(40):
+            client.put_item(TableName=table, Item={**key(n), "note": {"S": "x" * 20_000}})
+        before = pages()  # sizes summed and kept
+        big = {":n": {"S": "y" * 90_000}}
+        for n in range(0, 40, 4):
+            client.update_item(
+                TableName=table,
+                Key=key(n),
+                UpdateExpression="SET note = :n",
+                ExpressionAttributeValues=big,
+            )
+        client.update_item(
+            TableName=table,
+            Key=key(1),
+            AttributeUpdates={"note": {"Value": {"S": "z" * 90_000}, "Action": "PUT"}},
+        )
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key(3),
+                        "UpdateExpression": "SET note = :n",
+                        "ExpressionAttributeValues": big,
+                    }
+                }
+            ]
+        )
+        after = pages()
+        for n in range(40):
+            client.delete_item(TableName=table, Key=key(n))
+        return before, after
+
+    ours = run()
+    with scans.motos_own_scans():
+        theirs = run()
+    assert ours == theirs
+    before, after = ours
+    assert len(after) > len(before)  # the grown items fill pages sooner
