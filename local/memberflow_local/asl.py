@@ -82,6 +82,9 @@ def install() -> None:
 
     _limit_history()
     _install_inline_states()
+    from memberflow_local import executions
+
+    executions.install()
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 

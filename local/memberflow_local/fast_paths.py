@@ -9,6 +9,7 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
 - data-plane answers handed to botocore as moto's dicts (``lane.WireAnswers``);
 - scans that copy and convert only what they return (``scans.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
+- execution names checked through an index (``executions.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 
-from memberflow_local import asl, expressions, index_reads, lane, scans, stack
+from memberflow_local import asl, executions, expressions, index_reads, lane, scans, stack
 
 
 @contextlib.contextmanager
@@ -36,6 +37,7 @@ def motos_own_paths():
             expressions.motos_own_expressions(),
             scans.motos_own_scans(),
             asl.motos_own_states(),
+            executions.motos_own_name_check(),
         ):
             yield
     finally:
