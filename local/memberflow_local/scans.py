@@ -308,8 +308,22 @@ def _round_trip(value):
         clone.type = kind
         clone.value = {k: _round_trip(v) for k, v in value.value.items()}
         return clone
+    if kind == "N" and type(value.value) is str:
+        # numbers repeat (points, versions, counts): moto's own round trip, once each
+        normal = _numbers.get(value.value)
+        if normal is None:
+            if len(_numbers) >= 100_000:
+                _numbers.clear()
+            python = _moto.deserializer.deserialize(value.to_regular_json())
+            normal = _numbers[value.value] = DynamoType(_moto.serializer.serialize(python)).value
+        clone = DynamoType.__new__(DynamoType)
+        clone.type, clone.value = kind, normal
+        return clone
     python = _moto.deserializer.deserialize(value.to_regular_json())
     return DynamoType(_moto.serializer.serialize(python))
+
+
+_numbers: dict[str, str] = {}  # a number's text -> what moto's projection makes of it
 
 
 def _bytesize(text) -> int:

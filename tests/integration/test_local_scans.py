@@ -20,6 +20,7 @@ def _items(count: int) -> list[dict]:
                 "kind": {"S": "earn" if n % 3 else "expiry"},
                 "points": {"N": str(n * 5 - 40)},
                 "multiplier": {"N": "1.50"},
+                "scaled": {"N": ["1e2", "007", "-0.0"][n % 3]},  # the projection rewrites these
                 "is_even": {"BOOL": n % 2 == 0},
                 "empty_value": {"NULL": True},
                 "labels": {"SS": ["b", "a", f"t{n}"]},
@@ -45,7 +46,7 @@ def _requests(table: str) -> list[tuple[str, dict]]:
             "Scan",
             {
                 "TableName": table,
-                "ProjectionExpression": "member_id, #h, labels, lot_sizes, payload_bytes, is_even, empty_value, multiplier",
+                "ProjectionExpression": "member_id, #h, labels, lot_sizes, payload_bytes, is_even, empty_value, multiplier, scaled",
                 "ExpressionAttributeNames": {"#h": "history"},
             },
         ),
