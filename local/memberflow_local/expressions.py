@@ -5,11 +5,10 @@ handler to check the names used, once in the backend), and validates an
 UpdateExpression on a ``copy.deepcopy`` of its parse tree (a generic deep copy walks
 every node through ``__reduce_ex__``: a sixth of the demo's DynamoDB time).
 
-1. Condition and filter expressions (``ConditionExpressionParser.parse``): the parse
-   is a pure function of the expression, its names and its values, and moto only reads
-   the tree it returns (``Op.expr``), so one parse serves every call with the same
-   three. The names and values it found are replayed onto each parser, as moto reads
-   them afterwards (``validate_attributes_used``).
+1. Condition and filter expressions (``ConditionExpressionParser.parse``): parsed once
+   per expression, names and value types, each call's values put into a copy of the
+   tree (``conditions.py``). The names and values it found are replayed onto each
+   parser, as moto reads them afterwards (``validate_attributes_used``).
 2. UpdateExpression validation (module ``deepcopy`` of ``moto.dynamodb.parsing.validators``):
    the copy of the parse tree is made by a copier that knows moto's tree nodes (a node
    is its ``__dict__``: children, parent, values), with the same sharing as
@@ -32,7 +31,6 @@ import json
 # Distinct expressions (with their values) kept; past this the cache starts again.
 CACHE_MAX = 20_000
 _on = {"enabled": True}
-_conditions: dict[tuple, tuple] = {}
 _key_conditions: dict[tuple, tuple] = {}
 _projections: dict[tuple, tuple] = {}
 _originals: dict[str, object] = {}
@@ -46,30 +44,6 @@ def _remember(cache: dict, key, value) -> None:
     if len(cache) >= CACHE_MAX:
         cache.clear()
     cache[key] = value
-
-
-# ------------------------------------------------------------------ conditions
-def _cached_condition_parse(original):
-    def parse(self):
-        if not _on["enabled"]:
-            return original(self)
-        key = (
-            self.condition_expression,
-            _frozen(self.expression_attribute_names),
-            _frozen(self.expression_attribute_values),
-        )
-        hit = _conditions.get(key)
-        if hit is None:
-            op = original(self)
-            hit = (op, tuple(self.expr_attr_names_found), tuple(self.expr_attr_values_found))
-            _remember(_conditions, key, hit)
-            return op
-        op, names, values = hit
-        self.expr_attr_names_found.extend(names)
-        self.expr_attr_values_found.extend(values)
-        return op
-
-    return parse
 
 
 # ------------------------------------------------------------ update validation
@@ -295,11 +269,13 @@ def install() -> None:
     from moto.dynamodb import comparisons, responses
     from moto.dynamodb.parsing import validators
 
+    from memberflow_local import conditions
+
     if _originals:
         return
     parser = comparisons.ConditionExpressionParser
     _originals["condition_parse"] = parser.parse
-    parser.parse = _cached_condition_parse(parser.parse)
+    parser.parse = conditions.cached_parse(parser.parse, lambda: _on["enabled"])
 
     _originals["validators_deepcopy"] = validators.deepcopy
     validators.deepcopy = _switched(tree_copy, validators.deepcopy)
@@ -349,5 +325,8 @@ def motos_own_expressions():
 
 
 def clear() -> None:
-    for cache in (_conditions, _key_conditions, _projections, _passed_static, _plans):
+    for cache in (_key_conditions, _projections, _passed_static, _plans):
         cache.clear()
+    from memberflow_local import conditions
+
+    conditions.clear()

@@ -682,3 +682,11 @@ def test_the_moto_code_the_fast_paths_stand_in_for_is_unchanged():
     query = source(responses.DynamoHandler.query)
     assert "= parse_expression(\n                key_condition_expression=" in query
     assert "parser.expr_attr_names_found" in source(responses.DynamoHandler.put_item)
+    # conditions.py: values are read at parse time only through their operand's type
+    from moto.dynamodb import comparisons
+
+    operand = source(comparisons.ConditionExpressionParser._make_operand)
+    assert "return AttributeValue(node.value)" in operand
+    value = source(comparisons.AttributeValue.__init__)
+    assert "self.type = list(value.keys())[0]" in value and "self.value = value[self.type]" in value
+    assert 'if bound.get_type(None) == "NULL":' in source(comparisons.FuncBetween.__init__)
