@@ -21,6 +21,7 @@ from memberflow.journeys.channels import (
     Undeliverable,
 )
 from memberflow.journeys.decisions import (
+    MemberState,
     _expiry_window,
     _number,
     coupon_code,
@@ -197,7 +198,9 @@ class SendActivities:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(member, self.now, _expiry_window(pinned))
+            "points_expiring": points_expiring(
+                MemberState.of(member), self.now, _expiry_window(pinned)
+            )
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,

@@ -242,7 +242,7 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
     ):
         # Entered by the next daily sweep, with everyone else who moved up that day (one
         # cohort a day, not one execution per order).
-        handoffs.add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
+        add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
     apply_stage(member, stages.on_purchase(facts_of(member), programme, now), now)
     early = list(order.early_refunds or [])
     order.early_refunds = []
@@ -333,26 +333,50 @@ def interact(
 
 
 # ------------------------------------------------------------------ the review index
-# The journey hand-off rules live in memberflow.loyalty.handoffs (re-exported here).
-pending_journeys = handoffs.pending_journeys
-add_pending = handoffs.add_pending
-drop_pending = handoffs.drop_pending
-not_activated_due = handoffs.not_activated_due
-activation_due_at = handoffs.activation_due_at
-points_expiry_due = handoffs.points_expiry_due
+# The journey hand-off rules live in memberflow.loyalty.handoffs, on plain state; these
+# build that state from the member item and write what the rules return onto it.
+def handoff_state(member: Member, programme: Programme) -> handoffs.HandoffState:
+    return handoffs.HandoffState.of(member, programme)
+
+
+def write_pending(member: Member, pending: handoffs.Pending) -> None:
+    member.pending_handoff = pending.text
+    member.handoff_due_at = pending.due_at
+
+
+def pending_journeys(member: Member) -> list[str]:
+    return handoffs.pending_journeys(handoffs.Pending.of(member))
+
+
+def add_pending(member: Member, journey: str, due: datetime) -> None:
+    write_pending(member, handoffs.add_pending(handoffs.Pending.of(member), journey, due))
+
+
+def drop_pending(member: Member, journey: str) -> bool:
+    """Drop ``journey`` from the member's pending hand-offs; False when it was not there."""
+    rest = handoffs.drop_pending(handoffs.Pending.of(member), journey)
+    if rest is None:
+        return False
+    write_pending(member, rest)
+    return True
+
+
+def not_activated_due(member: Member, programme: Programme) -> dict[str, datetime]:
+    return handoffs.not_activated_due(handoff_state(member, programme), programme)
 
 
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
     """Set ``review_at``/``review_key``: the earliest pending change (``None``: sparse)."""
+    handed = handoff_state(member, programme)
     moment = review.next_review(
         stages.next_stage_review(facts_of(member), programme, now),
         next_tier_review(member, programme, now),
-        points.next_expiry(_lots(member)),
-        handoffs.activation_due_at(member, programme),
+        points.next_expiry(handed.lots),
+        handoffs.activation_due_at(handed, programme),
         # a reminder already due is filed now, so a sweep within its look-back finds it
-        *(max(m, now) for m in handoffs.points_expiry_due(member, programme, now).values()),
-        *(max(m, now) for m in handoffs.date_due(member, programme, now).values()),
-        member.handoff_due_at if member.pending_handoff else None,
+        *(max(m, now) for m in handoffs.points_expiry_due(handed, programme, now).values()),
+        *(max(m, now) for m in handoffs.date_due(handed, programme, now).values()),
+        handed.pending.due_at if handed.pending.journeys else None,
     )
     member.review_at = moment
     member.review_key = review.review_key(moment, member.member_id)
