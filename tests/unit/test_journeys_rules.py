@@ -208,7 +208,7 @@ def test_the_hand_off_state_is_read_from_the_member_item_once():
     m.points_lots = [PointsLot(lot_id="2026-01-20", expires_at=NOW, remaining=3)]
     m.handoffs = ["winback#2026-01-01"]
     accounts.add_pending(m, "winback", NOW)
-    state = accounts.handoff_state(m, programme)
+    state = handoffs.HandoffState.of(m, programme)
     assert state == handoffs.HandoffState(
         stage="new",
         joined_at=joined,

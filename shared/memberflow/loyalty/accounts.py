@@ -4,7 +4,9 @@
 the :class:`~memberflow.store.models.Order`), calls these functions to change them, and
 commits the result with the ledger entries they return in one transaction. Keeping the
 mutations here, free of I/O, is what lets a conflicting write simply be re-read and
-replayed.
+replayed. The pure rules (stages, tier reviews, hand-offs) read plain state built
+here from the item (``facts_of``, ``TierState.of``, ``HandoffState.of``); their answers
+are written back here.
 
 Points live in lots on the member item (``points_lots``): one lot per UTC day of expiry,
 so a member holds at most ~one lot per day of the expiry period, whatever the number of
@@ -20,9 +22,8 @@ from decimal import Decimal
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import handoffs, points, review, stages, tiers
-from memberflow.loyalty.tier_reviews import _prune_window, next_tier_review, rolling
-from memberflow.loyalty.tier_reviews import review_tier as review_tier  # the sweep's, the import's
+from memberflow.loyalty import handoffs, points, review, stages, tier_reviews, tiers
+from memberflow.loyalty.tier_reviews import TierState, next_tier_review, rolling
 from memberflow.members.service import change_stage
 from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
 
@@ -181,6 +182,22 @@ def ledger_entry(
     )
 
 
+# ------------------------------------------------------------------ tiers
+def _prune_window(member: Member, programme: Programme, now: datetime) -> None:
+    start = tiers.window_start(programme, now)
+    member.tier_window = [w for w in member.tier_window or [] if w.at > start]
+
+
+def review_tier(member: Member, programme: Programme, now: datetime) -> str | None:
+    """Apply the periodic tier review due by ``now`` (memberflow.loyalty.tier_reviews),
+    once; the reason when the tier moved (the sweep's, the import's)."""
+    review = tier_reviews.review_tier(TierState.of(member), programme, now)
+    if review is None:
+        return None
+    member.tier_reviewed_at, member.tier = review.reviewed_at, review.tier
+    return review.reason
+
+
 # ------------------------------------------------------------------ orders
 def _bonus(member: Member, paid_at: datetime) -> Decimal:
     until, multiplier = member.double_points_until, member.double_points_multiplier
@@ -236,7 +253,9 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
     ]
     _prune_window(member, programme, now)
     before = member.tier
-    member.tier = tiers.on_purchase(member.tier, rolling(member, programme, now), programme)
+    member.tier = tiers.on_purchase(
+        member.tier, rolling(TierState.of(member), programme, now), programme
+    )
     for journey in triggers.on_tier_entered(
         programme, tiers.rank(before, programme), tiers.rank(member.tier, programme), member.tier
     ):
@@ -335,10 +354,6 @@ def interact(
 # ------------------------------------------------------------------ the review index
 # The journey hand-off rules live in memberflow.loyalty.handoffs, on plain state; these
 # build that state from the member item and write what the rules return onto it.
-def handoff_state(member: Member, programme: Programme) -> handoffs.HandoffState:
-    return handoffs.HandoffState.of(member, programme)
-
-
 def write_pending(member: Member, pending: handoffs.Pending) -> None:
     member.pending_handoff = pending.text
     member.handoff_due_at = pending.due_at
@@ -362,15 +377,15 @@ def drop_pending(member: Member, journey: str) -> bool:
 
 
 def not_activated_due(member: Member, programme: Programme) -> dict[str, datetime]:
-    return handoffs.not_activated_due(handoff_state(member, programme), programme)
+    return handoffs.not_activated_due(handoffs.HandoffState.of(member, programme), programme)
 
 
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
     """Set ``review_at``/``review_key``: the earliest pending change (``None``: sparse)."""
-    handed = handoff_state(member, programme)
+    handed = handoffs.HandoffState.of(member, programme)
     moment = review.next_review(
         stages.next_stage_review(facts_of(member), programme, now),
-        next_tier_review(member, programme, now),
+        next_tier_review(TierState.of(member), programme, now),
         points.next_expiry(handed.lots),
         handoffs.activation_due_at(handed, programme),
         # a reminder already due is filed now, so a sweep within its look-back finds it

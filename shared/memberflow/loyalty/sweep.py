@@ -102,7 +102,7 @@ def apply_review(
         entered = triggers.on_stage_entered(programme, decision.stage)
     # The hand-off rules skip what is pending already, and adding a journey twice is one
     # hand-off: the stage's journeys and the date-driven ones all come due today.
-    handed = accounts.handoff_state(current, programme)
+    handed = handoffs.HandoffState.of(current, programme)
     due = {
         **handoffs.not_activated_due(handed, programme),
         **handoffs.points_expiry_due(handed, programme, now),
