@@ -228,7 +228,7 @@ def test_the_hand_off_state_is_read_from_the_member_item_once():
 
 def test_the_journey_states_are_read_from_the_items_once():
     from memberflow.journeys.decisions import CohortState, EnrolmentState
-    from memberflow.loyalty.points import Lot
+    from memberflow.loyalty.points import Lot, lots_of
     from memberflow.store import Cohort, Enrolment, Member
     from memberflow.store.models import Consent, PointsLot
 
@@ -242,8 +242,8 @@ def test_the_journey_states_are_read_from_the_items_once():
         timezone="Asia/Shanghai",
         last_order_at=NOW,
         consent=frozenset({"sms"}),
-        lots=(Lot("2026-01-20", NOW, NOW, 3),),
     )
+    assert lots_of(m) == (Lot("2026-01-20", NOW, NOW, 3),)
     e = Enrolment(member_id="m", enrolment_key="k", arm="control", entered_at=NOW)
     assert EnrolmentState.of(e) == EnrolmentState(entered_at=NOW, arm="control")
     c = Cohort(cohort_id="c", journey="winback", config_version="3", shards=2)

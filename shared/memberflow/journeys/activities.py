@@ -21,7 +21,6 @@ from memberflow.journeys.channels import (
     Undeliverable,
 )
 from memberflow.journeys.decisions import (
-    MemberState,
     _expiry_window,
     _number,
     coupon_code,
@@ -30,6 +29,7 @@ from memberflow.journeys.decisions import (
 from memberflow.journeys.pacing import OutOfTime
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
+from memberflow.loyalty.points import lots_of
 from memberflow.shops import ShopRefused
 from memberflow.store import Cohort, Coupon, Member, Message, claims
 from memberflow.store.enrolments import close_enrolment
@@ -198,9 +198,7 @@ class SendActivities:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(
-                MemberState.of(member), self.now, _expiry_window(pinned)
-            )
+            "points_expiring": points_expiring(lots_of(member), self.now, _expiry_window(pinned))
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,7 +44,6 @@ class MemberState:
     last_order_at: datetime | None = None
     activated_at: datetime | None = None
     consent: frozenset[str] = frozenset()  # the channels consented to ("email", "sms")
-    lots: tuple[Lot, ...] = ()  # the points lots, as they stand
 
     @classmethod
     def of(cls, member) -> MemberState | None:
@@ -61,10 +61,6 @@ class MemberState:
             activated_at=member.activated_at,
             consent=frozenset(
                 channel for channel in ("email", "sms") if consent and getattr(consent, channel)
-            ),
-            lots=tuple(
-                Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
-                for lot in member.points_lots or ()
             ),
         )
 
@@ -199,10 +195,12 @@ def _expiry_window(pinned: dict) -> int:
     return int(entry["days_before"]) if entry.get("trigger") == "points_expiring" else 30
 
 
-def points_expiring(member: MemberState, now: datetime, within_days: int = 30) -> int:
-    """Points still in lots that expire within ``within_days`` (for the recall reminder):
-    read from the member's live lots, which the loyalty engine keeps (no ledger query)."""
-    return expiring_between(list(member.lots), now, now + timedelta(days=within_days))
+def points_expiring(lots: Iterable[Lot], now: datetime, within_days: int = 30) -> int:
+    """Points still in ``lots`` that expire within ``within_days`` (for the recall
+    reminder): the member's live lots, which the loyalty engine keeps (no ledger query;
+    ``memberflow.loyalty.points.lots_of`` reads them from the item, only when a template
+    shows the figure)."""
+    return expiring_between(lots, now, now + timedelta(days=within_days))
 
 
 def _closing(config: dict, member: MemberState | None, enrolment: EnrolmentState, failed: bool):

@@ -71,10 +71,7 @@ def lot_id_for(expires_at: datetime) -> str:
 
 
 def _lots(member: Member) -> list[points.Lot]:
-    return [
-        points.Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
-        for lot in member.points_lots or []
-    ]
+    return list(points.lots_of(member))
 
 
 def _store_lots(member: Member, lots: list[points.Lot]) -> None:

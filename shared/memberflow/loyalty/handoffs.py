@@ -71,10 +71,7 @@ class HandoffState:
             timezone=member.timezone,
             pending=Pending.of(member),
             handed=tuple(member.handoffs or ()),
-            lots=tuple(
-                points.Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
-                for lot in member.points_lots or ()
-            ),
+            lots=points.lots_of(member),
             dates=tuple(
                 (name, getattr(member, name, None)) for name in _date_attributes(programme)
             ),
