@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger
 
 from memberflow.clock import now
+from memberflow.journeys.entry import JourneyEntry
 from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.runtime import app_context
 
@@ -13,6 +14,11 @@ logger = Logger()
 def handler(event, _lambda_context):
     context = app_context()
     segments = int((event or {}).get("segments", 4))
-    result = recompute_rfm(programme=context.programme, now=now(), segments=segments)
+    result = recompute_rfm(
+        programme=context.programme,
+        now=now(),
+        journeys=JourneyEntry(context),
+        segments=segments,
+    )
     logger.info("rfm", extra=result)
     return result

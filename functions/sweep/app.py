@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger
 
 from memberflow.clock import now
+from memberflow.journeys.entry import JourneyEntry
 from memberflow.loyalty.sweep import DEFAULT_LOOKBACK_DAYS, run_sweep
 from memberflow.metrics import count_sweep, metrics
 from memberflow.runtime import app_context
@@ -15,7 +16,12 @@ logger = Logger()
 def handler(event, _lambda_context):
     context = app_context()
     lookback = int((event or {}).get("lookback_days", DEFAULT_LOOKBACK_DAYS))
-    result = run_sweep(programme=context.programme, now=now(), lookback_days=lookback)
+    result = run_sweep(
+        programme=context.programme,
+        now=now(),
+        journeys=JourneyEntry(context),
+        lookback_days=lookback,
+    )
     logger.info("sweep", extra=result)  # counts only, no personal data
     count_sweep(result)
     return result

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from memberflow.journeys.entry import JourneyEntry
 from memberflow.loyalty import service, sweep
 from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.runtime import app_context
@@ -247,7 +248,9 @@ def test_stage_transitions_through_the_scheduled_sweep_on_the_virtual_clock(stac
     assert list(Enrolment.query("life", Enrolment.enrolment_key.startswith("dormancy_recall#")))
     # 180 days after the order (the sweep of that day, with the real journey engine).
     lapse_day = bought + timedelta(days=181)
-    result = sweep.run_sweep(programme=programme, now=lapse_day)
+    result = sweep.run_sweep(
+        programme=programme, now=lapse_day, journeys=JourneyEntry(app_context())
+    )
     assert result["stage_changes"] == {"lapsed": 1} and result["handoffs"] == {"winback": 1}
     member = Member.get("life")
     assert member.stage == "lapsed"
@@ -327,9 +330,16 @@ def test_rfm_scores_the_base_in_pages_and_writes_only_changes(stack):
             at = NOW - timedelta(days=10 * i + n)
             apply(f"rfm{i}", paid(f"rfm{i}-{n}", 10 * (i + 1), at), programme=programme, now=at)
     make_member("nobuy", programme=programme, joined_at=NOW)
-    first = recompute_rfm(programme=programme, now=NOW, segments=3)
+    first = recompute_rfm(
+        programme=programme, now=NOW, journeys=JourneyEntry(app_context()), segments=3
+    )
     assert first == {"scored": 11, "written": 11}
     assert Member.get("nobuy").rfm == "111"
     assert Member.get("rfm0").rfm[0] == "5" and Member.get("rfm9").rfm[0] == "1"
-    assert recompute_rfm(programme=programme, now=NOW, segments=3)["written"] == 0
+    assert (
+        recompute_rfm(
+            programme=programme, now=NOW, journeys=JourneyEntry(app_context()), segments=3
+        )["written"]
+        == 0
+    )
     assert json.dumps(service.member_ledger("rfm0"))  # ledger view is JSON-ready

@@ -186,7 +186,11 @@ def test_an_rfm_score_and_an_order(stack, monkeypatch, interleaving):
     member_id = _member(stack)
 
     def score():
-        result = recompute_rfm(programme=app_context().programme, now=stack.clock.now())
+        result = recompute_rfm(
+            programme=app_context().programme,
+            now=stack.clock.now(),
+            journeys=JourneyEntry(app_context()),
+        )
         assert result["written"] == 1
 
     before, after = _race(stack, monkeypatch, interleaving, member_id, score)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from botocore.client import BaseClient
 
+from memberflow.journeys.entry import JourneyEntry
 from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.runtime import app_context
 from memberflow.store import Member
@@ -33,7 +34,9 @@ def test_a_changed_score_is_one_update_and_advances_the_version(stack, monkeypat
         return original(client, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counted)
-    result = recompute_rfm(programme=programme, now=now, segments=1)
+    result = recompute_rfm(
+        programme=programme, now=now, journeys=JourneyEntry(app_context()), segments=1
+    )
     writes = {op: n for op, n in calls.items() if op != "Scan"}
     monkeypatch.undo()
 
@@ -44,7 +47,12 @@ def test_a_changed_score_is_one_update_and_advances_the_version(stack, monkeypat
         assert len(after[f"r{i}"].rfm) == 3
         assert after[f"r{i}"].version == (versions[f"r{i}"] or 0) + 1
     assert after["gone"].rfm is None and after["gone"].version == versions["gone"]
-    assert recompute_rfm(programme=programme, now=now, segments=1)["written"] == 0
+    assert (
+        recompute_rfm(
+            programme=programme, now=now, journeys=JourneyEntry(app_context()), segments=1
+        )["written"]
+        == 0
+    )
 
 
 def test_an_erasure_between_the_read_and_the_write_is_not_scored(stack, monkeypatch):
@@ -62,5 +70,10 @@ def test_an_erasure_between_the_read_and_the_write_is_not_scored(stack, monkeypa
         return base
 
     monkeypatch.setattr(rfm_job, "read_base", then_erase)
-    assert recompute_rfm(programme=programme, now=now, segments=1)["written"] == 0
+    assert (
+        recompute_rfm(
+            programme=programme, now=now, journeys=JourneyEntry(app_context()), segments=1
+        )["written"]
+        == 0
+    )
     assert Member.get("late", consistent_read=True).rfm is None

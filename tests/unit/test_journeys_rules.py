@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from memberflow.journeys.decisions import MemberState
 from memberflow.journeys.engine import seconds_until_window
 from memberflow.journeys.entry import EntryError, parse_api_request
 from memberflow.journeys.experiments import assign_arm, assign_variant
-from memberflow.store import Member
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ def test_holdout_is_deterministic_and_close_to_its_share():
 )
 def test_send_window_in_the_members_zone(zone, expected):
     pinned = {"messaging": {"send_window": {"start": "09:00", "end": "21:00"}}, "timezone": "UTC"}
-    member = Member(member_id="m", timezone=zone)
+    member = MemberState(member_id="m", timezone=zone)
     assert seconds_until_window(member, pinned, NOW) == expected
 
 
@@ -68,29 +68,21 @@ def _pinned(purpose="marketing", goal="purchase"):
 
 
 def test_the_step_decision_reads_member_state_only():
-    from memberflow.journeys.decisions import step_decision
-    from memberflow.store import Enrolment
-    from memberflow.store.models import Consent
+    from dataclasses import replace
+
+    from memberflow.journeys.decisions import EnrolmentState, step_decision
 
     step = {"id": "offer", "channel": "email"}
     entered = datetime(2026, 1, 1, tzinfo=UTC)
 
     def member(**changes):
-        m = Member(member_id="m", stage="lapsed", timezone="Asia/Shanghai", erased=False)
-        m.consent = Consent(email=True, sms=False)
-        m.suppressed, m.last_order_at, m.activated_at = False, None, None
-        for name, value in changes.items():
-            setattr(m, name, value)
-        return m
+        m = MemberState(
+            member_id="m", stage="lapsed", timezone="Asia/Shanghai", consent=frozenset({"email"})
+        )
+        return replace(m, **changes)
 
     def enrolment(arm="treatment", reached=()):
-        return Enrolment(
-            member_id="m",
-            enrolment_key="k",
-            arm=arm,
-            entered_at=entered,
-            steps_reached=list(reached),
-        )
+        return EnrolmentState(arm=arm, entered_at=entered, steps_reached=tuple(reached))
 
     pinned = _pinned()
     assert step_decision(pinned, step, enrolment(), member(), NOW) == ("send",)
@@ -100,7 +92,7 @@ def test_the_step_decision_reads_member_state_only():
     assert bought[:3] == ("close", "converted", "goal_met") and bought[3]["converted_at"] == NOW
     churned = step_decision(pinned, step, enrolment(), member(stage="churned"), NOW)
     assert churned[:3] == ("close", "exited", "churned")
-    no_consent = member(consent=Consent(email=False, sms=False))
+    no_consent = member(consent=frozenset())
     assert step_decision(pinned, step, enrolment(), no_consent, NOW)[2] == "consent:email"
     # a transactional journey needs no consent; the holdout only progresses
     assert step_decision(_pinned("transactional"), step, enrolment(), no_consent, NOW) == ("send",)
@@ -112,38 +104,38 @@ def test_the_step_decision_reads_member_state_only():
 def test_hand_offs_of_several_journeys_are_kept_side_by_side():
     from memberflow.loyalty import handoffs
 
-    m = Member(member_id="m")
+    m = handoffs.Pending()
     day = datetime(2026, 1, 6, tzinfo=UTC)
-    handoffs.add_pending(m, "winback", day)
-    handoffs.add_pending(m, "points_expiry_reminder", day)
-    handoffs.add_pending(m, "winback", day)  # once
+    m = handoffs.add_pending(m, "winback", day)
+    m = handoffs.add_pending(m, "points_expiry_reminder", day)
+    m = handoffs.add_pending(m, "winback", day)  # once
     assert handoffs.pending_journeys(m) == ["winback", "points_expiry_reminder"]
-    assert handoffs.drop_pending(m, "winback") and m.handoff_due_at == day
+    assert (m := handoffs.drop_pending(m, "winback")) and m.due_at == day
     assert not handoffs.drop_pending(m, "winback")
-    assert handoffs.drop_pending(m, "points_expiry_reminder")
-    assert (m.pending_handoff, m.handoff_due_at) == (None, None)
+    assert (m := handoffs.drop_pending(m, "points_expiry_reminder")) is not None
+    assert (m.text, m.due_at) == (None, None)
 
 
 def test_a_points_expiry_reminder_falls_due_days_before_each_lot_once():
+    from dataclasses import replace
     from datetime import timedelta
 
     from memberflow.config import load_programme
     from memberflow.loyalty import handoffs
-    from memberflow.store.models import PointsLot
+    from memberflow.loyalty.points import Lot
 
     programme = load_programme()  # points_expiry_reminder: 14 days before, re-entry 30 days
     soon = datetime(2026, 1, 20, tzinfo=UTC)
     later = datetime(2026, 2, 3, tzinfo=UTC)  # 14 days after soon: within the re-entry
-    m = Member(member_id="m")
-    m.points_lots = [
-        PointsLot(lot_id="2026-01-20", expires_at=soon, remaining=300),
-        PointsLot(lot_id="2026-02-03", expires_at=later, remaining=50),
-    ]
+    m = handoffs.HandoffState(
+        lots=(Lot("2026-01-20", soon, soon, 300), Lot("2026-02-03", later, later, 50))
+    )
     due = handoffs.points_expiry_due(m, programme, NOW)
     assert due == {"points_expiry_reminder": soon - timedelta(days=14)}
-    m.handoffs = ["points_expiry_reminder#2026-01-06"]
+    m = replace(m, handed=("points_expiry_reminder#2026-01-06",))
     assert handoffs.points_expiry_due(m, programme, NOW) == {}  # covered by that reminder
-    m.points_lots[1].expires_at = datetime(2026, 3, 1, tzinfo=UTC)
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    m = replace(m, lots=(m.lots[0], Lot("2026-02-03", march, march, 50)))
     assert handoffs.points_expiry_due(m, programme, NOW) == {
         "points_expiry_reminder": datetime(2026, 2, 15, tzinfo=UTC)
     }
@@ -151,6 +143,7 @@ def test_a_points_expiry_reminder_falls_due_days_before_each_lot_once():
 
 def test_a_date_journey_falls_due_on_the_members_local_day_once_a_year():
     import copy
+    from dataclasses import replace
 
     from memberflow.config.programme import default_document, validate_document
     from memberflow.loyalty import handoffs
@@ -161,35 +154,100 @@ def test_a_date_journey_falls_due_on_the_members_local_day_once_a_year():
         "entry": {"trigger": "date", "attribute": "joined_at"},
     }
     programme = validate_document(doc)
-    m = Member(member_id="m", timezone="Asia/Shanghai")
-    m.joined_at = datetime(2025, 1, 6, 3, 0, tzinfo=UTC)  # 11:00 on 6 January in Shanghai
+    joined = datetime(2025, 1, 6, 3, 0, tzinfo=UTC)  # 11:00 on 6 January in Shanghai
+    m = handoffs.HandoffState(timezone="Asia/Shanghai", dates=(("joined_at", joined),))
     # midnight of 6 January 2026 in Shanghai is 16:00 UTC on the 5th
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2026, 1, 5, 16, 0, tzinfo=UTC)
     }
-    m.timezone = "America/New_York"  # joined on the 5th there: the day has begun already
+    m = replace(m, timezone="America/New_York")  # joined on the 5th there: begun already
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2026, 1, 5, 5, 0, tzinfo=UTC)
     }
-    m.handoffs = ["anniversary#2026-01-06"]  # handed off: next year's
+    m = replace(m, handed=("anniversary#2026-01-06",))  # handed off: next year's
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2027, 1, 5, 5, 0, tzinfo=UTC)
     }
     # Just west of UTC local midnight falls inside the UTC day the sweep hands off on:
     # that hand-off covers it, the member is not due again the next day.
-    m.timezone = "Atlantic/Azores"  # UTC-1: midnight of 6 January is 01:00 UTC
-    m.handoffs = []
+    m = replace(m, timezone="Atlantic/Azores", handed=())  # UTC-1: midnight is 01:00 UTC
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2026, 1, 6, 1, 0, tzinfo=UTC)
     }
-    m.handoffs = ["anniversary#2026-01-06"]  # the 02:00 UTC sweep of the 6th
+    m = replace(m, handed=("anniversary#2026-01-06",))  # the 02:00 UTC sweep of the 6th
     assert handoffs.date_due(m, programme, NOW)["anniversary"].year == 2027
-    m.timezone = "America/New_York"
-    m.joined_at = datetime(2025, 12, 1, tzinfo=UTC)  # the joining day is no anniversary
-    m.handoffs = []
+    # the joining day is no anniversary
+    m = replace(
+        m,
+        timezone="America/New_York",
+        dates=(("joined_at", datetime(2025, 12, 1, tzinfo=UTC)),),
+        handed=(),
+    )
     assert handoffs.date_due(m, programme, NOW) == {
         "anniversary": datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
     }
+
+
+def test_the_hand_off_state_is_read_from_the_member_item_once():
+    """The one conversion from the store's item: what the rules above read."""
+    import copy
+
+    from memberflow.config.programme import default_document, validate_document
+    from memberflow.loyalty import accounts, handoffs
+    from memberflow.store import Member
+    from memberflow.store.models import PointsLot
+
+    doc = default_document()
+    doc["journeys"]["anniversary"] = {
+        **copy.deepcopy(doc["journeys"]["tier_up_welcome"]),
+        "entry": {"trigger": "date", "attribute": "joined_at"},
+    }
+    programme = validate_document(doc)
+    joined = datetime(2025, 1, 6, tzinfo=UTC)
+    m = Member(member_id="m", stage="new", timezone="Asia/Shanghai", joined_at=joined)
+    m.points_lots = [PointsLot(lot_id="2026-01-20", expires_at=NOW, remaining=3)]
+    m.handoffs = ["winback#2026-01-01"]
+    accounts.add_pending(m, "winback", NOW)
+    state = handoffs.HandoffState.of(m, programme)
+    assert state == handoffs.HandoffState(
+        stage="new",
+        joined_at=joined,
+        has_orders=False,
+        timezone="Asia/Shanghai",
+        pending=handoffs.Pending(("winback",), NOW),
+        handed=("winback#2026-01-01",),
+        lots=(handoffs.points.Lot("2026-01-20", NOW, NOW, 3),),
+        dates=(("joined_at", joined),),
+    )
+    assert (m.pending_handoff, m.handoff_due_at) == ("winback", NOW)
+    assert accounts.drop_pending(m, "winback") and (m.pending_handoff, m.handoff_due_at) == (
+        None,
+        None,
+    )
+
+
+def test_the_journey_states_are_read_from_the_items_once():
+    from memberflow.journeys.decisions import CohortState, EnrolmentState
+    from memberflow.loyalty.points import Lot, lots_of
+    from memberflow.store import Cohort, Enrolment, Member
+    from memberflow.store.models import Consent, PointsLot
+
+    assert MemberState.of(None) is None
+    m = Member(member_id="m", stage="lapsed", timezone="Asia/Shanghai", last_order_at=NOW)
+    m.consent = Consent(email=False, sms=True)
+    m.points_lots = [PointsLot(lot_id="2026-01-20", expires_at=NOW, remaining=3)]
+    assert MemberState.of(m) == MemberState(
+        member_id="m",
+        stage="lapsed",
+        timezone="Asia/Shanghai",
+        last_order_at=NOW,
+        consent=frozenset({"sms"}),
+    )
+    assert lots_of(m) == (Lot("2026-01-20", NOW, NOW, 3),)
+    e = Enrolment(member_id="m", enrolment_key="k", arm="control", entered_at=NOW)
+    assert EnrolmentState.of(e) == EnrolmentState(entered_at=NOW, arm="control")
+    c = Cohort(cohort_id="c", journey="winback", config_version="3", shards=2)
+    assert CohortState.of(c) == CohortState("winback", "3", 2, None)
 
 
 def test_an_api_cohort_id_too_long_for_its_execution_is_refused_before_anything_is_written():

@@ -31,3 +31,43 @@ def test_pynamodb_is_imported_only_by_the_store():
     )
     assert outside == []
     assert any(_imports_pynamodb(path) for path in store.rglob("*.py"))  # the check can see
+
+
+# The layers of docs/architecture.md, top down: a module imports only its own layer and
+# those below it (a lazy import inside a function counts the same), so nothing lower, the
+# loyalty jobs included, reaches back up into the journeys that import it.
+LAYERS = (
+    ("api",),
+    ("ingest", "journeys", "importing", "reports"),
+    ("runtime",),
+    ("loyalty",),
+    ("shops",),
+    ("members", "webhooks"),
+    ("store",),
+    ("config", "clock", "metrics"),
+)
+RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
+
+
+def _memberflow_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found |= {n.split(".")[1] for n in names if n.startswith("memberflow.")}
+    return found
+
+
+def test_imports_run_down_the_layers_only():
+    package_root = ROOT / "shared" / "memberflow"
+    upward = sorted(
+        f"{path.relative_to(package_root)} -> memberflow.{imported}"
+        for path in package_root.rglob("*.py")
+        if (own := path.relative_to(package_root).parts[0].removesuffix(".py")) in RANK
+        for imported in _memberflow_imports(path)
+        if imported in RANK and RANK[imported] < RANK[own]
+    )
+    assert upward == []

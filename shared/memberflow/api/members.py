@@ -262,7 +262,12 @@ def build_app(openapi: Callable[[], str] | None = None) -> APIGatewayRestResolve
 
         context = app_context()
         try:
-            target = payout.choose_shop(member, shop)
+            target = payout.choose_shop(
+                member,
+                shop,
+                sources=context.programme.sources,
+                discount_shops=context.discount_shops,
+            )
         except payout.ShopChoice as bad:
             raise BadRequest(bad.field, bad.reason, bad.status) from None
         try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, handoffs, points, stages
+from memberflow.loyalty import accounts, points, stages
 from memberflow.loyalty.service import order_key
 from memberflow.members.identity import email_hash, new_member_id, normalise_email
 from memberflow.members.service import email_link, new_member
@@ -57,7 +57,7 @@ def _review_at(member: Member, moment: datetime, programme: Programme) -> list[L
     )
     # Before go-live: each not-activated journey whose window passed is marked as handed
     # off (no journey for history), whatever the journey is called in the configuration.
-    for journey, due in sorted(handoffs.not_activated_due(member, programme).items()):
+    for journey, due in sorted(accounts.not_activated_due(member, programme).items()):
         if due <= moment:
             member.handoffs = [*(member.handoffs or []), f"{journey}#{IMPORT_REASON}"]
     accounts.review_tier(member, programme, moment)

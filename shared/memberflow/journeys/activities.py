@@ -29,6 +29,7 @@ from memberflow.journeys.decisions import (
 from memberflow.journeys.pacing import OutOfTime
 from memberflow.journeys.templates import pick_locale, render
 from memberflow.loyalty import service as loyalty
+from memberflow.loyalty.points import lots_of
 from memberflow.shops import ShopRefused
 from memberflow.store import Cohort, Coupon, Member, Message, claims
 from memberflow.store.enrolments import close_enrolment
@@ -197,7 +198,7 @@ class SendActivities:
             "programme": pinned["programme_name"],
             "first_name": member.first_name or "",
             "points_balance": int(member.points_balance or 0),
-            "points_expiring": points_expiring(member, self.now, _expiry_window(pinned))
+            "points_expiring": points_expiring(lots_of(member), self.now, _expiry_window(pinned))
             if "{points_expiring}" in texts
             else 0,
             "tier": member.tier,

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from memberflow.journeys import incentives
+from memberflow.journeys.decisions import EnrolmentState, MemberState
 from memberflow.journeys.engine import CONSENT_FOR_CHANNEL, goal_met, last_step_sent
 from memberflow.members.service import get_member
 from memberflow.store import Cohort, Coupon, Enrolment
@@ -84,7 +85,7 @@ def on_purchase(
             converted_at=at,
             conversion_order_id=order_id,
             conversion_revenue=Decimal(str(revenue)),
-            attributed_step=coupon.step if coupon else last_step_sent(enrolment),
+            attributed_step=coupon.step if coupon else last_step_sent(EnrolmentState.of(enrolment)),
             coupon_code=coupon.code if coupon else None,
         ):
             converted.append(enrolment.enrolment_key)
@@ -114,8 +115,10 @@ def on_interaction(member_id: str, *, kind: str, at: datetime) -> list[str]:
     if member is None:
         return []
     converted = []
+    state = MemberState.of(member)
     for enrolment in enrolments:
-        if at < enrolment.entered_at or not goal_met("activation", member, enrolment):
+        entered = EnrolmentState.of(enrolment)
+        if at < enrolment.entered_at or not goal_met("activation", state, entered):
             continue
         if close_enrolment(
             enrolment,
@@ -123,7 +126,7 @@ def on_interaction(member_id: str, *, kind: str, at: datetime) -> list[str]:
             f"interaction:{kind}",
             at,
             converted_at=member.activated_at or at,
-            attributed_step=last_step_sent(enrolment),
+            attributed_step=last_step_sent(entered),
         ):
             converted.append(enrolment.enrolment_key)
     return converted

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from memberflow.journeys.cohorts import shard_items
-from memberflow.journeys.decisions import _closing
+from memberflow.journeys.decisions import EnrolmentState, MemberState, _closing
 from memberflow.journeys.pacing import Budget
 from memberflow.loyalty import service as loyalty
 from memberflow.members.service import change_stage
@@ -94,7 +94,10 @@ def finalize(
                     _count(totals, enrolment, enrolment.status)
                     continue
                 status, reason, extra = _closing(
-                    config, members.get(enrolment.member_id), enrolment, shard in failed_shards
+                    config,
+                    MemberState.of(members.get(enrolment.member_id)),
+                    EnrolmentState.of(enrolment),
+                    shard in failed_shards,
                 )
                 closes.append((enrolment, status, reason, extra))
                 _count(totals, enrolment, status)
@@ -122,7 +125,12 @@ def finalize(
                 }
             if enrolment.status == "open":
                 member = members.get(enrolment.member_id)
-                status, reason, extra = _closing(config, member, enrolment, shard in failed_shards)
+                status, reason, extra = _closing(
+                    config,
+                    MemberState.of(member),
+                    EnrolmentState.of(enrolment),
+                    shard in failed_shards,
+                )
                 if close_enrolment(enrolment, status, reason, now, **extra):
                     enrolment.status = status
                     # Holdout members churn too: the arms must stay comparable.

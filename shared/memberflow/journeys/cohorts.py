@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from memberflow.config import Programme
-from memberflow.journeys.decisions import MEMBERS_PER_SHARD, pinned_config, plan_of, refusal
+from memberflow.journeys.decisions import (
+    MEMBERS_PER_SHARD,
+    CohortState,
+    MemberState,
+    pinned_config,
+    plan_of,
+    refusal,
+)
 from memberflow.journeys.experiments import assign_arm, assign_variant, shard_of
 from memberflow.store import Cohort, Enrolment, Member
 from memberflow.store.errors import DoesNotExist, PutError
@@ -99,7 +106,7 @@ def enrol_cohort(
     members = _members(fresh)
     new = []
     for member_id in fresh:
-        reason = refusal(members.get(member_id), purpose)
+        reason = refusal(MemberState.of(members.get(member_id)), purpose)
         if reason is None and _recently_enrolled(
             member_id, journey, journey_config["reentry_days"], now
         ):
@@ -147,7 +154,11 @@ def enrol_cohort(
             # The first execution brings its plan (made here from the cohort at hand), so
             # it starts at its first Wait without a Lambda call to plan it.
             input=json.dumps(
-                {"cohort_id": cohort_id, "journey": journey, "cursor": plan_of(cohort, pinned)}
+                {
+                    "cohort_id": cohort_id,
+                    "journey": journey,
+                    "cursor": plan_of(CohortState.of(cohort), pinned),
+                }
             ),
         )
         arn = response["executionArn"]

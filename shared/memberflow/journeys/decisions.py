@@ -1,7 +1,8 @@
 """Journey decisions: what to do for each member, in plain Python on the member's state.
 
-No I/O here: these read the cohort's pinned configuration, the member and the enrolment
-as read, and answer (who may enter, whether the goal is met, when the send window opens,
+No I/O here: these read the cohort's pinned configuration and plain, immutable state of
+the member, the enrolment and the cohort (:class:`MemberState`, :class:`EnrolmentState`,
+:class:`CohortState`, each built once from the item the activity read), and answer (who may enter, whether the goal is met, when the send window opens,
 how an enrolment closes, the cursor of the next pass). The activities that act on the
 answers (claim, cap, send, coupon, record) are in :mod:`memberflow.journeys.steps`,
 :mod:`memberflow.journeys.activities`, :mod:`memberflow.journeys.closing` and the store.
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memberflow.config import Programme
-from memberflow.loyalty.accounts import _lots
-from memberflow.loyalty.points import expiring_between
-from memberflow.store import Cohort, Enrolment, Member
+from memberflow.loyalty.points import Lot, expiring_between
 
 DAY = 86_400
 # Defaults of the optional ``messaging`` settings (programme.default.json states them too;
@@ -29,6 +30,72 @@ SEND_RATE_PER_SECOND = {"email": 14, "sms": 20, "esp": 100, "webhook": 50}
 MAP_CONCURRENCY = 40
 # Channels whose consent flag governs them (ESP and outbound webhook deliver email).
 CONSENT_FOR_CHANNEL = {"email": "email", "sms": "sms", "esp": "email", "webhook": "email"}
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """What the journey decisions read of a member."""
+
+    member_id: str
+    stage: str | None = None
+    erased: bool = False
+    suppressed: bool = False
+    timezone: str | None = None
+    last_order_at: datetime | None = None
+    activated_at: datetime | None = None
+    consent: frozenset[str] = frozenset()  # the channels consented to ("email", "sms")
+
+    @classmethod
+    def of(cls, member) -> MemberState | None:
+        """From a member item (``None``: no member)."""
+        if member is None:
+            return None
+        consent = member.consent
+        return cls(
+            member_id=member.member_id,
+            stage=member.stage,
+            erased=bool(member.erased),
+            suppressed=bool(member.suppressed),
+            timezone=member.timezone,
+            last_order_at=member.last_order_at,
+            activated_at=member.activated_at,
+            consent=frozenset(
+                channel for channel in ("email", "sms") if consent and getattr(consent, channel)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class EnrolmentState:
+    """What the journey decisions read of an enrolment."""
+
+    entered_at: datetime
+    arm: str | None = None
+    steps_reached: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, enrolment) -> EnrolmentState:
+        return cls(enrolment.entered_at, enrolment.arm, tuple(enrolment.steps_reached or ()))
+
+
+@dataclass(frozen=True)
+class CohortState:
+    """What a cohort's first cursor reads of the cohort."""
+
+    journey: str
+    config_version: str
+    shards: int
+    member_ids: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, cohort) -> CohortState:
+        ids = cohort.member_ids
+        return cls(
+            cohort.journey,
+            cohort.config_version,
+            int(cohort.shards),
+            None if ids is None else tuple(ids),
+        )
 
 
 def pinned_config(programme: Programme, journey: str) -> dict:
@@ -53,7 +120,7 @@ def pinned_config(programme: Programme, journey: str) -> dict:
 # Members a journey of this purpose may not enter, and why (checked at entry and again
 # at send time): an erased member gets nothing; a churned member and one the operator
 # suppressed get no marketing. Transactional journeys (the welcome) are not marketing.
-def refusal(member: Member | None, purpose: str) -> str | None:
+def refusal(member: MemberState | None, purpose: str) -> str | None:
     if member is None:
         return "unknown_member"
     if member.erased:
@@ -66,7 +133,7 @@ def refusal(member: Member | None, purpose: str) -> str | None:
     return None
 
 
-def goal_met(goal: str, member: Member, enrolment: Enrolment) -> bool:
+def goal_met(goal: str, member: MemberState, enrolment: EnrolmentState) -> bool:
     """The goal after entry: a purchase; for ``activation`` also the activation rule."""
     bought = member.last_order_at is not None and member.last_order_at >= enrolment.entered_at
     if goal == "purchase":
@@ -78,14 +145,14 @@ def goal_met(goal: str, member: Member, enrolment: Enrolment) -> bool:
     return False
 
 
-def _zone(member: Member, default: str) -> ZoneInfo:
+def _zone(member: MemberState, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(member.timezone or default)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(default)
 
 
-def seconds_until_window(member: Member, pinned: dict, now: datetime) -> int:
+def seconds_until_window(member: MemberState, pinned: dict, now: datetime) -> int:
     """0 when the member's local time is inside the send window, else seconds until it opens."""
     window = pinned["messaging"]["send_window"]
     local = now.astimezone(_zone(member, pinned["timezone"]))
@@ -105,16 +172,16 @@ def coupon_code(cohort_id: str, member_id: str, step: str) -> str:
     return "MF" + base64.b32encode(digest).decode()[:10]
 
 
-def last_step_sent(enrolment: Enrolment) -> str | None:
+def last_step_sent(enrolment: EnrolmentState) -> str | None:
     """The last step that reached the member (capped / undeliverable steps did not)."""
-    for step in reversed(enrolment.steps_reached or []):
+    for step in reversed(enrolment.steps_reached):
         if ":" not in step:
             return step
     return None
 
 
-def _reached(enrolment: Enrolment, step_id: str) -> bool:
-    return any(m == step_id or m.startswith(f"{step_id}:") for m in enrolment.steps_reached or [])
+def _reached(enrolment: EnrolmentState, step_id: str) -> bool:
+    return any(m == step_id or m.startswith(f"{step_id}:") for m in enrolment.steps_reached)
 
 
 def _number(value):
@@ -128,13 +195,15 @@ def _expiry_window(pinned: dict) -> int:
     return int(entry["days_before"]) if entry.get("trigger") == "points_expiring" else 30
 
 
-def points_expiring(member: Member, now: datetime, within_days: int = 30) -> int:
-    """Points still in lots that expire within ``within_days`` (for the recall reminder):
-    read from the member's live lots, which the loyalty engine keeps (no ledger query)."""
-    return expiring_between(_lots(member), now, now + timedelta(days=within_days))
+def points_expiring(lots: Iterable[Lot], now: datetime, within_days: int = 30) -> int:
+    """Points still in ``lots`` that expire within ``within_days`` (for the recall
+    reminder): the member's live lots, which the loyalty engine keeps (no ledger query;
+    ``memberflow.loyalty.points.lots_of`` reads them from the item, only when a template
+    shows the figure)."""
+    return expiring_between(lots, now, now + timedelta(days=within_days))
 
 
-def _closing(config: dict, member: Member | None, enrolment: Enrolment, failed: bool):
+def _closing(config: dict, member: MemberState | None, enrolment: EnrolmentState, failed: bool):
     """How an open enrolment closes: (status, reason, extra fields)."""
     if member is None or member.erased:
         return "exited", "erased", {}
@@ -158,7 +227,7 @@ SHARD_REPEATS = 3  # a failed shard's step is re-run this many times before movi
 CURSOR_MEMBER_IDS = 10
 
 
-def plan_of(cohort: Cohort, pinned: dict) -> dict:
+def plan_of(cohort: CohortState, pinned: dict) -> dict:
     """The first cursor of a cohort. It carries the pinned steps' ids and waits and the
     exit window (ids and numbers only), so ``advance`` needs no read of the cohort."""
     config = pinned["config"]
@@ -169,7 +238,7 @@ def plan_of(cohort: Cohort, pinned: dict) -> dict:
         "step_index": 0,
         "step": steps[0]["id"],
         "wait_seconds": int(steps[0]["wait_days"] * DAY),
-        "shards": list(range(int(cohort.shards))),
+        "shards": list(range(cohort.shards)),
         "repeats": 0,
         "failed_shards": [],
         "done": False,
@@ -177,11 +246,11 @@ def plan_of(cohort: Cohort, pinned: dict) -> dict:
         "steps": [[s["id"], int(s["wait_days"] * DAY)] for s in steps],
         "exit_seconds": int(config["exit_after_days"] * DAY),
         # one shard: each pass is one task (run_pass), not a Map, advance and finalize
-        "one_task": int(cohort.shards) == 1,
+        "one_task": cohort.shards == 1,
     } | (
         # ids only (never member data): the pass reads cohort, enrolments and members at once
         {"member_ids": list(cohort.member_ids)}
-        if int(cohort.shards) == 1
+        if cohort.shards == 1
         and cohort.member_ids is not None
         and len(cohort.member_ids) <= CURSOR_MEMBER_IDS
         else {}
@@ -213,7 +282,13 @@ def closing_cursor(cohort_id: str, cursor: dict) -> dict:
     }
 
 
-def step_decision(pinned: dict, step: dict, enrolment, member, now: datetime) -> tuple:
+def step_decision(
+    pinned: dict,
+    step: dict,
+    enrolment: EnrolmentState,
+    member: MemberState | None,
+    now: datetime,
+) -> tuple:
     """What the step does for one member, on the enrolment and the member as read:
     ``("skip",)`` (a re-run: already past this step), ``("close", status, reason,
     fields)``, ``("control",)`` (the holdout: progress only), ``("defer", seconds)``
@@ -233,9 +308,8 @@ def step_decision(pinned: dict, step: dict, enrolment, member, now: datetime) ->
     if suppression:  # churned or suppressed since entry: no more marketing
         return ("close", "exited", suppression, {})
     wanted = CONSENT_FOR_CHANNEL[step["channel"]]
-    consent = member.consent
     # Both arms face the same consent rule, so the holdout stays comparable.
-    if config["purpose"] == "marketing" and not (consent and getattr(consent, wanted)):
+    if config["purpose"] == "marketing" and wanted not in member.consent:
         return ("close", "exited", f"consent:{wanted}", {})
     if enrolment.arm == "control":
         return ("control",)

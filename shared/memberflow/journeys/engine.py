@@ -36,6 +36,7 @@ from memberflow.journeys.decisions import (
     MEMBERS_PER_SHARD,
     SEND_RATE_PER_SECOND,
     SHARD_REPEATS,
+    CohortState,
     _closing,
     _reached,
     closing_cursor,
@@ -75,7 +76,7 @@ from memberflow.store.journeys import (
 
 def plan(cohort_id: str) -> dict:
     cohort, pinned = load_cohort(cohort_id)
-    return plan_of(cohort, pinned)
+    return plan_of(CohortState.of(cohort), pinned)
 
 
 def advance(cohort_id: str, cursor: dict, shard_results: list[dict]) -> dict:

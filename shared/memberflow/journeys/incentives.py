@@ -26,13 +26,24 @@ so the common case needs no read of its own. A member without a matching key the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from memberflow.members.identity import identity_key
 from memberflow.shops import CreatedCode, DiscountCode, DiscountShop, ShopRefused
+from memberflow.shops.codes import (  # noqa: F401 (the journeys' and their tests' names)
+    EXPIRED,
+    ISSUED,
+    PLATFORMS,
+    REDEEMED,
+    CodeShops,
+    ShopCustomer,
+    creating_sources,
+    discount_code,
+    source_name,
+)
 from memberflow.store import Coupon, Enrolment, Member
 
 log = logging.getLogger("memberflow.journeys")
@@ -44,28 +55,9 @@ log = logging.getLogger("memberflow.journeys")
 CODES_PER_BATCH = 20
 # A retryable refusal (throttle, outage) defers the member this long.
 REFUSED_RETRY_SECONDS = 60
-PLATFORMS = ("shopify", "woocommerce")
 
 
 # ------------------------------------------------------------------ configuration
-def source_name(platform: str, entry: Mapping) -> str:
-    """The source's canonical name: the key of the adapters and of identity records."""
-    from memberflow.webhooks.secrets import canonical_name
-
-    return canonical_name(platform, entry["shop"] if platform == "shopify" else entry["site"])
-
-
-def creating_sources(sources: Mapping) -> dict[tuple[str, str], dict]:
-    """``(platform, lower-cased source name) -> discounts config`` of the shops that
-    create codes (``discounts.create: true``), in configuration order."""
-    from memberflow.shops.factory import creating_sources as creating
-
-    return {
-        (platform, source_name(platform, entry).lower()): dict(entry["discounts"])
-        for platform, _index, entry in creating(sources)
-    }
-
-
 def _configured_shops(**retry_budget) -> Mapping[str, DiscountShop]:
     from memberflow.runtime import app_context
 
@@ -84,102 +76,6 @@ shops_provider: Callable[..., Mapping[str, DiscountShop]] = _configured_shops
 sources_provider: Callable[[], Mapping] = _configured_sources
 
 
-@dataclass(frozen=True)
-class ShopCustomer:
-    platform: str
-    shop: str  # the source's name as configured (the adapters' key)
-    customer_id: str
-    identity_key: str
-    discounts: dict  # the shop's discounts configuration (title, ...)
-
-
-class CodeShops:
-    """The shops that create codes, with their adapters; ``None`` from :meth:`load`
-    when no shop does (every coupon keeps the old behaviour, nothing is loaded)."""
-
-    def __init__(self, creating: dict[tuple[str, str], dict], adapters: Mapping[str, DiscountShop]):
-        self.creating = creating
-        self.adapters = {name.lower(): shop for name, shop in adapters.items()}
-        self.names = {}
-        for name in adapters:
-            self.names[name.lower()] = name
-
-    @classmethod
-    def load(cls, **retry_budget) -> CodeShops | None:
-        """``retry_budget``: ``attempts``/``max_wait`` of each shop request's retries
-        (AppContext.discount_shops); the adapters' defaults fit a journey step."""
-        creating = creating_sources(sources_provider() or {})
-        if not creating:
-            return None
-        try:
-            adapters = shops_provider(**retry_budget) or {}
-        except Exception as error:  # noqa: BLE001 - e.g. credentials missing from the secret
-            # Every code of these shops is refused (not retryable: the member's failure
-            # path retries with backoff, then fails it), never sent without its code.
-            log.error("discount shops unavailable", extra={"error": str(error)[:300]})
-            adapters = {}
-        return cls(creating, adapters)
-
-    def adapter(self, shop: str) -> DiscountShop:
-        try:
-            return self.adapters[shop.lower()]
-        except KeyError:
-            raise ShopRefused(
-                f"no discount adapter for {shop} (its credentials?)", retryable=False
-            ) from None
-
-    def customers(self, keys: Iterable[str]) -> list[ShopCustomer]:
-        """The member's customers in the shops that create codes, in configuration
-        order; ``keys``: the member's identity keys."""
-        known = {}
-        for key in keys:
-            platform, shop, customer_id = _split(key)
-            if platform is not None:
-                known.setdefault((platform, shop), (customer_id, key))
-        found = []
-        for (platform, shop), discounts in self.creating.items():
-            if (platform, shop) in known:
-                customer_id, key = known[(platform, shop)]
-                name = self.names.get(shop, shop)
-                found.append(ShopCustomer(platform, name, customer_id, key, discounts))
-        return found
-
-    def customer(self, member: Member, keys: Iterable[str]) -> ShopCustomer | None:
-        """The member's customer in the first shop (configuration order) that creates
-        codes and knows the member."""
-        found = self.customers(keys)
-        return found[0] if found else None
-
-    def identity_keys(self, member: Member) -> tuple[list[str], bool]:
-        """The member's identity keys, and whether they were read from the index (the
-        member item had no list of them)."""
-        if member.shop_identities is not None:
-            return list(member.shop_identities), False
-        from memberflow.store.identities import identities_of
-
-        keys = sorted(
-            identity_key(r.platform, r.shop, r.customer_id)
-            for r in identities_of(member.member_id)
-            if r.customer_id
-        )
-        return keys, True
-
-    def find_customer(self, member: Member) -> tuple[ShopCustomer | None, list[str] | None]:
-        """(customer, identity keys read from the index when the member item has no list
-        of them: to write onto the member with the claim; ``None`` when not read). The
-        list, when there, is every identity the member has (each link is written with
-        it, a link that cannot add to it drops it)."""
-        keys, read = self.identity_keys(member)
-        return self.customer(member, keys), (keys if read else None)
-
-
-def _split(key: str) -> tuple[str | None, str, str]:
-    parts = key.split("#", 2)
-    if len(parts) != 3 or parts[0] not in PLATFORMS:
-        return None, "", ""
-    return parts[0], parts[1].lower(), parts[2]
-
-
 def remember_identity(member: Member, platform: str, shop: str | None, customer_id: str) -> None:
     """Add the identity's key to the member's list (written with the link). A member
     without the list (written before it existed, or after a link elsewhere dropped it)
@@ -189,23 +85,6 @@ def remember_identity(member: Member, platform: str, shop: str | None, customer_
     key = identity_key(platform, shop, customer_id)
     if key not in member.shop_identities:
         member.shop_identities = sorted([*member.shop_identities, key])
-
-
-# ------------------------------------------------------------------ the codes
-def discount_code(
-    coupon: Coupon, customer: ShopCustomer, member: Member, *, kind: str, value: Decimal
-) -> DiscountCode:
-    return DiscountCode(
-        key=coupon.code,
-        code=coupon.code,
-        kind=kind,  # type: ignore[arg-type]
-        value=value,
-        starts_at=coupon.issued_at,
-        ends_at=coupon.expires_at,
-        customer_id=customer.customer_id,
-        email=member.email,
-        title=customer.discounts.get("title") or "",
-    )
 
 
 @dataclass
@@ -342,7 +221,7 @@ def for_step(
     or no shop creates codes: the old behaviour, nothing read)."""
     if (step.get("incentive") or {}).get("type") != "coupon":
         return None
-    shops = CodeShops.load()
+    shops = CodeShops.load(sources_provider() or {}, shops_provider)
     if shops is None:
         return None
     return ShardCodes(
@@ -358,7 +237,6 @@ def for_step(
 
 
 # ------------------------------------------------------------------ the coupon's state
-ISSUED, REDEEMED, EXPIRED = "issued", "redeemed", "expired"
 
 
 def coupon_status(coupon: Coupon, now: datetime) -> str:

@@ -17,6 +17,8 @@ from memberflow.journeys.channels import (
 )
 from memberflow.journeys.cohorts import INDEX_BEHIND_RETRY_SECONDS, _load_with_members, shard_items
 from memberflow.journeys.decisions import (
+    EnrolmentState,
+    MemberState,
     step_decision,
 )
 from memberflow.journeys.pacing import Budget, OutOfTime, Pacer, shard_rate
@@ -202,7 +204,9 @@ class StepRunner(SendActivities):
         raise ConcurrentChange(f"member {enrolment.member_id} kept changing")
 
     def _decide(self, cohort, pinned, step, enrolment, member):
-        decision = step_decision(pinned, step, enrolment, member, self.now)
+        decision = step_decision(
+            pinned, step, EnrolmentState.of(enrolment), MemberState.of(member), self.now
+        )
         kind = decision[0]
         if kind == "skip":
             return "already_sent", None  # a re-run of the step (deferral, retry)
@@ -228,7 +232,8 @@ class StepRunner(SendActivities):
         waits unused in the shop, restricted to the member, until it expires)."""
         if enrolment.status != "open":
             return False
-        if step_decision(pinned, step, enrolment, member, self.now) != ("send",):
+        state = (EnrolmentState.of(enrolment), MemberState.of(member))
+        if step_decision(pinned, step, *state, self.now) != ("send",):
             return False
         if pinned["config"]["purpose"] == "marketing":
             cap = pinned["messaging"]["frequency_cap"]

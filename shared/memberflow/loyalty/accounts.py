@@ -4,7 +4,9 @@
 the :class:`~memberflow.store.models.Order`), calls these functions to change them, and
 commits the result with the ledger entries they return in one transaction. Keeping the
 mutations here, free of I/O, is what lets a conflicting write simply be re-read and
-replayed.
+replayed. The pure rules (stages, tier reviews, hand-offs) read plain state built
+here from the item (``facts_of``, ``TierState.of``, ``HandoffState.of``); their answers
+are written back here.
 
 Points live in lots on the member item (``points_lots``): one lot per UTC day of expiry,
 so a member holds at most ~one lot per day of the expiry period, whatever the number of
@@ -20,9 +22,8 @@ from decimal import Decimal
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import handoffs, points, review, stages, tiers
-from memberflow.loyalty.tier_reviews import _prune_window, next_tier_review, rolling
-from memberflow.loyalty.tier_reviews import review_tier as review_tier  # the sweep's, the import's
+from memberflow.loyalty import handoffs, points, review, stages, tier_reviews, tiers
+from memberflow.loyalty.tier_reviews import TierState, next_tier_review, rolling
 from memberflow.members.service import change_stage
 from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
 
@@ -70,10 +71,7 @@ def lot_id_for(expires_at: datetime) -> str:
 
 
 def _lots(member: Member) -> list[points.Lot]:
-    return [
-        points.Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
-        for lot in member.points_lots or []
-    ]
+    return list(points.lots_of(member))
 
 
 def _store_lots(member: Member, lots: list[points.Lot]) -> None:
@@ -181,6 +179,22 @@ def ledger_entry(
     )
 
 
+# ------------------------------------------------------------------ tiers
+def _prune_window(member: Member, programme: Programme, now: datetime) -> None:
+    start = tiers.window_start(programme, now)
+    member.tier_window = [w for w in member.tier_window or [] if w.at > start]
+
+
+def review_tier(member: Member, programme: Programme, now: datetime) -> str | None:
+    """Apply the periodic tier review due by ``now`` (memberflow.loyalty.tier_reviews),
+    once; the reason when the tier moved (the sweep's, the import's)."""
+    review = tier_reviews.review_tier(TierState.of(member), programme, now)
+    if review is None:
+        return None
+    member.tier_reviewed_at, member.tier = review.reviewed_at, review.tier
+    return review.reason
+
+
 # ------------------------------------------------------------------ orders
 def _bonus(member: Member, paid_at: datetime) -> Decimal:
     until, multiplier = member.double_points_until, member.double_points_multiplier
@@ -236,13 +250,15 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
     ]
     _prune_window(member, programme, now)
     before = member.tier
-    member.tier = tiers.on_purchase(member.tier, rolling(member, programme, now), programme)
+    member.tier = tiers.on_purchase(
+        member.tier, rolling(TierState.of(member), programme, now), programme
+    )
     for journey in triggers.on_tier_entered(
         programme, tiers.rank(before, programme), tiers.rank(member.tier, programme), member.tier
     ):
         # Entered by the next daily sweep, with everyone else who moved up that day (one
         # cohort a day, not one execution per order).
-        handoffs.add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
+        add_pending(member, journey, day_start(utc(now).date() + timedelta(days=1)))
     apply_stage(member, stages.on_purchase(facts_of(member), programme, now), now)
     early = list(order.early_refunds or [])
     order.early_refunds = []
@@ -333,26 +349,46 @@ def interact(
 
 
 # ------------------------------------------------------------------ the review index
-# The journey hand-off rules live in memberflow.loyalty.handoffs (re-exported here).
-pending_journeys = handoffs.pending_journeys
-add_pending = handoffs.add_pending
-drop_pending = handoffs.drop_pending
-not_activated_due = handoffs.not_activated_due
-activation_due_at = handoffs.activation_due_at
-points_expiry_due = handoffs.points_expiry_due
+# The journey hand-off rules live in memberflow.loyalty.handoffs, on plain state; these
+# build that state from the member item and write what the rules return onto it.
+def write_pending(member: Member, pending: handoffs.Pending) -> None:
+    member.pending_handoff = pending.text
+    member.handoff_due_at = pending.due_at
+
+
+def pending_journeys(member: Member) -> list[str]:
+    return handoffs.pending_journeys(handoffs.Pending.of(member))
+
+
+def add_pending(member: Member, journey: str, due: datetime) -> None:
+    write_pending(member, handoffs.add_pending(handoffs.Pending.of(member), journey, due))
+
+
+def drop_pending(member: Member, journey: str) -> bool:
+    """Drop ``journey`` from the member's pending hand-offs; False when it was not there."""
+    rest = handoffs.drop_pending(handoffs.Pending.of(member), journey)
+    if rest is None:
+        return False
+    write_pending(member, rest)
+    return True
+
+
+def not_activated_due(member: Member, programme: Programme) -> dict[str, datetime]:
+    return handoffs.not_activated_due(handoffs.HandoffState.of(member, programme), programme)
 
 
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
     """Set ``review_at``/``review_key``: the earliest pending change (``None``: sparse)."""
+    handed = handoffs.HandoffState.of(member, programme)
     moment = review.next_review(
         stages.next_stage_review(facts_of(member), programme, now),
-        next_tier_review(member, programme, now),
-        points.next_expiry(_lots(member)),
-        handoffs.activation_due_at(member, programme),
+        next_tier_review(TierState.of(member), programme, now),
+        points.next_expiry(handed.lots),
+        handoffs.activation_due_at(handed, programme),
         # a reminder already due is filed now, so a sweep within its look-back finds it
-        *(max(m, now) for m in handoffs.points_expiry_due(member, programme, now).values()),
-        *(max(m, now) for m in handoffs.date_due(member, programme, now).values()),
-        member.handoff_due_at if member.pending_handoff else None,
+        *(max(m, now) for m in handoffs.points_expiry_due(handed, programme, now).values()),
+        *(max(m, now) for m in handoffs.date_due(handed, programme, now).values()),
+        handed.pending.due_at if handed.pending.journeys else None,
     )
     member.review_at = moment
     member.review_key = review.review_key(moment, member.member_id)

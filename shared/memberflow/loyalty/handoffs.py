@@ -1,66 +1,134 @@
 """Journey hand-offs: which journeys the sweep still has to enrol a member in, and when
 the configured date-driven triggers (not activated N days after joining, points about to
-expire) fall due. In memory, no I/O: the sweep and the order path apply these to the
-member they commit (memberflow.loyalty.accounts, sweep)."""
+expire, the yearly return of a date) fall due. Rules on plain values (:class:`HandoffState`,
+:class:`Pending`), no I/O: the sweep and the order path build the state from the member
+they read and write what the rules return onto the member they commit
+(memberflow.loyalty.accounts, sweep)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
 from memberflow.loyalty import points, stages
-from memberflow.store.models import Member
 
 
-def _lots_of(member: Member) -> list[points.Lot]:
-    return [
-        points.Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
-        for lot in member.points_lots or []
-    ]
+class Journeys(Protocol):
+    """Where the sweep and the RFM job hand members to journeys: the journey engine's
+    entry (memberflow.journeys.entry.JourneyEntry), passed in by their handlers, so the
+    loyalty jobs never import the journeys that import them. Enrolling is idempotent
+    on ``cohort_id``."""
+
+    def enrol(self, journey: str, member_ids: list[str], cohort_id: str) -> object: ...
 
 
-def pending_journeys(member: Member) -> list[str]:
-    """The journeys the sweep still has to enrol the member in (kept as one attribute of
-    ids separated by spaces: journey ids have none)."""
-    return (member.pending_handoff or "").split()
+@dataclass(frozen=True)
+class Pending:
+    """The journeys the sweep still has to enrol the member in, and when they are due
+    (stored as ``pending_handoff``, the ids separated by spaces: journey ids have none,
+    and ``handoff_due_at``)."""
+
+    journeys: tuple[str, ...] = ()
+    due_at: datetime | None = None
+
+    @classmethod
+    def of(cls, member) -> Pending:
+        """From the member item's ``pending_handoff`` and ``handoff_due_at``."""
+        return cls(tuple((member.pending_handoff or "").split()), member.handoff_due_at)
+
+    @property
+    def text(self) -> str | None:
+        """The stored form of ``journeys`` (``None``: nothing pending)."""
+        return " ".join(self.journeys) or None
 
 
-def add_pending(member: Member, journey: str, due: datetime) -> None:
-    pending = pending_journeys(member)
-    if journey not in pending:
-        member.pending_handoff = " ".join([*pending, journey])
-    if member.handoff_due_at is None or not pending or due < member.handoff_due_at:
-        member.handoff_due_at = due
+@dataclass(frozen=True)
+class HandoffState:
+    """What the hand-off rules read of a member: plain values, built once per read of
+    the member item (:meth:`of`)."""
+
+    stage: str | None = None
+    joined_at: datetime | None = None
+    has_orders: bool = False
+    timezone: str | None = None
+    pending: Pending = Pending()
+    handed: tuple[str, ...] = ()  # "<journey>#<day>" of the last HANDOFFS_KEPT hand-offs
+    lots: tuple[points.Lot, ...] = ()  # the points lots, as they stand
+    dates: tuple[tuple[str, datetime | None], ...] = ()  # the date triggers' attributes
+
+    @classmethod
+    def of(cls, member, programme: Programme) -> HandoffState:
+        """From a member item: its attributes the rules read, and the date attributes the
+        programme's date triggers name."""
+        return cls(
+            stage=member.stage,
+            joined_at=member.joined_at,
+            has_orders=bool(member.order_times),
+            timezone=member.timezone,
+            pending=Pending.of(member),
+            handed=tuple(member.handoffs or ()),
+            lots=points.lots_of(member),
+            dates=tuple(
+                (name, getattr(member, name, None)) for name in _date_attributes(programme)
+            ),
+        )
+
+    def date(self, attribute: str | None) -> datetime | None:
+        return next((value for name, value in self.dates if name == attribute), None)
 
 
-def drop_pending(member: Member, journey: str) -> bool:
-    pending = pending_journeys(member)
-    if journey not in pending:
-        return False
-    rest = [j for j in pending if j != journey]
-    member.pending_handoff = " ".join(rest) or None
-    if not rest:
-        member.handoff_due_at = None
-    return True
+def _date_attributes(programme: Programme) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                trigger.attribute
+                for _, trigger in triggers.journeys_triggered(programme, triggers.DATE)
+                if trigger.attribute
+            }
+        )
+    )
 
 
-def _handed_off(member: Member, journey: str) -> list[str]:
+def pending_journeys(pending: Pending) -> list[str]:
+    """The journeys the sweep still has to enrol the member in."""
+    return list(pending.journeys)
+
+
+def add_pending(pending: Pending, journey: str, due: datetime) -> Pending:
+    """``pending`` with ``journey`` due at ``due`` (the earliest due of all is kept)."""
+    journeys = pending.journeys if journey in pending.journeys else (*pending.journeys, journey)
+    if pending.due_at is None or not pending.journeys or due < pending.due_at:
+        return Pending(journeys, due)
+    return Pending(journeys, pending.due_at)
+
+
+def drop_pending(pending: Pending, journey: str) -> Pending | None:
+    """``pending`` without ``journey``; ``None`` when it was not pending."""
+    if journey not in pending.journeys:
+        return None
+    rest = tuple(j for j in pending.journeys if j != journey)
+    return Pending(rest, pending.due_at if rest else None)
+
+
+def _handed_off(member: HandoffState, journey: str) -> list[str]:
     """Days (ISO) the member was handed to ``journey`` (the last HANDOFFS_KEPT hand-offs)."""
-    return [h.split("#", 1)[1] for h in member.handoffs or [] if h.startswith(f"{journey}#")]
+    return [h.split("#", 1)[1] for h in member.handed if h.startswith(f"{journey}#")]
 
 
-def _last_handed_day(member: Member, journey: str) -> datetime | None:
+def _last_handed_day(member: HandoffState, journey: str) -> datetime | None:
     days = [d for d in _handed_off(member, journey) if len(d) == 10 and d[4] == "-"]
     return datetime.fromisoformat(max(days)).replace(tzinfo=UTC) if days else None
 
 
-def not_activated_due(member: Member, programme: Programme) -> dict[str, datetime]:
+def not_activated_due(member: HandoffState, programme: Programme) -> dict[str, datetime]:
     """When a ``new`` member with no purchase is handed to each not-activated journey."""
-    if member.stage != stages.NEW or member.order_times or member.joined_at is None:
+    if member.stage != stages.NEW or member.has_orders or member.joined_at is None:
         return {}  # a stub without a sign-up is not a member to activate
-    pending = pending_journeys(member)
+    pending = member.pending.journeys
     return {
         journey: member.joined_at + timedelta(days=trigger.days_after_join)
         for journey, trigger in triggers.journeys_triggered(programme, triggers.NOT_ACTIVATED)
@@ -68,21 +136,21 @@ def not_activated_due(member: Member, programme: Programme) -> dict[str, datetim
     }
 
 
-def activation_due_at(member: Member, programme: Programme) -> datetime | None:
+def activation_due_at(member: HandoffState, programme: Programme) -> datetime | None:
     """The first not-activated hand-off due (``None``: none)."""
     due = not_activated_due(member, programme)
     return min(due.values()) if due else None
 
 
-def points_expiry_due(member: Member, programme: Programme, now: datetime) -> dict[str, datetime]:
+def points_expiry_due(
+    member: HandoffState, programme: Programme, now: datetime
+) -> dict[str, datetime]:
     """For each points-expiring journey, when the member is next due: ``days_before`` the
     next lot with points left expires. A lot within the journey's re-entry window of the
     last hand-off is covered by it (lots are per day of expiry: one reminder, not one a
     day); ``reentry_days`` null: reminded once."""
-    lots = sorted(
-        (lot for lot in _lots_of(member) if lot.remaining > 0), key=lambda lot: lot.expires_at
-    )
-    pending = pending_journeys(member)
+    lots = sorted((lot for lot in member.lots if lot.remaining > 0), key=lambda lot: lot.expires_at)
+    pending = member.pending.journeys
     out = {}
     for journey, trigger in triggers.journeys_triggered(programme, triggers.POINTS_EXPIRING):
         if journey in pending:
@@ -106,7 +174,7 @@ def points_expiry_due(member: Member, programme: Programme, now: datetime) -> di
 DATE_LATE_DAYS = 7
 
 
-def _zone(member: Member, programme: Programme) -> ZoneInfo:
+def _zone(member: HandoffState, programme: Programme) -> ZoneInfo:
     try:
         return ZoneInfo(member.timezone or programme.doc["programme"]["timezone"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -120,15 +188,15 @@ def _in_year(day: date, year: int) -> date:
         return date(year, 2, 28)
 
 
-def date_due(member: Member, programme: Programme, now: datetime) -> dict[str, datetime]:
+def date_due(member: HandoffState, programme: Programme, now: datetime) -> dict[str, datetime]:
     """For each date journey, when the member is next due: the start of the day, in the
     member's time zone, ``days_before`` the next yearly return of the date attribute
     (``joined_at``: the membership anniversary; the joining day itself is not one).
     One hand-off a year: a return at or before the last hand-off's day is done."""
-    pending = pending_journeys(member)
+    pending = member.pending.journeys
     out = {}
     for journey, trigger in triggers.journeys_triggered(programme, triggers.DATE):
-        value = getattr(member, trigger.attribute or "", None)
+        value = member.date(trigger.attribute)
         if journey in pending or value is None:
             continue
         zone = _zone(member, programme)

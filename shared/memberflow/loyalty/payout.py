@@ -29,16 +29,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from memberflow.clock import iso
 from memberflow.config.programme import Programme
-from memberflow.journeys import incentives
 from memberflow.loyalty import accounts, service
 from memberflow.loyalty import points as rules
-from memberflow.shops import DiscountCode, ShopRefused
+from memberflow.shops import DiscountCode, DiscountShop, ShopRefused, codes
 from memberflow.store import ledger
 from memberflow.store.models import Coupon, LedgerEntry, Member
 
@@ -71,8 +71,8 @@ class PayoutFailed(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    shops: incentives.CodeShops
-    customer: incentives.ShopCustomer
+    shops: codes.CodeShops
+    customer: codes.ShopCustomer
 
 
 def redemption_code(member_id: str, reference: str) -> str:
@@ -80,11 +80,19 @@ def redemption_code(member_id: str, reference: str) -> str:
     return "MFR" + base64.b32encode(digest).decode()[:10]
 
 
-def choose_shop(member: Member, requested: str | None) -> Target | None:
+def choose_shop(
+    member: Member,
+    requested: str | None,
+    *,
+    sources: Mapping,
+    discount_shops: Callable[..., Mapping[str, DiscountShop]],
+) -> Target | None:
     """Where the code goes: the shop the request names, else the member's only shop that
     creates codes; ``None`` (no code: the points are taken as before) when the member
-    has no identity in such a shop and none was named."""
-    shops = incentives.CodeShops.load(**API_RETRY_BUDGET)
+    has no identity in such a shop and none was named. ``sources`` and
+    ``discount_shops``: the programme's sources and their adapters (the handler's
+    ``AppContext``)."""
+    shops = codes.CodeShops.load(sources, discount_shops, **API_RETRY_BUDGET)
     if shops is None:
         if requested:
             raise ShopChoice("body.shop", "no shop creates discount codes (discounts.create)")
@@ -249,10 +257,10 @@ def redeem(
             amount_off=Decimal(payout["value"]),
             issued_at=entry.created_at,
             expires_at=datetime.fromisoformat(payout["expires_at"]),
-            status=incentives.ISSUED,
+            status=codes.ISSUED,
             shop=customer.shop,
         )
-        code = incentives.discount_code(
+        code = codes.discount_code(
             coupon, customer, member, kind="fixed_amount", value=coupon.amount_off
         )
         try:
@@ -268,7 +276,7 @@ def redeem(
     raise service.ConcurrencyExhausted(f"redemption {reference}: kept being reversed")
 
 
-def _create(shops: incentives.CodeShops, shop: str, code: DiscountCode):
+def _create(shops: codes.CodeShops, shop: str, code: DiscountCode):
     try:
         creation = shops.adapter(shop).create_codes([code])
     except ShopRefused:

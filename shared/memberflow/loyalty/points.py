@@ -112,6 +112,14 @@ class Lot:
             raise ValueError(f"lot {self.lot_id}: remaining must not be negative")
 
 
+def lots_of(member) -> tuple[Lot, ...]:
+    """A member item's ``points_lots`` as plain lots (the one conversion of them)."""
+    return tuple(
+        Lot(lot.lot_id, lot.expires_at, lot.expires_at, int(lot.remaining))
+        for lot in member.points_lots or ()
+    )
+
+
 def expires_at(earned_at: datetime, programme: Programme) -> datetime:
     """``earned_at`` + ``expiry_months`` calendar months (day clamped), UTC."""
     return add_months(earned_at, programme.points["expiry_months"], programme.timezone)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
 from memberflow.loyalty import rfm
+from memberflow.loyalty.handoffs import Journeys
 from memberflow.store.members import set_rfm
 from memberflow.store.models import Member
 
@@ -66,7 +67,9 @@ def read_base(segments: int = 4, page_size: int = 1000) -> list[tuple]:
         return [row for part in parts for row in part]
 
 
-def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4, journeys=None) -> dict:
+def recompute_rfm(
+    *, programme: Programme, now: datetime, journeys: Journeys, segments: int = 4
+) -> dict:
     """Score every (not erased) member; write ``Member.rfm`` (e.g. ``"535"``) where changed.
 
     Recency: whole days since the last order (members with no order score ``111``),
@@ -74,8 +77,8 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4, jou
 
     Then enrols each segment journey's members (``entry.trigger: segment``) as one
     cohort, ``<journey>-<day>``: the segment needs the whole base, which this job has
-    just read (``journeys``: an object with ``enrol(journey, member_ids, cohort_id=...)``;
-    default: the journey engine)."""
+    just read (``journeys``: where the members are handed; the RFM handler passes the
+    journey engine's entry)."""
     base = [row for row in read_base(segments) if not row[5]]
     rows = [
         (
@@ -107,7 +110,7 @@ def recompute_rfm(*, programme: Programme, now: datetime, segments: int = 4, jou
     return result
 
 
-def _enter_segments(base, scores, programme: Programme, now: datetime, journeys) -> dict:
+def _enter_segments(base, scores, programme: Programme, now: datetime, journeys: Journeys) -> dict:
     """Enrol every segment journey's members as this week's cohort; {journey: members}."""
     segment_journeys = triggers.journeys_triggered(programme, triggers.SEGMENT)
     if not segment_journeys:
@@ -125,11 +128,6 @@ def _enter_segments(base, scores, programme: Programme, now: datetime, journeys)
         )
         if not member_ids:
             continue
-        if journeys is None:
-            from memberflow.journeys.entry import JourneyEntry
-            from memberflow.runtime import app_context
-
-            journeys = JourneyEntry(app_context())
         journeys.enrol(journey, member_ids, cohort_id=f"{journey}-{day}")
         entered[journey] = len(member_ids)
     return entered

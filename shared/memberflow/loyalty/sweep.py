@@ -96,19 +96,23 @@ def apply_review(
     entries = []
     decision = stages.evaluate_stage(accounts.facts_of(current), programme, now)
     today = accounts.day_start(day)
+    entered = []
     if accounts.apply_stage(current, decision, now):
         outcome["stage"] = decision.stage
-        for journey in triggers.on_stage_entered(programme, decision.stage):
-            handoffs.add_pending(current, journey, today)
-    for journey, due in handoffs.not_activated_due(current, programme).items():
-        if due <= now:
-            handoffs.add_pending(current, journey, today)
-    for journey, due in {
-        **handoffs.points_expiry_due(current, programme, now),
-        **handoffs.date_due(current, programme, now),
-    }.items():
-        if due <= now:
-            handoffs.add_pending(current, journey, today)
+        entered = triggers.on_stage_entered(programme, decision.stage)
+    # The hand-off rules skip what is pending already, and adding a journey twice is one
+    # hand-off: the stage's journeys and the date-driven ones all come due today.
+    handed = handoffs.HandoffState.of(current, programme)
+    due = {
+        **handoffs.not_activated_due(handed, programme),
+        **handoffs.points_expiry_due(handed, programme, now),
+        **handoffs.date_due(handed, programme, now),
+    }
+    pending = handed.pending
+    for journey in [*entered, *(journey for journey, at in due.items() if at <= now)]:
+        pending = handoffs.add_pending(pending, journey, today)
+    if pending != handed.pending:
+        accounts.write_pending(current, pending)
     if accounts.review_tier(current, programme, now):
         outcome["tier"] = current.tier
     for lot_id, amount in accounts.expire(current, now):
@@ -132,12 +136,12 @@ def review_member(
 
     def plan(current: Member, _order) -> Change | None:
         outcome.clear()
-        waiting["journeys"] = handoffs.pending_journeys(current)
+        waiting["journeys"] = accounts.pending_journeys(current)
         if current.review_at is None or review.review_day(current.review_at) > day:
             return Change()  # an event moved it since the index was read: not due
         entries, found = apply_review(current, programme, now, day)
         outcome.update(found)
-        waiting["journeys"] = handoffs.pending_journeys(current)
+        waiting["journeys"] = accounts.pending_journeys(current)
         return Change(member=current, entries=entries)
 
     run(member.member_id, plan, first=member)
@@ -153,7 +157,7 @@ def review_member(
 
 def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> None:
     def plan(current: Member, _order) -> Change:
-        if not handoffs.drop_pending(current, journey):
+        if not accounts.drop_pending(current, journey):
             return Change()
         current.handoffs = [*(current.handoffs or []), f"{journey}#{day.isoformat()}"][
             -accounts.HANDOFFS_KEPT :
@@ -166,7 +170,7 @@ def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> 
 
 def _retry_tomorrow(member_id: str, journey: str, day: date, programme, now) -> None:
     def plan(current: Member, _order) -> Change:
-        if journey not in handoffs.pending_journeys(current):
+        if journey not in accounts.pending_journeys(current):
             return Change()
         current.handoff_due_at = accounts.day_start(day + timedelta(days=1))
         accounts.refresh_review(current, programme, now)
@@ -176,7 +180,12 @@ def _retry_tomorrow(member_id: str, journey: str, day: date, programme, now) -> 
 
 
 def hand_off(
-    pending: dict[str, list[str]], journeys, day: date, programme, now, report: SweepReport
+    pending: dict[str, list[str]],
+    journeys: handoffs.Journeys,
+    day: date,
+    programme,
+    now,
+    report: SweepReport,
 ) -> None:
     """Enrol each journey's members as one cohort; clear their pending marks after."""
     for journey, member_ids in sorted(pending.items()):
@@ -204,13 +213,13 @@ def run_sweep(
     *,
     programme: Programme,
     now: datetime,
-    journeys=None,
+    journeys: handoffs.Journeys,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> dict:
     """Review every member due by ``now``; hand members to the journeys the programme
     declares for what changed (a stage entered, not activated, a tier entered, points
-    about to expire). Idempotent for a day. ``journeys``: an object with
-    ``enrol(journey, member_ids, cohort_id=...)`` (default: the journey engine)."""
+    about to expire). Idempotent for a day. ``journeys``: where the members are handed
+    (the sweep's handler passes the journey engine's entry)."""
     day = now.astimezone(UTC).date()
     report = SweepReport(day=day.isoformat())
     ids = due_member_ids(day, lookback_days)
@@ -222,11 +231,6 @@ def run_sweep(
         for journey in review_member(member, programme, now, day, report):
             pending.setdefault(journey, []).append(member.member_id)
     if pending:
-        if journeys is None:
-            from memberflow.journeys.entry import JourneyEntry
-            from memberflow.runtime import app_context
-
-            journeys = JourneyEntry(app_context())
         hand_off(pending, journeys, day, programme, now, report)
     result = report.as_dict()
     log.info("sweep done", extra={k: v for k, v in result.items() if k != "day"})

@@ -1,44 +1,66 @@
-"""The tier window and the periodic tier reviews, on the member item in memory (no I/O).
+"""The tier window and the periodic tier reviews, on plain tier state (no I/O).
 
 Upgrades are immediate (:func:`memberflow.loyalty.accounts.pay`); a review lowers or
-resets the tier at its own moment, evaluated as of then. Moved out of
-:mod:`memberflow.loyalty.accounts`, which re-exports these names.
+resets the tier at its own moment, evaluated as of then. The rules read a
+:class:`TierState`, built once from the member item by :mod:`memberflow.loyalty.accounts`,
+which writes what :func:`review_tier` returns onto the member.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from memberflow.config.programme import Programme
 from memberflow.loyalty import tiers
 from memberflow.loyalty._time import add_months
-from memberflow.store.models import Member
+
+
+@dataclass(frozen=True)
+class TierState:
+    """What the tier reviews read of a member."""
+
+    tier: str | None
+    anchor: datetime  # the reviews' calendar starts here (joined, else created)
+    window: tuple[tuple[datetime, Decimal], ...] = ()  # (paid at, amount) in the tier window
+    order_times: tuple[datetime, ...] = ()  # the recent paid orders
+    last_order_at: datetime | None = None
+    reviewed_at: datetime | None = None  # the last periodic review applied
+
+    @classmethod
+    def of(cls, member) -> TierState:
+        """From a member item."""
+        return cls(
+            tier=member.tier,
+            anchor=member.joined_at or member.created_at,
+            window=tuple((w.at, w.amount) for w in member.tier_window or ()),
+            order_times=tuple(member.order_times or ()),
+            last_order_at=member.last_order_at,
+            reviewed_at=member.tier_reviewed_at,
+        )
+
+
+@dataclass(frozen=True)
+class TierReview:
+    """A periodic review applied: when, the tier after it, and why it moved (``None``:
+    it did not)."""
+
+    reviewed_at: datetime
+    tier: str | None
+    reason: str | None = None
 
 
 # ------------------------------------------------------------------ tier window
-def _window(member: Member) -> list[tuple[datetime, Decimal]]:
-    return [(w.at, w.amount) for w in member.tier_window or []]
-
-
-def rolling(member: Member, programme: Programme, now: datetime) -> Decimal:
-    return tiers.rolling_value(_window(member), programme, now)
-
-
-def _prune_window(member: Member, programme: Programme, now: datetime) -> None:
-    start = tiers.window_start(programme, now)
-    member.tier_window = [w for w in member.tier_window or [] if w.at > start]
+def rolling(member: TierState, programme: Programme, now: datetime) -> Decimal:
+    return tiers.rolling_value(list(member.window), programme, now)
 
 
 # ------------------------------------------------------------------ tier reviews
-def _anchor(member: Member) -> datetime:
-    return member.joined_at or member.created_at
-
-
-def review_moments_until(member: Member, programme: Programme, now: datetime) -> datetime | None:
+def review_moments_until(member: TierState, programme: Programme, now: datetime) -> datetime | None:
     """The last periodic tier review at or before ``now`` (``None`` before the first)."""
     every = programme.tiers["review_every_months"]
-    anchor, last, k = _anchor(member), None, 1
+    anchor, last, k = member.anchor, None, 1
     while True:
         moment = add_months(anchor, every * k, programme.timezone)
         if moment > now:
@@ -46,8 +68,8 @@ def review_moments_until(member: Member, programme: Programme, now: datetime) ->
         last, k = moment, k + 1
 
 
-def _last_purchase(member: Member, before: datetime | None = None) -> datetime | None:
-    times = [t for t in member.order_times or [] if before is None or t <= before]
+def _last_purchase(member: TierState, before: datetime | None = None) -> datetime | None:
+    times = [t for t in member.order_times if before is None or t <= before]
     if times:
         return max(times)
     return (
@@ -57,7 +79,7 @@ def _last_purchase(member: Member, before: datetime | None = None) -> datetime |
     )
 
 
-def tier_change_moment(member: Member, programme: Programme, now: datetime) -> datetime | None:
+def tier_change_moment(member: TierState, programme: Programme, now: datetime) -> datetime | None:
     """Earliest moment a review would lower the tier if nothing else happened."""
     rank = tiers.rank(member.tier, programme)
     if rank == 0:
@@ -75,50 +97,46 @@ def tier_change_moment(member: Member, programme: Programme, now: datetime) -> d
         start = tiers.window_start(programme, now)
         exits = sorted(
             (
-                (add_months(w.at, programme.tiers["window_months"], programme.timezone), w)
-                for w in member.tier_window or []
-                if start < w.at <= now
+                (add_months(at, programme.tiers["window_months"], programme.timezone), amount)
+                for at, amount in member.window
+                if start < at <= now
             ),
             key=lambda pair: pair[0],
         )
-        for leaves, w in exits:
-            value -= 1 if visits else Decimal(w.amount)
+        for leaves, amount in exits:
+            value -= 1 if visits else Decimal(amount)
             if tiers.rank(tiers.tier_for(value, programme), programme) < rank:
                 candidates.append(max(leaves, now))
                 break
     return min(candidates) if candidates else None
 
 
-def next_tier_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
+def next_tier_review(member: TierState, programme: Programme, now: datetime) -> datetime | None:
     """The first periodic review at or after the moment the tier would drop."""
     moment = tier_change_moment(member, programme, now)
     if moment is None:
         return None
-    since = member.tier_reviewed_at
+    since = member.reviewed_at
     floor = max(moment, since) if since else moment
-    return tiers.next_tier_review(_anchor(member), programme, floor - timedelta(microseconds=1))
+    return tiers.next_tier_review(member.anchor, programme, floor - timedelta(microseconds=1))
 
 
-def review_tier(member: Member, programme: Programme, now: datetime) -> str | None:
-    """Apply the last periodic review due by ``now``, once; the reason when the tier moved.
+def review_tier(member: TierState, programme: Programme, now: datetime) -> TierReview | None:
+    """The last periodic review due by ``now``, once (``None``: none due).
 
     The review is evaluated *at* its own moment (rolling value and last purchase then),
     so the outcome does not depend on how late the sweep gets to it; purchases since
     then can only keep the tier up (upgrades are immediate).
     """
     moment = review_moments_until(member, programme, now)
-    if moment is None or (member.tier_reviewed_at and member.tier_reviewed_at >= moment):
+    if moment is None or (member.reviewed_at and member.reviewed_at >= moment):
         return None
     tier, reason = tiers.at_review(
         member.tier,
-        tiers.rolling_value(_window(member), programme, moment),
+        tiers.rolling_value(list(member.window), programme, moment),
         _last_purchase(member, moment),
         programme,
         moment,
     )
     tier = tiers.on_purchase(tier, rolling(member, programme, now), programme)
-    member.tier_reviewed_at = moment
-    if tier == member.tier:
-        return None
-    member.tier = tier
-    return reason
+    return TierReview(moment, tier, reason if tier != member.tier else None)

@@ -149,3 +149,32 @@ def test_refund_reduces_rolling_spend_but_not_tier_until_review(programme):
 def test_naive_now_is_rejected(programme):
     with pytest.raises(ValueError):
         tiers.at_review("base", 0, None, programme, datetime(2026, 1, 1))
+
+
+def test_the_periodic_review_on_plain_tier_state(programme):
+    """The sweep's tier review as a rule on plain state (no member item): a gold member
+    a year without a purchase is reset at the first review after, once."""
+    from dataclasses import replace
+
+    from memberflow.loyalty.tier_reviews import TierState, next_tier_review, review_tier
+
+    joined = datetime(2025, 1, 10, 4, tzinfo=UTC)
+    bought = datetime(2025, 1, 15, 4, tzinfo=UTC)
+    gold = TierState(
+        tier="gold",
+        anchor=joined,
+        window=((bought, Decimal(12000)),),
+        order_times=(bought,),
+        last_order_at=bought,
+    )
+    # the purchase leaves the window and a year passes without one on 15 January 2026:
+    # the monthly review after that (10 February) lowers the tier
+    assert next_tier_review(gold, programme, datetime(2025, 6, 1, tzinfo=UTC)) == datetime(
+        2026, 2, 10, 4, tzinfo=UTC
+    )
+    assert review_tier(gold, programme, datetime(2026, 1, 20, tzinfo=UTC)).reason is None
+    review = review_tier(gold, programme, datetime(2026, 2, 20, tzinfo=UTC))
+    assert (review.tier, review.reason) == ("base", "no_purchase_12m")
+    assert review.reviewed_at == datetime(2026, 2, 10, 4, tzinfo=UTC)
+    reviewed = replace(gold, reviewed_at=review.reviewed_at)
+    assert review_tier(reviewed, programme, datetime(2026, 2, 20, tzinfo=UTC)) is None
