@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
 from memberflow.loyalty import points, stages
+from memberflow.members import birthdays
 from memberflow.store.models import Member
 
 
@@ -123,7 +124,8 @@ def _in_year(day: date, year: int) -> date:
 def date_due(member: Member, programme: Programme, now: datetime) -> dict[str, datetime]:
     """For each date journey, when the member is next due: the start of the day, in the
     member's time zone, ``days_before`` the next yearly return of the date attribute
-    (``joined_at``: the membership anniversary; the joining day itself is not one).
+    (``joined_at``: the membership anniversary, the joining day itself not one;
+    ``birthday``: the member's, none without one).
     One hand-off a year: a return at or before the last hand-off's day is done."""
     pending = pending_journeys(member)
     out = {}
@@ -132,7 +134,10 @@ def date_due(member: Member, programme: Programme, now: datetime) -> dict[str, d
         if journey in pending or value is None:
             continue
         zone = _zone(member, programme)
-        first = value.astimezone(zone).date()
+        if trigger.attribute == birthdays.ATTRIBUTE:  # a day already, no moment
+            first = birthdays.as_date(value)
+        else:
+            first = value.astimezone(zone).date()
         last = _last_handed_day(member, journey)
         this_year = now.astimezone(zone).year
         for year in range(max(first.year + 1, this_year - 1), this_year + 2):
