@@ -195,19 +195,11 @@ def release(claim: Claim, now: datetime) -> None:
     taken back through the member's write path (a crash in between leaves the cap
     counting one send too many for its window: never one too few)."""
     enrolment = claim.enrolment
-    mine = [*claim.reached_before, claim.step_mark]
     taken: dict | None = None
     try:
         with TransactWrite(connection=_connection()) as tx:
             tx.delete(claim.record, condition=Message.message_key.exists())
-            tx.update(
-                enrolment,
-                actions=[
-                    Enrolment.steps_reached.set(claim.reached_before),
-                    Enrolment.messages_sent.add(-1),
-                ],
-                condition=size(Enrolment.steps_reached) == len(mine),
-            )
+            _restore_enrolment(tx, claim)
             if claim.gift is not None:
                 taken = _take_back_gift(tx, claim, claim.member, now)
         if taken is not None:
@@ -253,20 +245,38 @@ def _take_back_gift(tx, claim: Claim, member: Member, now: datetime) -> dict:
     return fields
 
 
+def _restore_enrolment(tx, claim: Claim) -> None:
+    tx.update(
+        claim.enrolment,
+        actions=[
+            Enrolment.steps_reached.set(claim.reached_before),
+            Enrolment.messages_sent.add(-1),
+        ],
+        condition=size(Enrolment.steps_reached) == len(claim.reached_before) + 1,
+    )
+
+
 def _release_gift(claim: Claim, now: datetime, attempts: int = 100) -> None:
     """The send's record and its gift, on the member as it is now (re-read on each
-    conflict); the record alone once the gift is gone."""
+    conflict), with the enrolment's progress while it is unchanged; the record alone
+    once the gift is gone."""
+    enrolment = True
     for attempt in range(attempts):
         member = unit_of_work.get_member(claim.member.member_id)
         try:
             with TransactWrite(connection=_connection()) as tx:
                 _take_back_gift(tx, claim, member, now)
                 tx.delete(claim.record)
+                if enrolment:
+                    _restore_enrolment(tx, claim)
         except TransactWriteError as error:
             reasons = [r.code if r else None for r in (error.cancellation_reasons or [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":  # no gift (any more)
                 claim.record.delete()
                 return
+            if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
+                enrolment = False  # changed meanwhile (closed by an order, say)
+                continue
             time.sleep(random.uniform(0, min(0.02 * 2 ** min(attempt, 8), 0.5)))
             continue
         return
