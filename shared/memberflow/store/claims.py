@@ -25,8 +25,6 @@ end of the shard (``record_provider_ids``).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -277,7 +275,7 @@ def _release_gift(claim: Claim, now: datetime, attempts: int = 100) -> None:
             if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
                 enrolment = False  # changed meanwhile (closed by an order, say)
                 continue
-            time.sleep(random.uniform(0, min(0.02 * 2 ** min(attempt, 8), 0.5)))
+            unit_of_work._backoff(attempt)  # the member changed meanwhile: read it again
             continue
         return
     raise unit_of_work.ConcurrencyExhausted(f"member {claim.member.member_id}: gift not taken back")
