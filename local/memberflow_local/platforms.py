@@ -81,6 +81,7 @@ class Deliveries:
         last: str,
         at: datetime,
         phone: str | None = None,
+        birthday: str | None = None,
     ) -> tuple[str, bytes, dict]:
         doc = copy.deepcopy(_sample("shopify/customers_create.json"))
         doc.update(
@@ -92,6 +93,11 @@ class Deliveries:
             updated_at=_shopify_time(at),
             phone=phone,
         )
+        if birthday:  # the standard "Birth date" metafield, as a subscription naming
+            # the facts namespace receives it (docs/platforms/shopify.md)
+            doc["metafields"] = [
+                {"namespace": "facts", "key": "birth_date", "value": birthday, "type": "date"}
+            ]
         if isinstance(doc.get("default_address"), dict):
             doc["default_address"].update(
                 customer_id=customer_id, first_name=first, last_name=last, phone=phone
@@ -243,6 +249,17 @@ class Deliveries:
             "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         doc["data"].pop("member_id", None)
+        return self._standard(doc, at)
+
+    def birthday(
+        self, platform: str, shop: str, customer_id: int, birthday: str, at: datetime
+    ) -> tuple[str, bytes, dict]:
+        """A member.upserted with the birthday alone: how a shop without a standard
+        birthday field (WooCommerce) sends it (docs/platforms/woocommerce.md)."""
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = {"platform": platform, "shop": shop, "customer_id": str(customer_id)}
+        doc = {"type": "member.upserted", "timestamp": stamp, "data": data}
+        data.update(birthday=birthday, updated_at=stamp)
         return self._standard(doc, at)
 
     def consent(

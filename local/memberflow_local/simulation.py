@@ -8,7 +8,9 @@ import (``POST /imports``, docs/import.md) with their true sign-up and order dat
 the loyalty rules find some of them loyal, at risk or lapsed on day one (and no welcome
 journey greets them); the rest sign up over the period. Orders, refunds, interactions, consent changes and erasures are
 posted as signed Shopify, WooCommerce and Standard Webhooks deliveries; the virtual
-clock advances day by day and the daily sweep fires as it would in AWS.
+clock advances day by day and the daily sweep fires as it would in AWS. Most members
+gave a birthday (drawn from a stream of its own): Shopify's facts.birth_date metafield,
+memberflow's member.upserted for WooCommerce, the import's field for the existing base.
 
 **The planted effect** (documented and configurable): every journey message a member
 receives gives it, with probability ``message_effect``, one extra purchase within the
@@ -28,7 +30,7 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from memberflow_local.platforms import SHOP, WOO_SOURCE, Deliveries
@@ -60,6 +62,7 @@ class SimulationConfig:
     message_effect: float = 0.2  # the planted effect, see the module docstring
     effect_days: int = 7
     coupon_use_rate: float = 0.6  # planted purchases that use the coupon just received
+    birthday_share: float = 0.7  # members who gave the shop their birthday
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -76,6 +79,7 @@ class SimMember:
     rate: float  # orders per day
     dropout: float
     joins_on: int  # simulation day (negative: before go-live)
+    birthday: str | None = None  # YYYY-MM-DD: sent as the platform's ingest takes it
     alive: bool = True
     member_id: str | None = None
     consent: bool = False
@@ -123,19 +127,18 @@ class Simulation:
             dropout = self.rng.betavariate(a, c.dropout_concentration - a)
             platform = "woocommerce" if self.rng.random() < c.woocommerce_share else "shopify"
             first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
-            m = SimMember(
-                i,
-                platform,
-                8_000_000_000 + i,
-                f"member{i}@example.com",
-                first,
-                last,
-                rate,
-                dropout,
-                joins,
-            )
+            email = f"member{i}@example.com"
+            m = SimMember(i, platform, 8_000_000_000 + i, email, first, last, rate, dropout, joins)
+            m.birthday = self._birthday(i)
             m.next_order_day = joins + self.rng.expovariate(rate) if rate > 0 else 1e9
             self.members.append(m)
+
+    def _birthday(self, index: int) -> str | None:
+        # a stream of its own: the population's other draws stay as they were
+        rng = random.Random(f"{self.config.seed}|birthday|{index}")
+        if rng.random() >= self.config.birthday_share:
+            return None
+        return (date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))).isoformat()
 
     # ------------------------------------------------------------------ HTTP
     def _post(self, delivery: tuple[str, bytes, dict]) -> dict | None:
@@ -155,12 +158,17 @@ class Simulation:
         at = self.stack.clock.now()
         if m.platform == "shopify":
             result = self._post(
-                self.deliveries.shopify_customer(m.customer_id, m.email, m.first, m.last, at)
+                self.deliveries.shopify_customer(
+                    m.customer_id, m.email, m.first, m.last, at, birthday=m.birthday
+                )
             )
         else:
             result = self._post(
                 self.deliveries.woo_customer(m.customer_id, m.email, m.first, m.last, at)
             )
+            if result and m.birthday:  # no standard field: memberflow's own event
+                birthday = self.deliveries.birthday
+                self._post(birthday("woocommerce", WOO_SOURCE, m.customer_id, m.birthday, at))
         if result and result.get("member_ids"):
             m.member_id = result["member_ids"][0]
             self.by_member_id[m.member_id] = m
@@ -260,6 +268,7 @@ class Simulation:
             "first_name": m.first,
             "last_name": m.last,
             "signed_up_at": self._at(m.joins_on).isoformat(),
+            **({"birthday": m.birthday} if m.birthday else {}),
             "consent": {"email": m.consent},
             "orders": orders,
         }

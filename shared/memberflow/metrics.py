@@ -23,7 +23,12 @@ def count(name: str, value: float = 1) -> None:
 
 # The dashboard's lifecycle and points widgets (template.yaml), by the event's own word.
 STAGE_METRICS = {"at_risk": "EnteredAtRisk", "lapsed": "EnteredLapsed", "loyal": "EnteredLoyal"}
-LEDGER_METRICS = {"earn": "PointsEarned", "redemption": "PointsRedeemed", "expiry": "PointsExpired"}
+LEDGER_METRICS = {
+    "earn": "PointsEarned",
+    "gift": "PointsGifted",  # a journey's points gift (memberflow.journeys.gifts)
+    "redemption": "PointsRedeemed",
+    "expiry": "PointsExpired",
+}
 
 
 def count_sweep(result: dict) -> None:
@@ -35,7 +40,7 @@ def count_sweep(result: dict) -> None:
 
 
 def count_ledger(entries) -> None:
-    """Committed ledger entries: points earned, redeemed and expired (absolute points)."""
+    """Committed ledger entries: points earned, gifted, redeemed and expired (absolute points)."""
     for entry in entries:
         if entry.kind in LEDGER_METRICS:
             count(LEDGER_METRICS[entry.kind], abs(int(entry.points)))

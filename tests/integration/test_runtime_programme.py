@@ -14,7 +14,7 @@ PARAMETER = "/memberflow/programme"
 @pytest.fixture
 def programme_parameter(stack, monkeypatch):
     doc = default_document()
-    text = json.dumps(doc, separators=(",", ":"))
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))  # as published
     ssm = stack.client("ssm")
     # Over the Standard tier's 4 KB: docs/deploy.md says Advanced.
     assert len(text.encode()) > 4096
@@ -31,7 +31,8 @@ def test_a_changed_programme_parameter_is_read_again_after_max_age(stack, progra
     def put(document: dict) -> None:
         ssm.put_parameter(
             Name=PARAMETER,
-            Value=json.dumps(document, separators=(",", ":")),  # SSM's 8 KB: as published
+            # SSM's 8 KB: as published (compact, UTF-8)
+            Value=json.dumps(document, ensure_ascii=False, separators=(",", ":")),
             Type="String",
             Tier="Advanced",
             Overwrite=True,

@@ -228,13 +228,30 @@ def test_every_function_may_read_exactly_the_programme_parameter_the_stack_is_gi
     assert not re.fullmatch(pattern, "acme/loyalty-programme")
 
 
-def test_the_default_programme_needs_the_ssm_advanced_tier_as_the_docs_say(template):
-    from memberflow.config.programme import default_document
+def test_the_default_programme_needs_the_ssm_advanced_tier_as_the_docs_say(template, tmp_path):
+    import subprocess
+    import sys
 
-    size = len(json.dumps(default_document(), separators=(",", ":")).encode())
+    from memberflow.config.programme import default_document, validate_document
+    from memberflow.config.versions import COMPRESSED, parameter_text, parameter_value, tier_for
+
+    # What publishing stores: compact JSON, UTF-8 (the limit counted in bytes, never
+    # fewer than the characters AWS counts), as plain JSON (readable in the console)
+    value = parameter_value(validate_document(default_document()))
+    assert not value.startswith(COMPRESSED) and json.loads(parameter_text(value))
+    size = len(value.encode("utf-8"))
     assert 4096 < size <= 8192  # over Standard's 4 KB, within Advanced's 8 KB
+    assert tier_for(size, None) == "Advanced"
     deploy = (template.path.parent / "docs" / "deploy.md").read_text()
     assert "Advanced" in deploy and "--tier Advanced" in deploy
+    # and the docs' own command, run on the default programme, stores that same value
+    command = re.search(r"python -c '([^']+)' my-programme\.json", deploy).group(1)
+    path = tmp_path / "my-programme.json"
+    path.write_text(json.dumps(default_document(), ensure_ascii=False, indent=2), "utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-c", command, str(path)], capture_output=True, check=True
+    )
+    assert ran.stdout.decode("utf-8").rstrip("\n") == value
 
 
 def test_every_metric_the_dashboard_plots_is_emitted_by_a_handler(template):

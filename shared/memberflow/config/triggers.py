@@ -31,7 +31,7 @@ class Trigger:
     tier: str | None = None  # tier_entered: this tier (None: any higher tier)
     days_after_join: int = 7  # not_activated
     days_before: int = 0  # points_expiring, date
-    attribute: str | None = None  # date: the member's date attribute (joined_at)
+    attribute: str | None = None  # date: the member's date attribute (joined_at, birthday)
     stages: tuple[str, ...] = ()  # segment: any of these stages (empty: any)
     tiers: tuple[str, ...] = ()  # segment: any of these tiers (empty: any)
     min_rfm: tuple[int, int, int] = (0, 0, 0)  # segment: lowest recency, frequency, monetary

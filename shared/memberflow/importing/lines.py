@@ -1,8 +1,8 @@
 """Reading and validating a go-live import file: JSON Lines, one customer a line.
 
 Every line is checked against ``schemas/customer.json`` and against what the schema
-cannot say (dates not in the future, the programme's currency, no customer or order
-twice in the file). Errors name the line (1-based) and the field (a JSON path such as
+cannot say (dates not in the future, a birthday that is a day of the calendar, the
+programme's currency, no customer or order twice in the file). Errors name the line (1-based) and the field (a JSON path such as
 ``orders[2].paid_at``), never the offending value: it may be personal data.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from memberflow.config import Programme
+from memberflow.members import birthdays
 from memberflow.members.identity import identity_key
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -55,6 +56,7 @@ class Customer:
     first_name: str | None = None
     last_name: str | None = None
     locale: str | None = None
+    birthday: str | None = None  # stored form (memberflow.members.birthdays)
     consent_email: bool = False
     consent_sms: bool = False
     opening_points: int = 0
@@ -153,6 +155,13 @@ def parse_line(text: str, line: int, programme: Programme, now: datetime) -> Cus
         if total != total.quantize(Decimal("0.01")):
             raise _error(line, f"orders[{i}].total", "must have at most two decimals")
         orders.append(PastOrder(raw["order_id"], paid_at, total, raw["currency"]))
+    birthday = None
+    if "birthday" in document:
+        try:
+            # a day's margin: go-live's date is already tomorrow somewhere
+            birthday = birthdays.parse(document["birthday"], (now + timedelta(days=1)).date())
+        except birthdays.InvalidBirthday as bad:
+            raise _error(line, "birthday", bad.reason) from None
     consent = document.get("consent", {})
     return Customer(
         line=line,
@@ -165,6 +174,7 @@ def parse_line(text: str, line: int, programme: Programme, now: datetime) -> Cus
         first_name=document.get("first_name"),
         last_name=document.get("last_name"),
         locale=document.get("locale"),
+        birthday=birthday,
         consent_email=bool(consent.get("email", False)),
         consent_sms=bool(consent.get("sms", False)),
         opening_points=int(document.get("opening_points", 0)),

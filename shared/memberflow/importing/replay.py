@@ -134,6 +134,14 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     entries += _replay_until(member, now, programme)
     member.pending_handoff = None
     member.handoff_due_at = None
+    # The birthday now, so that history's birthdays were no review moments; one that
+    # fell due before go-live (the sweep's look-back would still take it) is recorded
+    # as handed off on its day, like every hand-off of the past: no late greeting.
+    member.birthday = customer.birthday
+    for journey, due in sorted(handoffs.date_due(member, programme, now).items()):
+        if due <= now:
+            day = due.astimezone(UTC).date().isoformat()
+            member.handoffs = [*(member.handoffs or []), f"{journey}#{day}"]
     if customer.opening_points:
         expiry = points.expires_at(now, programme)
         accounts.credit(member, customer.opening_points, expiry)

@@ -30,7 +30,9 @@ from memberflow.store.journeys import record_execution
 from memberflow.store.receipts import DeliveryFinished, DeliveryRecord, is_live
 from memberflow.webhooks.events import CustomerUpserted
 
-PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone")
+# A birthday changed here moves the member's review date (refresh_review in the plan):
+# the sweep finds the member on its new day.
+PROFILE_FIELDS = ("phone", "first_name", "last_name", "locale", "timezone", "birthday")
 BONUSES = ("join", "phone_bound", "profile_completed")
 WELCOME = "welcome"  # the default programme's sign-up journey
 MAX_ATTEMPTS = 20  # a new customer raced by a concurrent delivery reads again

@@ -2,7 +2,7 @@
 
 The claim (the (enrolment, step) send, the cap and the enrolment's progress in one
 transaction), the code in the member's shop, the rendering and the channel's call, and
-the incentive's member write. :class:`memberflow.journeys.steps.StepRunner` runs them
+the incentive's member write (a points gift goes with the claim: memberflow.journeys.gifts). :class:`memberflow.journeys.steps.StepRunner` runs them
 for the members :func:`memberflow.journeys.decisions.step_decision` sends to.
 """
 
@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from memberflow.journeys import incentives
+from memberflow.journeys import gifts, incentives
 from memberflow.journeys.channels import (
     Outgoing,
     Rejected,
@@ -101,6 +101,19 @@ class SendActivities:
                 return "deferred", incentives.REFUSED_RETRY_SECONDS
             if marketing and prepared.identities:
                 member_fields = {**(member_fields or {}), "shop_identities": prepared.identities}
+        # A points gift is given with the claim, so only with a send, and once.
+        gift = (
+            gifts.plan(
+                member,
+                int(incentive["points"]),
+                journey=cohort.journey,
+                cohort_id=cohort.cohort_id,
+                step_id=step_id,
+                now=now,
+            )
+            if incentive.get("type") == gifts.INCENTIVE
+            else None
+        )
         # 1. Claim the (enrolment, step) send, with the enrolment's progress and the cap,
         #    in one transaction: a retried Map iteration finds the claim.
         claim = claims.Claim(
@@ -114,6 +127,7 @@ class SendActivities:
             member_fields=member_fields,
             # the provider ids of this shard's earlier sends ride along (few: one a send)
             provider_ids=self.sent[:CARRIED_PROVIDER_IDS],
+            gift=gift,
         )
         claims.claim(claim, now)
         del self.sent[: len(claim.provider_ids)]
@@ -207,6 +221,8 @@ class SendActivities:
 
     def _incentive(self, cohort, step, member, coupon, incentive) -> dict:
         now = self.now
+        if incentive.get("type") == gifts.INCENTIVE:  # credited with the claim
+            return {"gift_points": int(incentive["points"])}
         if incentive.get("type") == "coupon":
             # Issued with the claim (claims.claim), so its expiry is the one recorded.
             return {

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
 from memberflow.loyalty import points, stages
+from memberflow.members import birthdays
 
 
 class Journeys(Protocol):
@@ -58,7 +59,8 @@ class HandoffState:
     pending: Pending = Pending()
     handed: tuple[str, ...] = ()  # "<journey>#<day>" of the last HANDOFFS_KEPT hand-offs
     lots: tuple[points.Lot, ...] = ()  # the points lots, as they stand
-    dates: tuple[tuple[str, datetime | None], ...] = ()  # the date triggers' attributes
+    # the date triggers' attributes: moments (joined_at), or a birthday's YYYY-MM-DD text
+    dates: tuple[tuple[str, datetime | str | None], ...] = ()
 
     @classmethod
     def of(cls, member, programme: Programme) -> HandoffState:
@@ -77,7 +79,7 @@ class HandoffState:
             ),
         )
 
-    def date(self, attribute: str | None) -> datetime | None:
+    def date(self, attribute: str | None) -> datetime | str | None:
         return next((value for name, value in self.dates if name == attribute), None)
 
 
@@ -191,7 +193,8 @@ def _in_year(day: date, year: int) -> date:
 def date_due(member: HandoffState, programme: Programme, now: datetime) -> dict[str, datetime]:
     """For each date journey, when the member is next due: the start of the day, in the
     member's time zone, ``days_before`` the next yearly return of the date attribute
-    (``joined_at``: the membership anniversary; the joining day itself is not one).
+    (``joined_at``: the membership anniversary, the joining day itself not one;
+    ``birthday``: the member's, none without one).
     One hand-off a year: a return at or before the last hand-off's day is done."""
     pending = member.pending.journeys
     out = {}
@@ -200,7 +203,10 @@ def date_due(member: HandoffState, programme: Programme, now: datetime) -> dict[
         if journey in pending or value is None:
             continue
         zone = _zone(member, programme)
-        first = value.astimezone(zone).date()
+        if trigger.attribute == birthdays.ATTRIBUTE:  # a day already, no moment
+            first = birthdays.as_date(value)
+        else:
+            first = value.astimezone(zone).date()
         last = _last_handed_day(member, journey)
         this_year = now.astimezone(zone).year
         for year in range(max(first.year + 1, this_year - 1), this_year + 2):

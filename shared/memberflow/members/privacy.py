@@ -27,7 +27,15 @@ from memberflow.store import (
 )
 
 # Every attribute of Member that holds personal data (store/models.py marks them).
-PERSONAL_ATTRIBUTES = ("email", "phone", "first_name", "last_name", "email_hash", "shop_identities")
+PERSONAL_ATTRIBUTES = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birthday",
+    "email_hash",
+    "shop_identities",
+)
 # Free text a platform sent about the member: preferences and the ids of its
 # interactions (a sender's own strings). Stage, tier and points are memberflow's.
 FREE_TEXT_ATTRIBUTES = ("locale", "timezone", "interaction_ids")

@@ -192,6 +192,7 @@ def member_view(member: Member) -> dict[str, Any]:
         "last_name": member.last_name,
         "locale": member.locale,
         "timezone": member.timezone,
+        "birthday": member.birthday,  # YYYY-MM-DD or --MM-DD (members.birthdays)
         "stage": member.stage,
         "stage_reason": member.stage_reason,
         "stage_changed_at": _iso(member.stage_changed_at),

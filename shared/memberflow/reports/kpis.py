@@ -312,9 +312,10 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         "journeys": journeys,
         "messages": messages,
         "points": {
-            "issued": points.get("earn", 0) + points.get("bonus", 0),
+            "issued": points.get("earn", 0) + points.get("bonus", 0) + points.get("gift", 0),
             "earned_on_orders": points.get("earn", 0),
             "bonuses": points.get("bonus", 0),
+            "gifts": points.get("gift", 0),  # journeys' points gifts (birthday)
             "reversed": -points.get("reversal", 0),
             "redeemed": -points.get("redemption", 0),
             "expired": -points.get("expiry", 0),

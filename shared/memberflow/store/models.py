@@ -124,6 +124,9 @@ class Member(Model):
     last_name = UnicodeAttribute(null=True)
     email_hash = UnicodeAttribute(null=True)
     email_index = EmailIndex()
+    # YYYY-MM-DD, or --MM-DD without a year (memberflow.members.birthdays): the date
+    # trigger's ``birthday`` (its yearly return, in the member's time zone)
+    birthday = UnicodeAttribute(null=True)
     # Preferences
     locale = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute(null=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -180,6 +180,20 @@ def timezone(value: Any, field: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         raise WebhookError(400, field, "must be an IANA time zone name") from None
     return value.strip()
+
+
+def birthday(value: Any, field: str, at: datetime | None = None) -> str | None:
+    """A birthday, ``YYYY-MM-DD`` or a month-day ``--MM-DD``/``MM-DD``, in its stored
+    form (memberflow.members.birthdays); ``None`` if empty; 400 otherwise (after ``at``'s
+    day anywhere on Earth: in the future)."""
+    if value is None or value == "":
+        return None
+    from memberflow.members.birthdays import InvalidBirthday, parse
+
+    try:
+        return parse(value, (at + timedelta(days=1)).date() if at is not None else None)
+    except InvalidBirthday as bad:
+        raise WebhookError(400, field, bad.reason) from None
 
 
 def locale(value: Any, field: str) -> str | None:

@@ -24,7 +24,9 @@ class CustomerUpserted:
     """A customer was created or changed at the source (sign-up, profile update).
 
     ``profile_completed``: first name, last name, email and a postal address (street,
-    city, country) are all present, or the source said so explicitly.
+    city, country) are all present, or the source said so explicitly. ``birthday``:
+    ``YYYY-MM-DD`` or ``--MM-DD`` (memberflow.members.birthdays); ``None`` when the
+    source did not send one (the stored birthday stays, as with the other fields).
     """
 
     platform: str
@@ -39,6 +41,7 @@ class CustomerUpserted:
     updated_at: datetime
     created_at: datetime | None
     profile_completed: bool
+    birthday: str | None = None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def _member(data: dict, base: str, *, platform: str, shop: str, default_time: da
         updated_at=updated or default_time,
         created_at=created,
         profile_completed=bool(data.get("profile_completed", False)),
+        birthday=u.birthday(data.get("birthday"), f"{base}.birthday", updated or default_time),
     )
 
 

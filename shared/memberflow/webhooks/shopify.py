@@ -136,7 +136,23 @@ def _customer(
         updated_at=updated or created or fallback_time,
         created_at=created,
         profile_completed=_profile_completed(first, last, mail, address),
+        birthday=_birthday(doc, base, updated or created or fallback_time),
     )
+
+
+# The standard customer metafield definition "Birth date" (type date). Shopify puts a
+# customer's metafields in customers/create and customers/update payloads only for the
+# namespaces the webhook subscription names (metafieldNamespaces: ["facts"], or
+# metafields: [{namespace: "facts", key: "birth_date"}]): without that, the payload has
+# no metafields and the stored birthday stays (docs/platforms/shopify.md).
+BIRTH_DATE = ("facts", "birth_date")
+
+
+def _birthday(doc: dict, base: str, at: datetime) -> str | None:
+    for i, field in enumerate(doc.get("metafields") or ()):
+        if isinstance(field, dict) and (field.get("namespace"), field.get("key")) == BIRTH_DATE:
+            return u.birthday(field.get("value"), f"{base}.metafields[{i}].value", at)
+    return None
 
 
 def _resource(ctx: Context, body: dict, kind: str) -> None:
