@@ -3,11 +3,17 @@
 from aws_lambda_powertools import Logger
 
 from memberflow.clock import now
-from memberflow.journeys.entry import JourneyEntry
+from memberflow.loyalty.handoffs import JourneysOnFirstUse
 from memberflow.loyalty.rfm_job import recompute_rfm
 from memberflow.runtime import app_context
 
 logger = Logger()
+
+
+def _journey_entry(context):
+    from memberflow.journeys.entry import JourneyEntry  # loaded once someone is handed off
+
+    return JourneyEntry(context)
 
 
 @logger.inject_lambda_context
@@ -17,7 +23,7 @@ def handler(event, _lambda_context):
     result = recompute_rfm(
         programme=context.programme,
         now=now(),
-        journeys=JourneyEntry(context),
+        journeys=JourneysOnFirstUse(lambda: _journey_entry(context)),
         segments=segments,
     )
     logger.info("rfm", extra=result)

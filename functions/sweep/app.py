@@ -3,12 +3,18 @@
 from aws_lambda_powertools import Logger
 
 from memberflow.clock import now
-from memberflow.journeys.entry import JourneyEntry
+from memberflow.loyalty.handoffs import JourneysOnFirstUse
 from memberflow.loyalty.sweep import DEFAULT_LOOKBACK_DAYS, run_sweep
 from memberflow.metrics import count_sweep, metrics
 from memberflow.runtime import app_context
 
 logger = Logger()
+
+
+def _journey_entry(context):
+    from memberflow.journeys.entry import JourneyEntry  # loaded once someone is handed off
+
+    return JourneyEntry(context)
 
 
 @metrics.log_metrics
@@ -19,7 +25,7 @@ def handler(event, _lambda_context):
     result = run_sweep(
         programme=context.programme,
         now=now(),
-        journeys=JourneyEntry(context),
+        journeys=JourneysOnFirstUse(lambda: _journey_entry(context)),
         lookback_days=lookback,
     )
     logger.info("sweep", extra=result)  # counts only, no personal data

@@ -217,7 +217,7 @@ def test_the_hand_off_state_is_read_from_the_member_item_once():
         pending=handoffs.Pending(("winback",), NOW),
         handed=("winback#2026-01-01",),
         lots=(handoffs.points.Lot("2026-01-20", NOW, NOW, 3),),
-        dates=(("joined_at", joined),),
+        dates=(("birthday", None), ("joined_at", joined)),  # the default's birthday journey too
     )
     assert (m.pending_handoff, m.handoff_due_at) == ("winback", NOW)
     assert accounts.drop_pending(m, "winback") and (m.pending_handoff, m.handoff_due_at) == (

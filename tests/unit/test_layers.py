@@ -55,6 +55,8 @@ def _memberflow_imports(path: Path) -> set[str]:
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "memberflow":
+            names = [f"memberflow.{alias.name}" for alias in node.names]  # from memberflow import x
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
         found |= {n.split(".")[1] for n in names if n.startswith("memberflow.")}

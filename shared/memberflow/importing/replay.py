@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, points, stages
+from memberflow.loyalty import accounts, handoffs, points, stages
 from memberflow.loyalty.service import order_key
 from memberflow.members.identity import email_hash, new_member_id, normalise_email
 from memberflow.members.service import email_link, new_member
@@ -138,7 +138,8 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     # fell due before go-live (the sweep's look-back would still take it) is recorded
     # as handed off on its day, like every hand-off of the past: no late greeting.
     member.birthday = customer.birthday
-    for journey, due in sorted(handoffs.date_due(member, programme, now).items()):
+    handed = handoffs.HandoffState.of(member, programme)
+    for journey, due in sorted(handoffs.date_due(handed, programme, now).items()):
         if due <= now:
             day = due.astimezone(UTC).date().isoformat()
             member.handoffs = [*(member.handoffs or []), f"{journey}#{day}"]

@@ -351,13 +351,18 @@ class WelcomeStart:
     def start_welcome(
         self, member_id: str, cohort: Cohort | None = None, *, with_receipt: bool = True
     ) -> None:
+        from memberflow.journeys.decisions import CohortState
         from memberflow.journeys.engine import plan_of
 
         journey = cohort.journey if cohort is not None else WELCOME
         cohort_id = welcome_cohort_id(member_id, journey)
         # The first execution brings its plan, made from the cohort written (as the
         # journeys' own entry does): it starts at its first Wait without a Lambda call.
-        cursor = plan_of(cohort, json.loads(cohort.config)) if cohort is not None else None
+        cursor = (
+            plan_of(CohortState.of(cohort), json.loads(cohort.config))
+            if cohort is not None
+            else None
+        )
         stepfunctions = self.context.stepfunctions
         try:
             arn = stepfunctions.start_execution(

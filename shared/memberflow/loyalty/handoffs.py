@@ -7,6 +7,7 @@ they read and write what the rules return onto the member they commit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -25,6 +26,19 @@ class Journeys(Protocol):
     on ``cohort_id``."""
 
     def enrol(self, journey: str, member_ids: list[str], cohort_id: str) -> object: ...
+
+
+class JourneysOnFirstUse:
+    """:class:`Journeys` built when the first member is handed off: on most days the
+    sweep hands off nobody, and its cold start need not load the journey engine."""
+
+    def __init__(self, build: Callable[[], Journeys]):
+        self._build, self._journeys = build, None
+
+    def enrol(self, journey: str, member_ids: list[str], cohort_id: str) -> object:
+        if self._journeys is None:
+            self._journeys = self._build()
+        return self._journeys.enrol(journey, member_ids, cohort_id)
 
 
 @dataclass(frozen=True)
