@@ -9,7 +9,8 @@ every node through ``__reduce_ex__``: a sixth of the demo's DynamoDB time).
    per expression, names and value types, each call's values put into a copy of the
    tree (``conditions.py``). The names and values it found are replayed onto each
    parser, as moto reads them afterwards (``validate_attributes_used``).
-2. UpdateExpression validation (module ``deepcopy`` of ``moto.dynamodb.parsing.validators``):
+2. UpdateExpression validation (module ``deepcopy`` of ``moto.dynamodb.parsing.validators``,
+   and its processors' walks, ``traversal.py``):
    the copy of the parse tree is made by a copier that knows moto's tree nodes (a node
    is its ``__dict__``: children, parent, values), with the same sharing as
    ``copy.deepcopy``; any other object is deep-copied as before. (The parse itself is
@@ -277,6 +278,9 @@ def install() -> None:
     _originals["condition_parse"] = parser.parse
     parser.parse = conditions.cached_parse(parser.parse, lambda: _on["enabled"])
 
+    from memberflow_local import traversal
+
+    traversal.install(lambda: _on["enabled"])
     _originals["validators_deepcopy"] = validators.deepcopy
     validators.deepcopy = _switched(tree_copy, validators.deepcopy)
 

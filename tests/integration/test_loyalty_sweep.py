@@ -343,3 +343,46 @@ def test_rfm_scores_the_base_in_pages_and_writes_only_changes(stack):
         == 0
     )
     assert json.dumps(service.member_ledger("rfm0"))  # ledger view is JSON-ready
+
+
+def test_a_hand_off_is_written_on_the_member_as_reviewed_without_reading_it_again(
+    stack, monkeypatch
+):
+    """One write per handed-off member after the review (no GetItem); a member written
+    between the review and the hand-off (an order) keeps that write and is still handed."""
+    from memberflow.store import unit_of_work
+
+    programme = app_context().programme
+    for i in range(4):
+        make_member(f"due{i}", programme=programme, joined_at=NOW - timedelta(days=300))
+        apply(
+            f"due{i}",
+            paid(f"d{i}", 10, NOW - timedelta(days=64)),
+            programme=programme,
+            now=NOW - timedelta(days=64),
+        )
+    reads = []
+    real_read = unit_of_work._read
+
+    def counting_read(member_id, order):
+        reads.append(member_id)
+        return real_read(member_id, order)
+
+    class OrderDuringHandOff(Journeys):
+        def enrol(self, journey, member_ids, cohort_id):
+            super().enrol(journey, member_ids, cohort_id)
+            apply("due2", paid("late", 25, NOW), programme=programme, now=NOW)
+
+    monkeypatch.setattr(unit_of_work, "_read", counting_read)
+    journeys = OrderDuringHandOff()
+    result = sweep.run_sweep(programme=programme, now=NOW, journeys=journeys)
+    assert result["handoffs"] == {"dormancy_recall": 4}
+    assert journeys.cohorts["dormancy_recall-2026-01-05"] == {f"due{i}" for i in range(4)}
+    # the order read due2 once; the hand-offs read nobody (due2's replays on the
+    # item its failed transaction returned)
+    assert reads.count("due2") <= 1 and not {"due0", "due1", "due3"} & set(reads)
+    for i in range(4):
+        member = Member.get(f"due{i}", consistent_read=True)
+        assert member.pending_handoff is None
+        assert member.handoffs[-1] == "dormancy_recall#2026-01-05"
+    assert Member.get("due2", consistent_read=True).order_count == 2  # the order kept

@@ -127,14 +127,23 @@ def apply_review(
 
 
 def review_member(
-    member: Member, programme: Programme, now: datetime, day: date, report: SweepReport
+    member: Member,
+    programme: Programme,
+    now: datetime,
+    day: date,
+    report: SweepReport,
+    latest: dict[str, Member] | None = None,
 ) -> list[str]:
     """Apply everything due for one member, in one conditional commit (replayed on a
-    conflict with a concurrent order). Returns the journeys the member waits for."""
+    conflict with a concurrent order). Returns the journeys the member waits for;
+    ``latest`` gets the member as committed (or as read, when nothing was due), for
+    the hand-off's write to plan on without reading the member again."""
     outcome: dict = {}
     waiting: dict = {}
 
     def plan(current: Member, _order) -> Change | None:
+        if latest is not None:
+            latest[current.member_id] = current  # the last planned is what commits
         outcome.clear()
         waiting["journeys"] = accounts.pending_journeys(current)
         if current.review_at is None or review.review_day(current.review_at) > day:
@@ -155,8 +164,11 @@ def review_member(
     return waiting.get("journeys", [])
 
 
-def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> None:
+def _finish_handoff(
+    member_id: str, journey: str, day: date, programme, now, latest: dict[str, Member]
+) -> None:
     def plan(current: Member, _order) -> Change:
+        latest[member_id] = current
         if not accounts.drop_pending(current, journey):
             return Change()
         current.handoffs = [*(current.handoffs or []), f"{journey}#{day.isoformat()}"][
@@ -165,18 +177,23 @@ def _finish_handoff(member_id: str, journey: str, day: date, programme, now) -> 
         accounts.refresh_review(current, programme, now)
         return Change(member=current)
 
-    run(member_id, plan)
+    # On the member as the review committed it: a write since then fails the version
+    # condition and the unit of work replays on the member as it is now.
+    run(member_id, plan, first=latest.pop(member_id, None))
 
 
-def _retry_tomorrow(member_id: str, journey: str, day: date, programme, now) -> None:
+def _retry_tomorrow(
+    member_id: str, journey: str, day: date, programme, now, latest: dict[str, Member]
+) -> None:
     def plan(current: Member, _order) -> Change:
+        latest[member_id] = current
         if journey not in accounts.pending_journeys(current):
             return Change()
         current.handoff_due_at = accounts.day_start(day + timedelta(days=1))
         accounts.refresh_review(current, programme, now)
         return Change(member=current)
 
-    run(member_id, plan)
+    run(member_id, plan, first=latest.pop(member_id, None))
 
 
 def hand_off(
@@ -186,14 +203,17 @@ def hand_off(
     programme,
     now,
     report: SweepReport,
+    latest: dict[str, Member] | None = None,
 ) -> None:
-    """Enrol each journey's members as one cohort; clear their pending marks after."""
+    """Enrol each journey's members as one cohort; clear their pending marks after.
+    ``latest``: members as last committed (review_member), written on without a read."""
+    latest = {} if latest is None else latest
     for journey, member_ids in sorted(pending.items()):
         if journey not in programme.journeys:
             # removed from the configuration since the member was marked: nothing to enter
             log.warning("hand-off to an unconfigured journey dropped", extra={"journey": journey})
             for member_id in member_ids:
-                _finish_handoff(member_id, journey, day, programme, now)
+                _finish_handoff(member_id, journey, day, programme, now, latest)
             continue
         cohort_id = f"{journey}-{day.isoformat()}"
         try:
@@ -202,11 +222,11 @@ def hand_off(
             log.exception("hand-off failed", extra={"journey": journey, "cohort_id": cohort_id})
             report.handoff_errors[journey] += len(member_ids)
             for member_id in member_ids:
-                _retry_tomorrow(member_id, journey, day, programme, now)
+                _retry_tomorrow(member_id, journey, day, programme, now, latest)
             continue
         report.handoffs[journey] += len(member_ids)
         for member_id in member_ids:
-            _finish_handoff(member_id, journey, day, programme, now)
+            _finish_handoff(member_id, journey, day, programme, now, latest)
 
 
 def run_sweep(
@@ -225,13 +245,17 @@ def run_sweep(
     ids = due_member_ids(day, lookback_days)
     report.index_entries = len(ids)
     pending: dict[str, list[str]] = {}
+    latest: dict[str, Member] = {}  # members waiting for a hand-off, as last committed
     for member in _fetch(ids):
         report.members_read += 1
         # from this run, or left pending by an interrupted one
-        for journey in review_member(member, programme, now, day, report):
+        waiting = review_member(member, programme, now, day, report, latest)
+        for journey in waiting:
             pending.setdefault(journey, []).append(member.member_id)
+        if not waiting:
+            latest.pop(member.member_id, None)
     if pending:
-        hand_off(pending, journeys, day, programme, now, report)
+        hand_off(pending, journeys, day, programme, now, report, latest)
     result = report.as_dict()
     log.info("sweep done", extra={k: v for k, v in result.items() if k != "day"})
     return result

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from pynamodb.attributes import Attribute
-from pynamodb.constants import NUMBER, STRING
+from pynamodb.constants import LIST, MAP, NUMBER, STRING
 
 # Every model's table until memberflow.store.bind_tables names it at start-up.
 UNBOUND = "unbound-call-memberflow.store.bind_tables"
@@ -33,14 +33,24 @@ class RecordListAttribute(Attribute[list]):
 
     attr_type = STRING
 
-    def __init__(self, record, **kwargs):
+    def __init__(self, record, *, legacy_maps: bool = False, **kwargs):
         self.record = record
+        # Items written before the list became a string hold it as a list of maps: read
+        # with ``record.from_map``; the next write of the attribute stores the string.
+        self.legacy_maps = legacy_maps
         super().__init__(**kwargs)
+
+    def get_value(self, value: dict):
+        if self.legacy_maps and STRING not in value and LIST in value:
+            return value
+        return super().get_value(value)
 
     def serialize(self, value: list) -> str:
         return json.dumps([r.dump() for r in value], separators=(",", ":"))
 
-    def deserialize(self, value: str) -> list:
+    def deserialize(self, value) -> list:
+        if isinstance(value, dict):  # the list of maps of an older item
+            return [self.record.from_map(raw[MAP]) for raw in value[LIST]]
         return [self.record.load(raw) for raw in json.loads(value)]
 
 

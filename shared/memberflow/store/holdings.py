@@ -3,6 +3,7 @@ strings or integers): the items of a data-access export."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,8 @@ def plain(value):
         return format(value, "f") if value != value.to_integral_value() else int(value)
     if isinstance(value, MapAttribute):
         return {k: plain(v) for k, v in value.attribute_values.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple, set)):
         return [plain(v) for v in value]
     if isinstance(value, dict):

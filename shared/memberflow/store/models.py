@@ -34,11 +34,35 @@ from memberflow.store.attributes import (
 from memberflow.store.journey_models import Cohort, Coupon, Enrolment, Message
 
 
-class StageChange(MapAttribute):
-    at = UTCDateTimeAttribute()
-    from_stage = UnicodeAttribute(null=True)
-    to_stage = UnicodeAttribute()
-    reason = UnicodeAttribute()
+@dataclass
+class StageChange:
+    """One move of the member's stage (the history the KPIs' stage series is drawn from)."""
+
+    at: datetime
+    from_stage: str | None
+    to_stage: str
+    reason: str
+
+    def dump(self) -> list:
+        return [self.at.astimezone(UTC).isoformat(), self.from_stage, self.to_stage, self.reason]
+
+    @classmethod
+    def load(cls, raw: list) -> StageChange:
+        return cls(datetime.fromisoformat(raw[0]), raw[1], raw[2], raw[3])
+
+    @classmethod
+    def from_map(cls, raw: dict) -> StageChange:
+        """An entry as items written before the compact list held it (a map)."""
+
+        def text(name: str) -> str | None:
+            return (raw.get(name) or {}).get("S")
+
+        return cls(
+            _UTC_TEXT.deserialize(text("at")), text("from_stage"), text("to_stage"), text("reason")
+        )
+
+
+_UTC_TEXT = UTCDateTimeAttribute()
 
 
 @dataclass
@@ -135,7 +159,8 @@ class Member(Model):
     stage = UnicodeAttribute()
     stage_changed_at = UTCDateTimeAttribute()
     stage_reason = UnicodeAttribute()
-    stage_history = ListAttribute(of=StageChange, default=list)
+    # compact (one string): read by every member read and written on every stage move
+    stage_history = RecordListAttribute(StageChange, legacy_maps=True, default=list)
     joined_at = UTCDateTimeAttribute(null=True)
     activated_at = UTCDateTimeAttribute(null=True)
     active_since = UTCDateTimeAttribute(null=True)
