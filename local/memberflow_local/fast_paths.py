@@ -7,7 +7,11 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
 - queries narrowed to their key condition's range before moto sizes each item
   (``index_reads.KeyRanges``);
 - data-plane answers handed to botocore as moto's dicts (``lane.WireAnswers``);
-- scans that copy and convert only what they return (``scans.py``);
+- scans that copy and convert only what they return, item sizes kept until the item
+  changes (``scans.py``);
+- items' JSON built without deep copies (``item_json.py``);
+- conditions parsed once per shape, update walks without per-node overhead
+  (``conditions.py``, ``traversal.py``, switched with ``expressions.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - execution names checked through an index (``executions.py``);
 - the garbage collector's start-up freeze (``stack._collect_less``).
@@ -17,7 +21,16 @@ from __future__ import annotations
 
 import contextlib
 
-from memberflow_local import asl, executions, expressions, index_reads, lane, scans, stack
+from memberflow_local import (
+    asl,
+    executions,
+    expressions,
+    index_reads,
+    item_json,
+    lane,
+    scans,
+    stack,
+)
 
 
 @contextlib.contextmanager
@@ -38,6 +51,7 @@ def motos_own_paths():
             scans.motos_own_scans(),
             asl.motos_own_states(),
             executions.motos_own_name_check(),
+            item_json.motos_own_item_json(),
         ):
             yield
     finally:
