@@ -133,6 +133,18 @@ def test_sweep_moves_due_members_hands_them_off_and_a_rerun_changes_nothing(stac
     assert again["members_read"] == 0 and snapshot(ids) == before
 
 
+def _members_due_for_at_risk(programme, count: int) -> None:
+    """``due0``.. members whose one order was 64 days ago: at risk at NOW's sweep."""
+    for i in range(count):
+        make_member(f"due{i}", programme=programme, joined_at=NOW - timedelta(days=300))
+        apply(
+            f"due{i}",
+            paid(f"d{i}", 10, NOW - timedelta(days=64)),
+            programme=programme,
+            now=NOW - timedelta(days=64),
+        )
+
+
 def test_sweep_reads_only_the_due_members_and_never_scans(stack, monkeypatch):
     programme = app_context().programme
     for i in range(120):  # not due: recent buyers, and members with no pending change
@@ -144,14 +156,7 @@ def test_sweep_reads_only_the_due_members_and_never_scans(stack, monkeypatch):
                 programme=programme,
                 now=NOW - timedelta(days=2),
             )
-    for i in range(5):
-        make_member(f"due{i}", programme=programme, joined_at=NOW - timedelta(days=300))
-        apply(
-            f"due{i}",
-            paid(f"d{i}", 10, NOW - timedelta(days=64)),
-            programme=programme,
-            now=NOW - timedelta(days=64),
-        )
+    _members_due_for_at_risk(programme, 5)
     fetched = []
     real_batch_get = Member.batch_get
 
@@ -353,14 +358,7 @@ def test_a_hand_off_is_written_on_the_member_as_reviewed_without_reading_it_agai
     from memberflow.store import unit_of_work
 
     programme = app_context().programme
-    for i in range(4):
-        make_member(f"due{i}", programme=programme, joined_at=NOW - timedelta(days=300))
-        apply(
-            f"due{i}",
-            paid(f"d{i}", 10, NOW - timedelta(days=64)),
-            programme=programme,
-            now=NOW - timedelta(days=64),
-        )
+    _members_due_for_at_risk(programme, 4)
     reads = []
     real_read = unit_of_work._read
 
