@@ -79,10 +79,10 @@ def test_the_birthday_journey_gives_the_treated_their_gift_once_on_their_local_d
     stack.clock.wait_idle()
     cohort = Cohort.get("birthday-2026-01-06", consistent_read=True)
     assert sorted(cohort.member_ids) == sorted([east, flaky, control])
-    # The next day's sweep (18:00 on the 6th in Los Angeles) enrols the west member
+    # The afternoon run (14:00 UTC: 06:00 on the 6th in Los Angeles) enrols the west member
     stack.advance(days=1)
     stack.clock.wait_idle()
-    assert Cohort.get("birthday-2026-01-07", consistent_read=True).member_ids == [west]
+    assert Cohort.get("birthday-2026-01-06-pm", consistent_read=True).member_ids == [west]
     assert sorted(attempts) == sorted([east, flaky])  # the failures happened; retries sent
 
     sent = [m for m in messages() if m.journey == JOURNEY]
