@@ -155,7 +155,8 @@ def _customer(
 # customer's metafields in customers/create and customers/update payloads only for the
 # namespaces the webhook subscription names (metafieldNamespaces: ["facts"], or
 # metafields: [{namespace: "facts", key: "birth_date"}]): without that, the payload has
-# no metafields and the stored birthday stays (docs/platforms/shopify.md).
+# no metafields and the stored birthday stays; facts without a birth date remove it
+# (docs/platforms/shopify.md).
 BIRTH_DATE = ("facts", "birth_date")
 
 
