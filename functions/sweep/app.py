@@ -1,4 +1,4 @@
-"""Daily sweep: members due for a stage, tier or points review today."""
+"""The sweep (02:00 and 14:00 UTC): members due for a stage, tier, points or date review."""
 
 from aws_lambda_powertools import Logger
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from memberflow import metrics
 from memberflow.journeys.channels import ChannelAdapters
 from memberflow.loyalty import service
 from memberflow.runtime import app_context
@@ -73,16 +74,19 @@ def test_the_birthday_journey_gives_the_treated_their_gift_once_on_their_local_d
         return real_send(self, channel, message, email=email, phone=phone)
 
     monkeypatch.setattr(ChannelAdapters, "send", send)
+    # the PointsGifted metric counts what was given: not the two sends' released gifts
+    counted = []
+    monkeypatch.setattr(metrics, "count", lambda name, value=1: counted.append((name, value)))
 
     # The 02:00 UTC sweep of 6 January (10:00 in Shanghai, still the 5th in Los Angeles)
     stack.advance(days=1)
     stack.clock.wait_idle()
     cohort = Cohort.get("birthday-2026-01-06", consistent_read=True)
     assert sorted(cohort.member_ids) == sorted([east, flaky, control])
-    # The next day's sweep (18:00 on the 6th in Los Angeles) enrols the west member
+    # The afternoon run (14:00 UTC: 06:00 on the 6th in Los Angeles) enrols the west member
     stack.advance(days=1)
     stack.clock.wait_idle()
-    assert Cohort.get("birthday-2026-01-07", consistent_read=True).member_ids == [west]
+    assert Cohort.get("birthday-2026-01-06-pm", consistent_read=True).member_ids == [west]
     assert sorted(attempts) == sorted([east, flaky])  # the failures happened; retries sent
 
     sent = [m for m in messages() if m.journey == JOURNEY]
@@ -102,6 +106,7 @@ def test_the_birthday_journey_gives_the_treated_their_gift_once_on_their_local_d
         meanwhile = 5 if member_id == flaky else 0
         assert int(member.points_balance) == 300 + meanwhile
         assert sum(int(lot.remaining) for lot in member.points_lots) == 200 + meanwhile
+    assert sum(value for name, value in counted if name == "PointsGifted") == 600
     # the holdout is tracked but gets neither message nor points
     assert _gifts(control) == [] and int(get_member(control).points_balance) == 100
     for member_id in ("bd-none", "bd-later"):
@@ -141,7 +146,9 @@ def test_the_birthday_journey_gives_the_treated_their_gift_once_on_their_local_d
     assert stack.http("GET", f"/members/{east}/export").json()["member"]["birthday"] == (
         "1990-01-06"
     )
+    assert any(h.startswith("birthday#") for h in get_member(east).handoffs)
     assert stack.http("DELETE", f"/members/{east}").status < 300
     erased = get_member(east)
     assert erased.erased and erased.birthday is None
+    assert not erased.handoffs  # the hand-off record's day is the birthday's
     assert len(_gifts(east)) == 1  # the ledger keeps ids and amounts for the accounts

@@ -246,8 +246,9 @@ def test_stage_transitions_through_the_scheduled_sweep_on_the_virtual_clock(stac
     bought = start - timedelta(days=55)
     apply("life", paid("life-1", 120, bought), programme=programme, now=bought)
     make_member("idle", programme=programme, joined_at=start)
-    stack.advance(days=8)  # the scheduled 02:00 sweeps, and the journeys they start
-    assert Enrolment.get("idle", "activation#activation-2026-01-13").journey == "activation"
+    stack.advance(days=8)  # the scheduled 02:00 and 14:00 sweeps, and the journeys they start
+    # due 7 days after joining (08:00 on the 12th): the afternoon run of that day
+    assert Enrolment.get("idle", "activation#activation-2026-01-12-pm").journey == "activation"
     member = Member.get("life")
     assert (member.stage, member.stage_reason) == ("at_risk", "no_order_60d")
     assert list(Enrolment.query("life", Enrolment.enrolment_key.startswith("dormancy_recall#")))

@@ -121,3 +121,26 @@ def test_29_february_returns_on_28_february_in_other_years():
         2028, 2, 29, tzinfo=UTC
     )
     assert _due(m, _programme(days_before=1)) == datetime(2026, 2, 27, tzinfo=UTC)
+
+
+def _over(member: Member, programme, now=NOW):
+    state = handoffs.HandoffState.of(member, programme)
+    return {j: at for j, at in handoffs.dates_over(state, programme, now).items() if j == "bday"}
+
+
+def test_only_a_birthday_whose_local_day_is_over_is_recorded_rather_than_greeted_late():
+    # 08:00 UTC on 5 January: 09:00 in Paris, 16:00 in Shanghai, 22:00 on the 4th in Honolulu
+    m = Member(member_id="m", birthday="1990-01-04", timezone="Europe/Paris")
+    assert _over(m, _programme()) == {"bday": datetime(2026, 1, 3, 23, 0, tzinfo=UTC)}
+    m.birthday = "1990-01-05"  # today there: still greeted
+    assert _over(m, _programme()) == {}
+    m.timezone = "Pacific/Honolulu"
+    m.birthday = "1990-01-04"  # still the 4th there
+    assert _over(m, _programme()) == {}
+    # a reminder 3 days before a birthday still ahead is due, not over
+    m.timezone, m.birthday = "Europe/Paris", "1990-01-06"
+    assert _over(m, _programme(days_before=3)) == {}
+    m.birthday = "1990-01-04"  # the birthday itself is over: its reminder too
+    assert _over(m, _programme(days_before=3)) == {
+        "bday": datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+    }

@@ -137,8 +137,8 @@ def test_two_stacks_in_one_account_and_region_share_no_fixed_name(translated):
     schedules = [
         r for r in translated["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"
     ]
-    # The daily sweep, the weekly RFM job and the weekly KPI snapshot.
-    assert len(schedules) == 3
+    # The sweep's two daily runs, the weekly RFM job and the weekly KPI snapshot.
+    assert len(schedules) == 4
     assert all("Name" not in r["Properties"] for r in schedules)  # CloudFormation names them
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, handoffs, points, stages
+from memberflow.loyalty import accounts, points, stages
 from memberflow.loyalty.service import order_key
 from memberflow.members.identity import email_hash, new_member_id, normalise_email
 from memberflow.members.service import email_link, new_member
@@ -134,15 +134,12 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     entries += _replay_until(member, now, programme)
     member.pending_handoff = None
     member.handoff_due_at = None
-    # The birthday now, so that history's birthdays were no review moments; one that
-    # fell due before go-live (the sweep's look-back would still take it) is recorded
-    # as handed off on its day, like every hand-off of the past: no late greeting.
+    # The birthday now, so that history's birthdays were no review moments; one whose
+    # local day is over at go-live (the sweep's look-back would still take it) is
+    # recorded as handed off on its day, like every hand-off of the past: no late
+    # greeting. One that is today, or still ahead of its reminder, is still handed off.
     member.birthday = customer.birthday
-    handed = handoffs.HandoffState.of(member, programme)
-    for journey, due in sorted(handoffs.date_due(handed, programme, now).items()):
-        if due <= now:
-            day = due.astimezone(UTC).date().isoformat()
-            member.handoffs = [*(member.handoffs or []), f"{journey}#{day}"]
+    accounts.record_dates_over(member, programme, now)
     if customer.opening_points:
         expiry = points.expires_at(now, programme)
         accounts.credit(member, customer.opening_points, expiry)

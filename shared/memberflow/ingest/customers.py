@@ -22,6 +22,7 @@ from memberflow.journeys import incentives
 from memberflow.journeys.machine import journey_machine_arn
 from memberflow.loyalty import accounts, points
 from memberflow.loyalty import service as loyalty
+from memberflow.members import birthdays
 from memberflow.members.identity import email_hash, identity_key, new_member_id, normalise_email
 from memberflow.members.service import change_stage, email_link, email_link_key, new_member
 from memberflow.store import Cohort, Enrolment, ExternalIdentity, LedgerEntry, Member, reads
@@ -71,6 +72,8 @@ def _profile(member: Member, event: CustomerUpserted, email: str | None) -> bool
         value = getattr(event, name)
         if value and value != getattr(member, name):
             setattr(member, name, value)
+    if event.birthday_cleared:  # the source said there is none (privacy: it goes)
+        member.birthday = None
     return changed
 
 
@@ -265,7 +268,12 @@ class _SignUp:
             puts.append((link, ExternalIdentity.identity_key.does_not_exist()))
         # the link's key on the member too: a coupon step finds the shop customer by it
         incentives.remember_identity(current, event.platform, event.shop, event.customer_id)
+        birthday = current.birthday
         email_changed = _profile(current, event, self.email)
+        if current.birthday is not None and current.birthday != birthday:
+            # learnt after this year's day was over: no greeting days late (the sweep's
+            # look-back is for missed sweeps); today's is still greeted
+            accounts.record_dates_over(current, programme, now, birthdays.ATTRIBUTE)
         if current.email_hash and (self.created or email_changed):
             # find_by_email's consistent lookup (the by_email index lags)
             puts.append((email_link(member_id, current.email_hash, now), None))

@@ -187,6 +187,7 @@ class SendActivities:
             except Exception:  # noqa: BLE001 - the original error matters more
                 log.warning("claim not released", extra={"cohort_id": cohort.cohort_id})
             raise
+        claims.sent(claim)
         if provider_id:
             self.sent.append((record, provider_id))
         return "sent", None

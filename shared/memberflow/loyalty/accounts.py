@@ -351,6 +351,20 @@ def interact(
 # ------------------------------------------------------------------ the review index
 # The journey hand-off rules live in memberflow.loyalty.handoffs, on plain state; these
 # build that state from the member item and write what the rules return onto it.
+def record_dates_over(
+    member: Member, programme: Programme, now: datetime, attribute: str | None = None
+) -> list[str]:
+    """Record as handed off the date journeys whose date's local day is over
+    (handoffs.dates_over): no late greeting. Returns the journeys recorded."""
+    over = handoffs.dates_over(
+        handoffs.HandoffState.of(member, programme), programme, now, attribute
+    )
+    records = [f"{j}#{at.astimezone(UTC).date().isoformat()}" for j, at in sorted(over.items())]
+    if records:
+        member.handoffs = [*(member.handoffs or []), *records][-HANDOFFS_KEPT:]
+    return sorted(over)
+
+
 def write_pending(member: Member, pending: handoffs.Pending) -> None:
     member.pending_handoff = pending.text
     member.handoff_due_at = pending.due_at

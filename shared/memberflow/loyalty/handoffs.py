@@ -235,3 +235,26 @@ def date_due(member: HandoffState, programme: Programme, now: datetime) -> dict[
             out[journey] = moment
             break
     return out
+
+
+def dates_over(
+    member: HandoffState, programme: Programme, now: datetime, attribute: str | None = None
+) -> dict[str, datetime]:
+    """The date journeys (of ``attribute``'s, or all) whose hand-off fell due by ``now``
+    for a date whose day, in the member's zone, is over: learnt too late (an import, a
+    birthday given after the day), they are recorded as handed off rather than made days
+    late through the sweep's look-back (meant for missed sweeps). A date whose day is
+    today, or still ahead (``days_before`` > 0), is not over: it is still handed off.
+    Returns each one's due moment (the hand-off record's UTC day)."""
+    today = now.astimezone(_zone(member, programme)).date()
+    due = date_due(member, programme, now)
+    out = {}
+    for journey, trigger in triggers.journeys_triggered(programme, triggers.DATE):
+        at = due.get(journey)
+        if at is None or at > now or (attribute is not None and trigger.attribute != attribute):
+            continue
+        # the hand-off is due at the start of the local day days_before the date itself
+        day = at.astimezone(_zone(member, programme)).date() + timedelta(days=trigger.days_before)
+        if day < today:
+            out[journey] = at
+    return out

@@ -10,7 +10,9 @@ starts at or after it** (``2026-03-02T10:00Z`` → ``2026-03-03``, ``2026-03-02T
 member it reads is already due: filing a moment under its own date would let a sweep
 that runs at 00:05 find a member due at 10:00 not yet due, re-file it under the same
 day, and never see it again. The cost is at most one day of delay. A sweep that missed
-days should also read the keys of those days.
+days should also read the keys of those days. The sweep itself reads the
+``by_review_shard`` index, sorted by the moment, up to its run's moment
+(memberflow.loyalty.sweep): no delay there.
 
 The shard is a stable hash (SHA-256) of the member id, never Python's ``hash()``
 (randomised per process).

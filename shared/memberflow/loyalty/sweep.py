@@ -1,8 +1,13 @@
-"""The daily sweep: review the members due today, and nobody else.
+"""The sweep: review the members due by the run's moment, and nobody else.
 
-It reads the ``by_review_shard`` index, one query per shard for every member whose
-``review_at`` falls on today or the last ``lookback_days`` days (so a missed run is
-caught up: 16 queries a day, even when nobody is due), fetches those members, and for
+It runs twice a day, at 02:00 and 14:00 UTC (template.yaml): a date hand-off is due at
+the start of the member's local day, and one of the two runs falls early in every zone's
+day (02:00 UTC: 02:00-16:00 from UTC+0 to UTC+14; 14:00 UTC: 02:00-13:00 from UTC-12 to
+UTC-1), so a birthday is greeted inside its local day's send window, never the day
+before. It reads the ``by_review_shard`` index, one query per shard for every member
+whose ``review_at`` falls between the start of the UTC day ``lookback_days`` ago (so a
+missed run is caught up) and the run's moment: 16 queries a run, even when nobody is
+due. It fetches those members, and for
 each one, in one conditional commit: applies the stage rules (at_risk, lapsed, loyal),
 the periodic tier review (downgrade / reset), points expiry (ledger ``expiry`` entries),
 and files the member under its next review date. It never scans the members table.
@@ -13,9 +18,11 @@ tier entered by an order since the last sweep, points expiring in N days, the ye
 return of a date (the membership anniversary) in the member's time zone. Journey
 hand-offs are two-phase so that a crash cannot lose one: the member's commit records
 the journeys in ``pending_handoff`` and keeps the member filed under today; once the journey
-engine has enrolled the cohort (idempotent on ``<journey>-<day>``) the pending mark is
-cleared and the member is filed under its next review. A re-run of the same day thus
-finds only the members whose work is unfinished, and changes nothing else.
+engine has enrolled the cohort (idempotent on its id: ``<journey>-<day>`` for the 02:00
+run, ``<journey>-<day>-pm`` for the 14:00 one, a cohort whose execution started taking
+nobody new) the pending mark is cleared and the member is filed under its next review.
+A re-run of the same run thus finds only the members whose work is unfinished, and
+changes nothing else.
 """
 
 from __future__ import annotations
@@ -64,15 +71,31 @@ class SweepReport:
         }
 
 
-def due_member_ids(day: date, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> list[str]:
-    """Ids filed under ``day`` and the ``lookback_days`` days before it (index only).
+# The sweep's runs (UTC hours, template.yaml's SweepFunction schedules): a run from noon
+# on is the afternoon one, with cohorts of its own (a started cohort takes nobody new).
+AFTERNOON_FROM_HOUR = 12
+AFTERNOON_SUFFIX = "-pm"
 
-    One query per shard of ``by_review_shard`` (16), whatever the lookback: a day is
-    filed as the first UTC day starting at or after ``review_at``, so the days
-    ``day - lookback .. day`` are ``day_start(day - lookback - 1) < review_at <=
-    day_start(day)`` (a range of the index's sort key, not a query per day)."""
+
+def cohort_id(journey: str, now: datetime) -> str:
+    """The cohort the run at ``now`` hands ``journey``'s members to: one per run, the same
+    for a re-run of it (``<journey>-<UTC day>``, ``-pm`` for the afternoon run)."""
+    utc = now.astimezone(UTC)
+    suffix = AFTERNOON_SUFFIX if utc.hour >= AFTERNOON_FROM_HOUR else ""
+    return f"{journey}-{utc.date().isoformat()}{suffix}"
+
+
+def due_member_ids(
+    day: date, lookback_days: int = DEFAULT_LOOKBACK_DAYS, until: datetime | None = None
+) -> list[str]:
+    """Ids due by ``until`` (default: the start of ``day``) from the ``lookback_days``
+    days before ``day`` on (index only).
+
+    One query per shard of ``by_review_shard`` (16), whatever the lookback: ``day_start(day
+    - lookback - 1) < review_at <= until`` is a range of the index's sort key, not a query
+    per day. A member due later than ``until`` is read by a later run."""
     after = review.day_start(day - timedelta(days=lookback_days + 1)) + timedelta(microseconds=1)
-    until = review.day_start(day)
+    until = review.day_start(day) if until is None else until
     ids: list[str] = []
     for key in review.shard_keys():
         ids.extend(
@@ -146,7 +169,7 @@ def review_member(
             latest[current.member_id] = current  # the last planned is what commits
         outcome.clear()
         waiting["journeys"] = accounts.pending_journeys(current)
-        if current.review_at is None or review.review_day(current.review_at) > day:
+        if current.review_at is None or current.review_at > now:
             return Change()  # an event moved it since the index was read: not due
         entries, found = apply_review(current, programme, now, day)
         outcome.update(found)
@@ -215,11 +238,11 @@ def hand_off(
             for member_id in member_ids:
                 _finish_handoff(member_id, journey, day, programme, now, latest)
             continue
-        cohort_id = f"{journey}-{day.isoformat()}"
+        cohort = cohort_id(journey, now)
         try:
-            journeys.enrol(journey, sorted(member_ids), cohort_id=cohort_id)
+            journeys.enrol(journey, sorted(member_ids), cohort_id=cohort)
         except Exception:  # noqa: BLE001 - recorded; the members stay pending, retried tomorrow
-            log.exception("hand-off failed", extra={"journey": journey, "cohort_id": cohort_id})
+            log.exception("hand-off failed", extra={"journey": journey, "cohort_id": cohort})
             report.handoff_errors[journey] += len(member_ids)
             for member_id in member_ids:
                 _retry_tomorrow(member_id, journey, day, programme, now, latest)
@@ -238,11 +261,11 @@ def run_sweep(
 ) -> dict:
     """Review every member due by ``now``; hand members to the journeys the programme
     declares for what changed (a stage entered, not activated, a tier entered, points
-    about to expire). Idempotent for a day. ``journeys``: where the members are handed
+    about to expire, a date's return). Idempotent for a run (:func:`cohort_id`). ``journeys``: where the members are handed
     (the sweep's handler passes the journey engine's entry)."""
     day = now.astimezone(UTC).date()
     report = SweepReport(day=day.isoformat())
-    ids = due_member_ids(day, lookback_days)
+    ids = due_member_ids(day, lookback_days, until=now)
     report.index_entries = len(ids)
     pending: dict[str, list[str]] = {}
     latest: dict[str, Member] = {}  # members waiting for a hand-off, as last committed

@@ -39,6 +39,10 @@ PERSONAL_ATTRIBUTES = (
 # Free text a platform sent about the member: preferences and the ids of its
 # interactions (a sender's own strings). Stage, tier and points are memberflow's.
 FREE_TEXT_ATTRIBUTES = ("locale", "timezone", "interaction_ids")
+# Derived from personal data: a date journey's hand-off record (``birthday#2026-01-06``)
+# carries the birthday's month and day; the records only keep a journey from repeating,
+# and an erased member enters none.
+DERIVED_ATTRIBUTES = ("handoffs",)
 # Free text on the member's orders: the discount codes the customer typed.
 ORDER_FREE_TEXT = ("coupon_codes",)
 
@@ -54,7 +58,9 @@ def erase_member(member_id: str, *, now: datetime) -> dict[str, Any] | None:
     for record in identities.identities_of(member_id):
         identities.unlink(record, member_id, now)
         removed += 1
-    member_changes.erase(member, PERSONAL_ATTRIBUTES + FREE_TEXT_ATTRIBUTES, now)
+    member_changes.erase(
+        member, PERSONAL_ATTRIBUTES + FREE_TEXT_ATTRIBUTES + DERIVED_ATTRIBUTES, now
+    )
     orders.clear_attributes(member_id, ORDER_FREE_TEXT)
     # Orders (now without free text), ledger entries, enrolments, messages and coupons
     # hold ids, amounts and times only; they stay for the programme's accounts and KPIs,

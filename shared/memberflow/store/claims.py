@@ -181,6 +181,11 @@ def claim(claim: Claim, now: datetime) -> None:
         member.version = (member.version or 0) + 1
         for name, value in fields.items():
             setattr(member, name, value)
+
+
+def sent(claim: Claim) -> None:
+    """The claimed send went out: its gift now counts in the metrics (a claim released
+    after a failed send takes its gift back, and must not have counted it)."""
     if claim.gift is not None:
         count_ledger([claim.gift.entry])
 

@@ -185,7 +185,8 @@ def timezone(value: Any, field: str) -> str | None:
 def birthday(value: Any, field: str, at: datetime | None = None) -> str | None:
     """A birthday, ``YYYY-MM-DD`` or a month-day ``--MM-DD``/``MM-DD``, in its stored
     form (memberflow.members.birthdays); ``None`` if empty; 400 otherwise (after ``at``'s
-    day anywhere on Earth: in the future)."""
+    day anywhere on Earth: in the future). ``at``: the server's clock when the request
+    came, never a time the payload gives (the sender's to choose)."""
     if value is None or value == "":
         return None
     from memberflow.members.birthdays import InvalidBirthday, parse

@@ -215,7 +215,7 @@ def verify_and_parse(
         return platform, configured.name
 
     try:
-        kind, shop, events = native.parse(doc, addressed)
+        kind, shop, events = native.parse(doc, addressed, now)
     except u.Ignored as why:
         return _ignored("events", sender, doc["type"], did, why.reason)
     return Delivery("events", shop, kind, did, events, body_sha256=digest)

@@ -27,6 +27,8 @@ class CustomerUpserted:
     city, country) are all present, or the source said so explicitly. ``birthday``:
     ``YYYY-MM-DD`` or ``--MM-DD`` (memberflow.members.birthdays); ``None`` when the
     source did not send one (the stored birthday stays, as with the other fields).
+    ``birthday_cleared``: the source said explicitly that there is none (the stored
+    birthday is removed).
     """
 
     platform: str
@@ -42,6 +44,7 @@ class CustomerUpserted:
     created_at: datetime | None
     profile_completed: bool
     birthday: str | None = None
+    birthday_cleared: bool = False
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,19 @@ def verify(
 # -- payloads -----------------------------------------------------------------------------
 
 
-def _member(data: dict, base: str, *, platform: str, shop: str, default_time: datetime):
+def _member(
+    data: dict,
+    base: str,
+    *,
+    platform: str,
+    shop: str,
+    default_time: datetime,
+    received_at: datetime,
+    clears: bool = False,
+):
+    """``received_at``: the server's clock, what a birthday "in the future" is judged
+    against (the payload's own times are the sender's to choose). ``clears``: an explicit
+    ``"birthday": null`` removes the stored birthday (member.upserted; absent: kept)."""
     created = u.opt_time(data.get("created_at"), f"{base}.created_at")
     updated = u.opt_time(data.get("updated_at"), f"{base}.updated_at")
     return CustomerUpserted(
@@ -94,7 +106,8 @@ def _member(data: dict, base: str, *, platform: str, shop: str, default_time: da
         updated_at=updated or default_time,
         created_at=created,
         profile_completed=bool(data.get("profile_completed", False)),
-        birthday=u.birthday(data.get("birthday"), f"{base}.birthday", updated or default_time),
+        birthday=u.birthday(data.get("birthday"), f"{base}.birthday", received_at),
+        birthday_cleared=clears and "birthday" in data and data["birthday"] is None,
     )
 
 
@@ -106,12 +119,26 @@ def _source(data: dict, addressed: Addressed) -> tuple[str, str]:
     return addressed(data.get("platform"), data.get("shop"), "body.data.shop")
 
 
-def _member_upserted(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+def _member_upserted(
+    data: dict, ts: datetime, addressed: Addressed, received_at: datetime
+) -> list[Event]:
     platform, shop = _source(data, addressed)
-    return [_member(data, "body.data", platform=platform, shop=shop, default_time=ts)]
+    return [
+        _member(
+            data,
+            "body.data",
+            platform=platform,
+            shop=shop,
+            default_time=ts,
+            received_at=received_at,
+            clears=True,
+        )
+    ]
 
 
-def _order_paid(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+def _order_paid(
+    data: dict, ts: datetime, addressed: Addressed, received_at: datetime
+) -> list[Event]:
     platform, shop = _source(data, addressed)
     paid_at = u.parse_time(data["paid_at"], "body.data.paid_at")
     customer = None
@@ -122,6 +149,7 @@ def _order_paid(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
             platform=platform,
             shop=shop,
             default_time=paid_at,
+            received_at=received_at,
         )
     return [
         OrderPaid(
@@ -149,7 +177,9 @@ def _order_paid(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
     ]
 
 
-def _order_refunded(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+def _order_refunded(
+    data: dict, ts: datetime, addressed: Addressed, _received_at: datetime
+) -> list[Event]:
     platform, shop = _source(data, addressed)
     return [
         OrderRefunded(
@@ -167,7 +197,9 @@ def _order_refunded(data: dict, ts: datetime, addressed: Addressed) -> list[Even
     ]
 
 
-def _interaction(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+def _interaction(
+    data: dict, ts: datetime, addressed: Addressed, _received_at: datetime
+) -> list[Event]:
     platform, shop = _source(data, addressed)
     return [
         Interaction(
@@ -182,7 +214,9 @@ def _interaction(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
     ]
 
 
-def _consent_changed(data: dict, ts: datetime, addressed: Addressed) -> list[Event]:
+def _consent_changed(
+    data: dict, ts: datetime, addressed: Addressed, _received_at: datetime
+) -> list[Event]:
     platform, shop = _source(data, addressed)
     return [
         ConsentChanged(
@@ -208,10 +242,10 @@ TYPES: dict[str, Callable[[dict, datetime, Addressed], list[Event]]] = {
 }
 
 
-def parse(body: Any, addressed: Addressed) -> tuple[str, str, list[Event]]:
+def parse(body: Any, addressed: Addressed, received_at: datetime) -> tuple[str, str, list[Event]]:
     """(type, shop, events) of a parsed envelope; raises Ignored for unknown types.
     ``addressed(platform, shop, field)`` returns the configured source an event names
-    (or raises a 403)."""
+    (or raises a 403); ``received_at``: the server's clock when the request came."""
     validate("envelope.schema.json", body)
     kind = body["type"]
     timestamp = u.parse_time(body["timestamp"], "body.timestamp")
@@ -219,5 +253,5 @@ def parse(body: Any, addressed: Addressed) -> tuple[str, str, list[Event]]:
         raise u.Ignored(f"unknown type {kind!r}")
     validate(f"{kind}.schema.json", body)
     data = body["data"]
-    events = TYPES[kind](data, timestamp, addressed)
+    events = TYPES[kind](data, timestamp, addressed, received_at)
     return kind, events[0].shop if events else "", events

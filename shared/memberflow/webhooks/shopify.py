@@ -35,15 +35,24 @@ _TOPIC = re.compile(r"[a-z0-9_]{1,64}/[a-z0-9_]{1,64}")
 
 
 class Context:
-    """What the headers say about a delivery, plus the fallback time."""
+    """What the headers say about a delivery, plus the fallback time; ``received_at``:
+    the server's clock when the request came (what "in the future" is judged against)."""
 
-    def __init__(self, shop: str, topic: str, event_id: str, triggered_at: datetime):
+    def __init__(
+        self,
+        shop: str,
+        topic: str,
+        event_id: str,
+        triggered_at: datetime,
+        received_at: datetime | None = None,
+    ):
         self.shop, self.topic, self.event_id, self.triggered_at = (
             shop,
             topic,
             event_id,
             triggered_at,
         )
+        self.received_at = received_at or triggered_at
 
 
 def read_shop(headers: u.Headers) -> str:
@@ -70,7 +79,7 @@ def read_headers(headers: u.Headers, now: datetime, *, shop: str) -> Context:
         triggered_at = u.parse_time(triggered, "") if triggered else now
     except WebhookError:
         triggered_at = now  # informative only: a fallback time, never worth a refusal
-    return Context(shop, topic, event_id, triggered_at)
+    return Context(shop, topic, event_id, triggered_at, now)
 
 
 def delivery_id(ctx: Context) -> str:
@@ -108,6 +117,7 @@ def _customer(
     """A CustomerUpserted from a customer object (a customers/* body, or the ``customer``
     embedded in an order, where ``billing`` and the order's email fill the gaps)."""
     billing = billing or {}
+    birthday = _birthday(doc, base, ctx.received_at)
     address_field = (
         f"{base}.default_address" if doc.get("default_address") else "body.billing_address"
     )
@@ -136,7 +146,8 @@ def _customer(
         updated_at=updated or created or fallback_time,
         created_at=created,
         profile_completed=_profile_completed(first, last, mail, address),
-        birthday=_birthday(doc, base, updated or created or fallback_time),
+        birthday=birthday,
+        birthday_cleared=birthday is None and _says_no_birthday(doc),
     )
 
 
@@ -144,7 +155,8 @@ def _customer(
 # customer's metafields in customers/create and customers/update payloads only for the
 # namespaces the webhook subscription names (metafieldNamespaces: ["facts"], or
 # metafields: [{namespace: "facts", key: "birth_date"}]): without that, the payload has
-# no metafields and the stored birthday stays (docs/platforms/shopify.md).
+# no metafields and the stored birthday stays; facts without a birth date remove it
+# (docs/platforms/shopify.md).
 BIRTH_DATE = ("facts", "birth_date")
 
 
@@ -153,6 +165,21 @@ def _birthday(doc: dict, base: str, at: datetime) -> str | None:
         if isinstance(field, dict) and (field.get("namespace"), field.get("key")) == BIRTH_DATE:
             return u.birthday(field.get("value"), f"{base}.metafields[{i}].value", at)
     return None
+
+
+def _says_no_birthday(doc: dict) -> bool:
+    """The payload carries the ``facts`` namespace's metafields (the subscription names
+    it) and no birth date among them, or an empty one: the customer has none (the stored
+    birthday is removed). No ``facts`` metafield at all says nothing (it stays)."""
+    facts = [
+        field
+        for field in doc.get("metafields") or ()
+        if isinstance(field, dict) and field.get("namespace") == BIRTH_DATE[0]
+    ]
+    return bool(facts) and not any(
+        field.get("key") == BIRTH_DATE[1] and field.get("value") not in (None, "")
+        for field in facts
+    )
 
 
 def _resource(ctx: Context, body: dict, kind: str) -> None:
