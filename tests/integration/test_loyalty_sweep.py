@@ -385,3 +385,54 @@ def test_a_hand_off_is_written_on_the_member_as_reviewed_without_reading_it_agai
         assert member.pending_handoff is None
         assert member.handoffs[-1] == "dormancy_recall#2026-01-05"
     assert Member.get("due2", consistent_read=True).order_count == 2  # the order kept
+
+
+class StartedCohorts(Journeys):
+    """As the journey engine: a cohort takes nobody new once started (its first call)."""
+
+    def enrol(self, journey, member_ids, cohort_id):
+        from types import SimpleNamespace
+
+        if cohort_id in self.cohorts:
+            new = set(member_ids) - self.cohorts[cohort_id]
+            return SimpleNamespace(skipped=dict.fromkeys(sorted(new), "cohort_started"))
+        super().enrol(journey, member_ids, cohort_id)
+        return SimpleNamespace(skipped={})
+
+
+def test_members_due_after_a_runs_cohort_started_wait_for_the_next_runs_cohort(stack):
+    """A re-run of the 02:00 run later in the morning (a retry, by hand) reads members due
+    since; the started cohort refuses them, so they stay pending, not recorded as handed
+    off, and the 14:00 run's cohort takes them."""
+    programme = app_context().programme
+    _members_due_for_at_risk(programme, 2)
+    make_member("late", programme=programme, joined_at=NOW - timedelta(days=300))
+    at_risk_at_eight = NOW.replace(hour=8) - timedelta(days=60)  # its one order
+    apply("late", paid("l", 10, at_risk_at_eight), programme=programme, now=at_risk_at_eight)
+    journeys = StartedCohorts()
+    morning = NOW.replace(hour=2)
+    first = sweep.run_sweep(programme=programme, now=morning, journeys=journeys)
+    assert first["handoffs"] == {"dormancy_recall": 2}  # "late" is not due before 08:00
+    rerun = sweep.run_sweep(programme=programme, now=NOW.replace(hour=10), journeys=journeys)
+    assert rerun["handoffs_later"] == {"dormancy_recall": 1}
+    late = Member.get("late", consistent_read=True)
+    assert late.stage == "at_risk" and late.pending_handoff == "dormancy_recall"
+    assert not any(h.startswith("dormancy_recall#") for h in late.handoffs or [])
+    afternoon = sweep.run_sweep(programme=programme, now=NOW.replace(hour=14), journeys=journeys)
+    assert afternoon["handoffs"] == {"dormancy_recall": 1}
+    assert journeys.cohorts["dormancy_recall-2026-01-05-pm"] == {"late"}
+    assert Member.get("late", consistent_read=True).pending_handoff is None
+
+
+def test_an_erased_member_keeps_no_hand_off_record(stack):
+    from memberflow.members.privacy import erase_member
+
+    programme = app_context().programme
+    _members_due_for_at_risk(programme, 1)
+    erase_member("due0", now=NOW - timedelta(days=1))
+    erased = Member.get("due0", consistent_read=True)
+    assert erased.pending_handoff is None and erased.handoff_due_at is None
+    result = sweep.run_sweep(programme=programme, now=NOW, journeys=Journeys())
+    member = Member.get("due0", consistent_read=True)
+    assert result["members_read"] == 1 and member.pending_handoff is None
+    assert not member.handoffs  # an at-risk hand-off, refused or not, left no dated record

@@ -1,10 +1,11 @@
 """The sweep: review the members due by the run's moment, and nobody else.
 
 It runs twice a day, at 02:00 and 14:00 UTC (template.yaml): a date hand-off is due at
-the start of the member's local day, and one of the two runs falls early in every zone's
-day (02:00 UTC: 02:00-16:00 from UTC+0 to UTC+14; 14:00 UTC: 02:00-13:00 from UTC-12 to
-UTC-1), so a birthday is greeted inside its local day's send window, never the day
-before. It reads the ``by_review_shard`` index, one query per shard for every member
+the start of the member's local day, and the first run after it falls early in that day
+(from UTC+0 to UTC+9 the 02:00 run, at 02:00-11:00 local; from UTC+10 to UTC+14 the
+previous UTC day's 14:00 run, at 00:00-04:00 local; west of UTC the 14:00 run, at
+02:00-13:00 local), so a birthday is greeted inside its local day's send window (the
+journey's step waits for the window to open), never the day before. It reads the ``by_review_shard`` index, one query per shard for every member
 whose ``review_at`` falls between the start of the UTC day ``lookback_days`` ago (so a
 missed run is caught up) and the run's moment: 16 queries a run, even when nobody is
 due. It fetches those members, and for
@@ -22,7 +23,8 @@ engine has enrolled the cohort (idempotent on its id: ``<journey>-<day>`` for th
 run, ``<journey>-<day>-pm`` for the 14:00 one, a cohort whose execution started taking
 nobody new) the pending mark is cleared and the member is filed under its next review.
 A re-run of the same run thus finds only the members whose work is unfinished, and
-changes nothing else.
+changes nothing else; members who became due since its first run are refused by the
+started cohort and stay pending for the next run's cohort (``handoffs_later``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from memberflow.loyalty import accounts, handoffs, review, stages
 from memberflow.loyalty.service import Change, run
 from memberflow.store.models import Member
 
+COHORT_STARTED = "cohort_started"  # the journey engine's refusal of a started cohort
 log = logging.getLogger("memberflow.loyalty.sweep")
 
 DEFAULT_LOOKBACK_DAYS = 7
@@ -55,6 +58,9 @@ class SweepReport:
     points_expired: int = 0
     handoffs: Counter = field(default_factory=Counter)  # journey -> members handed over
     handoff_errors: Counter = field(default_factory=Counter)  # journey -> members left pending
+    # journey -> members a started cohort refused (a re-run reads members due since its
+    # first run): left pending for the next run's cohort
+    handoffs_later: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
         return {
@@ -68,6 +74,7 @@ class SweepReport:
             "points_expired": self.points_expired,
             "handoffs": dict(self.handoffs),
             "handoff_errors": dict(self.handoff_errors),
+            "handoffs_later": dict(self.handoffs_later),
         }
 
 
@@ -194,9 +201,10 @@ def _finish_handoff(
         latest[member_id] = current
         if not accounts.drop_pending(current, journey):
             return Change()
-        current.handoffs = [*(current.handoffs or []), f"{journey}#{day.isoformat()}"][
-            -accounts.HANDOFFS_KEPT :
-        ]
+        if not current.erased:  # an erased member keeps no record of its dates
+            current.handoffs = [*(current.handoffs or []), f"{journey}#{day.isoformat()}"][
+                -accounts.HANDOFFS_KEPT :
+            ]
         accounts.refresh_review(current, programme, now)
         return Change(member=current)
 
@@ -240,16 +248,21 @@ def hand_off(
             continue
         cohort = cohort_id(journey, now)
         try:
-            journeys.enrol(journey, sorted(member_ids), cohort_id=cohort)
+            result = journeys.enrol(journey, sorted(member_ids), cohort_id=cohort)
         except Exception:  # noqa: BLE001 - recorded; the members stay pending, retried tomorrow
             log.exception("hand-off failed", extra={"journey": journey, "cohort_id": cohort})
             report.handoff_errors[journey] += len(member_ids)
             for member_id in member_ids:
                 _retry_tomorrow(member_id, journey, day, programme, now, latest)
             continue
-        report.handoffs[journey] += len(member_ids)
+        # Every other refusal is final (re-entry window, consent, erased): handed off.
+        skipped = getattr(result, "skipped", None) or {}
+        later = {m for m, reason in skipped.items() if reason == COHORT_STARTED}
+        report.handoffs[journey] += len(member_ids) - len(later)
+        report.handoffs_later[journey] += len(later)
         for member_id in member_ids:
-            _finish_handoff(member_id, journey, day, programme, now, latest)
+            if member_id not in later:  # the later ones stay filed under today
+                _finish_handoff(member_id, journey, day, programme, now, latest)
 
 
 def run_sweep(

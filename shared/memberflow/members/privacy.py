@@ -40,9 +40,9 @@ PERSONAL_ATTRIBUTES = (
 # interactions (a sender's own strings). Stage, tier and points are memberflow's.
 FREE_TEXT_ATTRIBUTES = ("locale", "timezone", "interaction_ids")
 # Derived from personal data: a date journey's hand-off record (``birthday#2026-01-06``)
-# carries the birthday's month and day; the records only keep a journey from repeating,
-# and an erased member enters none.
-DERIVED_ATTRIBUTES = ("handoffs",)
+# carries the birthday's month and day, and a pending hand-off comes due on it; the
+# records only keep a journey from repeating, and an erased member enters none.
+DERIVED_ATTRIBUTES = ("handoffs", "pending_handoff", "handoff_due_at")
 # Free text on the member's orders: the discount codes the customer typed.
 ORDER_FREE_TEXT = ("coupon_codes",)
 
