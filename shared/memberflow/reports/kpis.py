@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from memberflow.config import Programme
-from memberflow.reports.stats import uplift
+from memberflow.reports.stats import design_effect, uplift
 from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
 
 STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
@@ -189,6 +189,9 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
             for arm in ("treatment", "control")
         }
     variants: dict[str, dict[str, dict]] = defaultdict(dict)
+    # (journey, arm or variant) -> member -> [closed windows, converted]: a member who
+    # re-enters a journey contributes windows that are not independent (design_effect)
+    windows_of: dict[tuple, dict[str, list[int]]] = defaultdict(dict)
     for enrolment in Enrolment.scan(attributes_to_get=ENROLMENT_FIELDS):
         arm = funnels.setdefault(
             enrolment.journey,
@@ -225,17 +228,30 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
             paid = orders.get(enrolment.member_id, [])
             converted = any(enrolment.entered_at <= t <= end for t, _ in paid)
             arm["converted_in_window"] += converted
+            groups = [(enrolment.journey, enrolment.arm)]
             if variant is not None:
                 variant["window_closed"] += 1
                 variant["converted_in_window"] += converted
+                groups.append((enrolment.journey, "variant", enrolment.variant))
+            for group in groups:
+                counts = windows_of[group].setdefault(enrolment.member_id, [0, 0])
+                counts[0] += 1
+                counts[1] += converted
+
+    def effect(*group) -> float:
+        return design_effect(windows_of.get(group, {}).values())
+
     journeys = {}
     for journey, arms in funnels.items():
         t, c = arms["treatment"], arms["control"]
+        control_effect = effect(journey, "control")
         result = uplift(
             t["converted_in_window"],
             t["window_closed"],
             c["converted_in_window"],
             c["window_closed"],
+            treated_design_effect=effect(journey, "treatment"),
+            control_design_effect=control_effect,
         )
         journeys[journey] = {
             "arms": {a: {**v, "exited": dict(v["exited"])} for a, v in arms.items()},
@@ -249,6 +265,8 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
                         counts["window_closed"],
                         c["converted_in_window"],
                         c["window_closed"],
+                        treated_design_effect=effect(journey, "variant", name),
+                        control_design_effect=control_effect,
                     ).as_dict(),
                 }
                 for name, counts in sorted(variants.get(journey, {}).items())
