@@ -114,6 +114,24 @@ def test_a_journey_added_by_configuration_alone_runs_end_to_end(vip_stack):
 
 
 # ------------------------------------------------------------ the default programme's examples
+def _enrolled_messaged_and_closed(stack, journey, treatment, control, subject, body) -> str:
+    """The next day's sweep enrols treatment and control as one cohort, only the treated
+    get the email (``subject`` with ``body`` in it), and the cohort finishes 15 days on."""
+    stack.advance(days=1)
+    stack.clock.wait_idle()
+    cohort_id = f"{journey}-{stack.clock.now().date().isoformat()}"
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    assert sorted(cohort.member_ids) == sorted([*treatment, control])
+    sent = [m for m in messages() if m.journey == journey]
+    assert sorted(m.member_id for m in sent) == sorted(treatment)
+    ses = [s for s in ses_sent(stack) if subject in str(s.subject)]
+    assert len(ses) == len(treatment) and all(body in str(s.body) for s in ses)
+    stack.advance(days=15)
+    stack.clock.wait_idle()
+    assert Cohort.get(cohort_id, consistent_read=True).status == "finished"
+    return cohort_id
+
+
 def test_the_tier_up_welcome_greets_members_an_order_moved_up(stack):
     programme = app_context().programme
     journey = "tier_up_welcome"
@@ -125,19 +143,10 @@ def test_the_tier_up_welcome_greets_members_an_order_moved_up(stack):
         make_member(stack, member_id, locale="en")
         total = 100 if member_id == stays else 12000
         apply(member_id, paid(f"up-{i}", total, now), programme=programme, now=now)
-    stack.advance(days=1)
-    stack.clock.wait_idle()
-    cohort_id = f"{journey}-{stack.clock.now().date().isoformat()}"
+    cohort_id = _enrolled_messaged_and_closed(
+        stack, journey, treatment, control, "Welcome to gold", "5% off every order"
+    )
     cohort = Cohort.get(cohort_id, consistent_read=True)
-    assert sorted(cohort.member_ids) == sorted([*treatment, control])
-    sent = [m for m in messages() if m.journey == journey]
-    assert sorted(m.member_id for m in sent) == sorted(treatment)
-    ses = [s for s in ses_sent(stack) if "Welcome to gold" in str(s.subject)]
-    assert len(ses) == 2 and all("5% off every order" in str(s.body) for s in ses)
-    stack.advance(days=15)
-    stack.clock.wait_idle()
-    cohort = Cohort.get(cohort_id, consistent_read=True)
-    assert cohort.status == "finished"
     assert json.loads(cohort.totals) == {
         "treatment": {"entered": 2, "completed": 2},
         "control": {"entered": 1, "completed": 1},
@@ -162,18 +171,10 @@ def test_the_points_expiry_reminder_names_the_points_14_days_before_they_expire(
         lot = PointsLot(lot_id=expires.date().isoformat(), expires_at=expires, remaining=300)
         member.update(actions=[Member.points_lots.set([lot]), Member.points_balance.set(400)])
         service.refresh_review(member_id, programme=programme, now=now)
-    stack.advance(days=1)  # the lots expire in 14 days now: the 02:00 sweep enrols
-    stack.clock.wait_idle()
-    cohort_id = f"{journey}-{stack.clock.now().date().isoformat()}"
-    cohort = Cohort.get(cohort_id, consistent_read=True)
-    assert sorted(cohort.member_ids) == sorted([*treatment, control])
-    sent = [m for m in messages() if m.journey == journey]
-    assert sorted(m.member_id for m in sent) == sorted(treatment)
-    ses = [s for s in ses_sent(stack) if "points expire soon" in str(s.subject)]
-    assert len(ses) == 2 and all("300 of your" in str(s.body) for s in ses)
-    stack.advance(days=15)
-    stack.clock.wait_idle()
-    assert Cohort.get(cohort_id, consistent_read=True).status == "finished"
+    # the lots expire in 14 days now: the 02:00 sweep enrols
+    _enrolled_messaged_and_closed(
+        stack, journey, treatment, control, "points expire soon", "300 of your"
+    )
     # one reminder for the lot, and none yet for the later one's (due in 40 - 14 days)
     reminded = [m.member_id for m in messages() if m.journey == journey]
     assert sorted(reminded) == sorted(treatment)

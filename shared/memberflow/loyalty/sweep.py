@@ -162,7 +162,7 @@ def review_member(
     now: datetime,
     day: date,
     report: SweepReport,
-    latest: dict[str, Member] | None = None,
+    latest: dict[str, Member],
 ) -> list[str]:
     """Apply everything due for one member, in one conditional commit (replayed on a
     conflict with a concurrent order). Returns the journeys the member waits for;
@@ -172,8 +172,7 @@ def review_member(
     waiting: dict = {}
 
     def plan(current: Member, _order) -> Change | None:
-        if latest is not None:
-            latest[current.member_id] = current  # the last planned is what commits
+        latest[current.member_id] = current  # the last planned is what commits
         outcome.clear()
         waiting["journeys"] = accounts.pending_journeys(current)
         if current.review_at is None or current.review_at > now:
@@ -234,11 +233,10 @@ def hand_off(
     programme,
     now,
     report: SweepReport,
-    latest: dict[str, Member] | None = None,
+    latest: dict[str, Member],
 ) -> None:
     """Enrol each journey's members as one cohort; clear their pending marks after.
     ``latest``: members as last committed (review_member), written on without a read."""
-    latest = {} if latest is None else latest
     for journey, member_ids in sorted(pending.items()):
         if journey not in programme.journeys:
             # removed from the configuration since the member was marked: nothing to enter
