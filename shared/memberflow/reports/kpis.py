@@ -20,6 +20,7 @@ from decimal import Decimal
 from memberflow.config import Programme
 from memberflow.reports.stats import design_effect, uplift
 from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
+from memberflow.store.projections import projection
 
 STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
 
@@ -53,6 +54,14 @@ ENROLMENT_FIELDS = [
 ]
 MESSAGE_FIELDS = ["member_id", "channel", "purpose", "sent_at"]
 LEDGER_FIELDS = ["kind", "points"]
+# Each Scan reads through a view of its model holding only those attributes: a full
+# model would set and look up all of its own (the member's forty) for every item.
+MEMBERS = projection(Member, MEMBER_FIELDS)
+ORDERS = projection(Order, ORDER_FIELDS)
+COHORTS = projection(Cohort, COHORT_FIELDS)
+ENROLMENTS = projection(Enrolment, ENROLMENT_FIELDS)
+MESSAGES = projection(Message, MESSAGE_FIELDS)
+LEDGER = projection(LedgerEntry, LEDGER_FIELDS)
 
 
 def _window_days(pinned: dict) -> float:
@@ -62,7 +71,7 @@ def _window_days(pinned: dict) -> float:
 
 def _paid_orders() -> dict[str, list[tuple[datetime, Decimal]]]:
     by_member: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
-    for order in Order.scan(attributes_to_get=ORDER_FIELDS):
+    for order in ORDERS.scan():
         if order.status == "paid" and order.paid_at is not None:
             net = (order.total or Decimal(0)) - (order.refunded or Decimal(0))
             by_member[order.member_id].append((order.paid_at, net))
@@ -95,7 +104,7 @@ def _stage_series(histories: list, moments: list[datetime]) -> list[Counter]:
 
 
 def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int = 7) -> dict:
-    members = list(Member.scan(attributes_to_get=MEMBER_FIELDS))
+    members = list(MEMBERS.scan())
     live = [m for m in members if not m.erased]
     orders = _paid_orders()
     # ---------------------------------------------------------------- distributions
@@ -171,7 +180,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     # ---------------------------------------------------------------- journeys
     windows: dict[str, float] = {}
     cohort_journey: dict[str, str] = {}
-    for cohort in Cohort.scan(attributes_to_get=COHORT_FIELDS):
+    for cohort in COHORTS.scan():
         pinned = json.loads(cohort.config)
         windows[cohort.cohort_id] = _window_days(pinned)
         cohort_journey[cohort.cohort_id] = cohort.journey
@@ -192,7 +201,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     # (journey, arm or variant) -> member -> [closed windows, converted]: a member who
     # re-enters a journey contributes windows that are not independent (design_effect)
     windows_of: dict[tuple, dict[str, list[int]]] = defaultdict(dict)
-    for enrolment in Enrolment.scan(attributes_to_get=ENROLMENT_FIELDS):
+    for enrolment in ENROLMENTS.scan():
         arm = funnels.setdefault(
             enrolment.journey,
             {
@@ -278,7 +287,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     per_week: Counter = Counter()
     by_channel: Counter = Counter()
     total_messages = 0
-    for message in Message.scan(attributes_to_get=MESSAGE_FIELDS):
+    for message in MESSAGES.scan():
         total_messages += 1
         by_channel[message.channel] += 1
         if message.purpose == "marketing":
@@ -316,7 +325,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     }
     # ---------------------------------------------------------------- points
     points = Counter()
-    for entry in LedgerEntry.scan(attributes_to_get=LEDGER_FIELDS):
+    for entry in LEDGER.scan():
         points[entry.kind] += int(entry.points)
     outstanding = sum(int(m.points_balance or 0) for m in live)
     return {
