@@ -13,16 +13,20 @@ cap) are still counted against their arm, exactly like the holdout.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 from memberflow.config import Programme
 from memberflow.reports.stats import design_effect, uplift
 from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
-from memberflow.store.projections import projection
+from memberflow.store.projections import Projection
 
 STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
+ARMS = ("treatment", "control")
+VARIANT_COUNTS = ("entered", "messaged", "window_closed", "converted_in_window")
 
 # What each Scan reads (a ProjectionExpression): a snapshot reads every table weekly, and
 # the members' order, points and cap lists are most of their bytes but none of the KPIs.
@@ -56,12 +60,12 @@ MESSAGE_FIELDS = ["member_id", "channel", "purpose", "sent_at"]
 LEDGER_FIELDS = ["kind", "points"]
 # Each Scan reads through a view of its model holding only those attributes: a full
 # model would set and look up all of its own (the member's forty) for every item.
-MEMBERS = projection(Member, MEMBER_FIELDS)
-ORDERS = projection(Order, ORDER_FIELDS)
-COHORTS = projection(Cohort, COHORT_FIELDS)
-ENROLMENTS = projection(Enrolment, ENROLMENT_FIELDS)
-MESSAGES = projection(Message, MESSAGE_FIELDS)
-LEDGER = projection(LedgerEntry, LEDGER_FIELDS)
+MEMBERS = Projection(Member, MEMBER_FIELDS)
+ORDERS = Projection(Order, ORDER_FIELDS)
+COHORTS = Projection(Cohort, COHORT_FIELDS)
+ENROLMENTS = Projection(Enrolment, ENROLMENT_FIELDS)
+MESSAGES = Projection(Message, MESSAGE_FIELDS)
+LEDGER = Projection(LedgerEntry, LEDGER_FIELDS)
 
 
 def _window_days(pinned: dict) -> float:
@@ -88,18 +92,26 @@ def _history(member) -> list[tuple[datetime, str | None, str]]:
 
 
 def _stage_series(histories: list, moments: list[datetime]) -> list[Counter]:
-    """Members per stage at each moment: one pass over each member's history."""
-    counts = [Counter() for _ in moments]
+    """Members per stage at each moment (ascending). A stage change holds from its moment
+    until the member's next change, so it counts at the moments of that span (found by
+    bisection) once the member exists: a member costs its changes, not the series' weeks."""
+    spans: dict[str, list[int]] = {}  # stage -> +1 where a span starts, -1 past its end
     for created, history in histories:
-        stage, i = None, 0
-        for k, at in enumerate(moments):
-            if created > at:
+        first = bisect_left(moments, created)
+        for j, (at, _from_stage, stage) in enumerate(history):
+            if not stage:
                 continue
-            while i < len(history) and history[i][0] <= at:
-                stage = history[i][2]
-                i += 1
-            if stage:
-                counts[k][stage] += 1
+            start = max(first, bisect_left(moments, at))
+            end = bisect_left(moments, history[j + 1][0]) if j + 1 < len(history) else len(moments)
+            if start < end:
+                edges = spans.setdefault(stage, [0] * (len(moments) + 1))
+                edges[start] += 1
+                edges[end] -= 1
+    counts = [Counter() for _ in moments]
+    for stage, edges in spans.items():
+        for k, members in enumerate(accumulate(edges[:-1])):
+            if members:
+                counts[k][stage] = members
     return counts
 
 
@@ -138,9 +150,10 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         return entered, recovered
 
     activation_base = activated = 0
+    month_ago = now - timedelta(days=30)
     for m in live:
         joined = m.joined_at
-        if joined is None or joined > now - timedelta(days=30):
+        if joined is None or joined > month_ago:
             continue
         activation_base += 1
         first = m.activated_at or (orders[m.member_id][0][0] if orders.get(m.member_id) else None)
@@ -150,10 +163,11 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
     winback = [transitions(m, "lapsed") for m in live]
     previous_buyers = retained = 0
     recent_orders = recent_buyers = 0
+    half_year_ago, quarter_ago = now - timedelta(days=180), now - timedelta(days=90)
     for m in live:
         times = [t for t, _ in orders.get(m.member_id, [])]
-        before = any(now - timedelta(days=180) < t <= now - timedelta(days=90) for t in times)
-        recent = [t for t in times if now - timedelta(days=90) < t <= now]
+        before = any(half_year_ago < t <= quarter_ago for t in times)
+        recent = [t for t in times if quarter_ago < t <= now]
         if before:
             previous_buyers += 1
             retained += bool(recent)
@@ -184,38 +198,21 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         pinned = json.loads(cohort.config)
         windows[cohort.cohort_id] = _window_days(pinned)
         cohort_journey[cohort.cohort_id] = cohort.journey
-    funnels: dict[str, dict] = {}
-    for journey in programme.journeys:  # every configured journey, entered or not
-        funnels[journey] = {
-            arm: {
-                "entered": 0,
-                "messaged": 0,
-                "converted": 0,
-                "window_closed": 0,
-                "converted_in_window": 0,
-                "exited": Counter(),
-            }
-            for arm in ("treatment", "control")
-        }
+
+    def funnel() -> dict:
+        counts = ("entered", "messaged", "converted", "window_closed", "converted_in_window")
+        return {arm: {**dict.fromkeys(counts, 0), "exited": Counter()} for arm in ARMS}
+
+    # every configured journey, entered or not, then any other an enrolment names
+    funnels: dict[str, dict] = {journey: funnel() for journey in programme.journeys}
     variants: dict[str, dict[str, dict]] = defaultdict(dict)
     # (journey, arm or variant) -> member -> [closed windows, converted]: a member who
     # re-enters a journey contributes windows that are not independent (design_effect)
     windows_of: dict[tuple, dict[str, list[int]]] = defaultdict(dict)
     for enrolment in ENROLMENTS.scan():
-        arm = funnels.setdefault(
-            enrolment.journey,
-            {
-                a: {
-                    "entered": 0,
-                    "messaged": 0,
-                    "converted": 0,
-                    "window_closed": 0,
-                    "converted_in_window": 0,
-                    "exited": Counter(),
-                }
-                for a in ("treatment", "control")
-            },
-        )[enrolment.arm]
+        if enrolment.journey not in funnels:
+            funnels[enrolment.journey] = funnel()
+        arm = funnels[enrolment.journey][enrolment.arm]
         arm["entered"] += 1
         arm["messaged"] += int((enrolment.messages_sent or 0) > 0)
         arm["converted"] += int(enrolment.status == "converted")
@@ -224,10 +221,10 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         # A/B message variants: the treated members of each variant, counted as the arm
         variant = None
         if enrolment.arm == "treatment" and enrolment.variant is not None:
-            variant = variants[enrolment.journey].setdefault(
-                enrolment.variant,
-                {"entered": 0, "messaged": 0, "window_closed": 0, "converted_in_window": 0},
-            )
+            journey_variants = variants[enrolment.journey]
+            if enrolment.variant not in journey_variants:
+                journey_variants[enrolment.variant] = dict.fromkeys(VARIANT_COUNTS, 0)
+            variant = journey_variants[enrolment.variant]
             variant["entered"] += 1
             variant["messaged"] += int((enrolment.messages_sent or 0) > 0)
         window = windows.get(enrolment.cohort_id)
@@ -295,11 +292,12 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
             year, week, _ = message.sent_at.isocalendar()
             per_week[(message.member_id, f"{year}-W{week:02d}")] += 1
     worst_rolling = 0
+    span = timedelta(days=cap["per_days"])
     for times in per_member.values():
         times.sort()
         start = 0
         for end in range(len(times)):
-            while times[end] - times[start] >= timedelta(days=cap["per_days"]):
+            while times[end] - times[start] >= span:
                 start += 1
             worst_rolling = max(worst_rolling, end - start + 1)
     weeks: dict[str, list[int]] = defaultdict(list)

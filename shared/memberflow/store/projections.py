@@ -1,56 +1,63 @@
-"""Read-only views of a table that hold only some of its model's attributes.
+"""Read-only projections of a table: a Scan of a few of its model's attributes.
 
-A report scans whole tables for a handful of attributes (a ProjectionExpression), but
-a full model still sets the defaults of, and looks in each item for, every attribute
-it declares (the member has about forty), once per item read. A view declares only
-the projected attributes, copied from the model's own definitions (type, default,
-null, name in the table): its Scan asks for exactly those, and each item it reads is
-the model's values of them.
+A report scans whole tables for a handful of attributes (a ProjectionExpression). Read
+through the model, every item still becomes a full model instance: PynamoDB sets the
+default of, and looks in the item for, every attribute the model declares (the member
+has about forty), and each read of a value afterwards goes through a descriptor. A
+projection reads the same pages with PynamoDB's pagination and makes each item a plain
+record (a named tuple) of the projected attributes only, each decoded by the model's
+own attribute definition: its name in the table, type and default. The Scan's
+projection and the record's fields are the same list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from copy import deepcopy
-from typing import ClassVar
+from collections import namedtuple
+from collections.abc import Iterator, Sequence
 
-from pynamodb.attributes import MapAttribute
+from pynamodb.attributes import Attribute
+from pynamodb.constants import NULL
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 
-class Projection(Model):
-    """What every view shares: its model's table and connection, and no writes."""
-
-    source: ClassVar[type[Model]]
-
-    @classmethod
-    def _get_connection(cls):
-        # The model's own connection: its table and region are bound at start-up and
-        # bind_tables resets the model's cached connection, never a view's.
-        return cls.source._get_connection()
-
-    @classmethod
-    def scan(cls, **kwargs):
-        """The model's Scan with the view's attributes as its projection."""
-        names = [attribute.attr_name for attribute in cls.get_attributes().values()]
-        return super().scan(attributes_to_get=names, **kwargs)
-
-    def save(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__} is a read-only projection")
-
-    update = delete = save
+def _plain(attribute: Attribute) -> bool:
+    """Whether the attribute's value is what it deserialises to: attribute kinds whose
+    descriptor rewrites values (maps, versions, TTLs) are read through the model."""
+    kind = type(attribute)
+    return kind.__get__ is Attribute.__get__ and kind.__set__ is Attribute.__set__
 
 
-def projection(model: type[Model], fields: Sequence[str]) -> type[Projection]:
-    """A view of ``model`` with the attributes ``fields`` (its Python names) only."""
-    attributes = model.get_attributes()
-    unknown = [name for name in fields if name not in attributes]
-    if unknown:
-        raise ValueError(f"{model.__name__} has no attribute {', '.join(unknown)}")
-    maps = [name for name in fields if isinstance(attributes[name], MapAttribute)]
-    if maps:  # PynamoDB binds a map attribute to one class: it cannot be copied
-        raise TypeError(f"{model.__name__}: a projection cannot hold map {', '.join(maps)}")
-    namespace = {name: deepcopy(attributes[name]) for name in fields}
-    namespace["source"] = model
-    namespace["__module__"] = model.__module__
-    return type(Projection)(f"{model.__name__}Projection", (Projection,), namespace)
+class Projection:
+    """``model``'s items as records of the attributes ``fields`` (Python names)."""
+
+    def __init__(self, model: type[Model], fields: Sequence[str]):
+        attributes = model.get_attributes()
+        unknown = [name for name in fields if name not in attributes]
+        if unknown:
+            raise ValueError(f"{model.__name__} has no attribute {', '.join(unknown)}")
+        special = [name for name in fields if not _plain(attributes[name])]
+        if special:
+            raise TypeError(f"{model.__name__}: cannot project {', '.join(special)}")
+        self.model = model
+        self.record = namedtuple(f"{model.__name__}Projection", fields)
+        self._attributes = [(attributes[name].attr_name, attributes[name]) for name in fields]
+
+    def scan(self) -> Iterator:
+        """Every item of the table, read in pages (a Scan of the projected attributes)."""
+        names = [name for name, _ in self._attributes]
+        scan = self.model._get_connection().scan  # the model's table, as bound at start-up
+        return ResultIterator(scan, (), {"attributes_to_get": names}, map_fn=self.load)
+
+    def load(self, item: dict):
+        """The item as ``model.from_raw_data`` reads these attributes: a value that is
+        absent or NULL is the attribute's default (None without one)."""
+        values = []
+        for name, attribute in self._attributes:
+            raw = item.get(name)
+            if raw and NULL not in raw:
+                values.append(attribute.deserialize(attribute.get_value(raw)))
+            else:
+                default = attribute.default
+                values.append(default() if callable(default) else default)
+        return self.record._make(values)
