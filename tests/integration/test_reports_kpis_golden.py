@@ -19,10 +19,23 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from botocore.client import BaseClient
+
 from memberflow.config import load_programme
-from memberflow.reports.kpis import STAGES, compute_kpis
+from memberflow.reports.kpis import (
+    COHORTS,
+    ENROLMENTS,
+    LEDGER,
+    MEMBERS,
+    MESSAGES,
+    ORDERS,
+    STAGES,
+    compute_kpis,
+)
 from memberflow.store import Cohort, Enrolment, LedgerEntry, Member, Message, Order
 from memberflow.store.models import StageChange
+from memberflow_local.stack import LocalStack
 
 EXPECTED = Path(__file__).parent / "data" / "kpis_seeded.json"
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -196,8 +209,35 @@ def seed_store(stack, programme) -> None:
         assert not client.batch_write_item(RequestItems=batch)["UnprocessedItems"]
 
 
-def test_the_kpis_of_a_seeded_store_are_the_recorded_ones(stack):
-    programme = load_programme()
-    seed_store(stack, programme)
-    kpis = json.dumps(compute_kpis(programme, NOW), indent=1)
+@pytest.fixture(scope="module")
+def seeded():
+    with LocalStack() as stack:
+        programme = load_programme()
+        seed_store(stack, programme)
+        yield programme
+
+
+def test_the_kpis_of_a_seeded_store_are_the_recorded_ones(seeded):
+    kpis = json.dumps(compute_kpis(seeded, NOW), indent=1)
     assert kpis + "\n" == EXPECTED.read_text()
+
+
+@pytest.mark.parametrize("view", [MEMBERS, ORDERS, COHORTS, ENROLMENTS, MESSAGES, LEDGER])
+def test_each_scan_reads_its_fields_of_every_item_as_the_model_does(seeded, monkeypatch, view):
+    asked = []
+    original = BaseClient._make_api_call
+
+    def recorded(client, operation, params):
+        if operation == "Scan":
+            asked.append(params)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    records = list(view.scan(page_size=7))  # several pages
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    fields = view.record._fields
+    read = [tuple(getattr(item, name) for name in fields) for item in view.model.scan()]
+    assert len(asked) > 2 and records and [tuple(r) for r in records] == read
+    names = {asked[0]["ExpressionAttributeNames"][p.strip()] for p in
+             asked[0]["ProjectionExpression"].split(",")}  # fmt: skip
+    assert names == {view.model.get_attributes()[name].attr_name for name in fields}

@@ -43,11 +43,12 @@ class Projection:
         self.record = namedtuple(f"{model.__name__}Projection", fields)
         self._attributes = [(attributes[name].attr_name, attributes[name]) for name in fields]
 
-    def scan(self) -> Iterator:
+    def scan(self, page_size: int | None = None) -> Iterator:
         """Every item of the table, read in pages (a Scan of the projected attributes)."""
         names = [name for name, _ in self._attributes]
         scan = self.model._get_connection().scan  # the model's table, as bound at start-up
-        return ResultIterator(scan, (), {"attributes_to_get": names}, map_fn=self.load)
+        kwargs = {"attributes_to_get": names, "limit": page_size}
+        return ResultIterator(scan, (), kwargs, map_fn=self.load)
 
     def load(self, item: dict):
         """The item as ``model.from_raw_data`` reads these attributes: a value that is
