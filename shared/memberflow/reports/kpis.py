@@ -58,8 +58,9 @@ ENROLMENT_FIELDS = [
 ]
 MESSAGE_FIELDS = ["member_id", "channel", "purpose", "sent_at"]
 LEDGER_FIELDS = ["kind", "points"]
-# Each Scan reads through a view of its model holding only those attributes: a full
-# model would set and look up all of its own (the member's forty) for every item.
+# Each Scan reads through a projection: records of only those attributes, decoded by the
+# model's definitions; a model instance would set and look up all of its own (a member's
+# forty) for every item.
 MEMBERS = Projection(Member, MEMBER_FIELDS)
 ORDERS = Projection(Order, ORDER_FIELDS)
 COHORTS = Projection(Cohort, COHORT_FIELDS)
@@ -85,8 +86,7 @@ def _paid_orders() -> dict[str, list[tuple[datetime, Decimal]]]:
 
 
 def _history(member) -> list[tuple[datetime, str | None, str]]:
-    """A member's stage changes as plain (at, from, to) tuples, oldest first: read once
-    per member, not once per week of the series (PynamoDB attribute reads are slow)."""
+    """A member's stage changes as plain (at, from, to) tuples, oldest first."""
     changes = [(c.at, c.from_stage, c.to_stage) for c in member.stage_history or []]
     return sorted(changes, key=lambda change: change[0])  # stable: same-moment order kept
 
