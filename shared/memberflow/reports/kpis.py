@@ -26,6 +26,7 @@ from memberflow.store.projections import Projection
 
 STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lapsed", "churned")
 ARMS = ("treatment", "control")
+ARM_COUNTS = ("entered", "messaged", "converted", "window_closed", "converted_in_window")
 VARIANT_COUNTS = ("entered", "messaged", "window_closed", "converted_in_window")
 
 # What each Scan reads (a ProjectionExpression): a snapshot reads every table weekly, and
@@ -200,8 +201,7 @@ def compute_kpis(programme: Programme, now: datetime, *, series_step_days: int =
         cohort_journey[cohort.cohort_id] = cohort.journey
 
     def funnel() -> dict:
-        counts = ("entered", "messaged", "converted", "window_closed", "converted_in_window")
-        return {arm: {**dict.fromkeys(counts, 0), "exited": Counter()} for arm in ARMS}
+        return {arm: {**dict.fromkeys(ARM_COUNTS, 0), "exited": Counter()} for arm in ARMS}
 
     # every configured journey, entered or not, then any other an enrolment names
     funnels: dict[str, dict] = {journey: funnel() for journey in programme.journeys}
