@@ -61,7 +61,7 @@ MESSAGE_FIELDS = ["member_id", "channel", "purpose", "sent_at"]
 LEDGER_FIELDS = ["kind", "points"]
 # Each Scan reads through a projection: records of only those attributes, decoded by the
 # model's definitions; a model instance would set and look up all of its own (a member's
-# forty) for every item.
+# nearly fifty) for every item.
 MEMBERS = Projection(Member, MEMBER_FIELDS)
 ORDERS = Projection(Order, ORDER_FIELDS)
 COHORTS = Projection(Cohort, COHORT_FIELDS)

@@ -3,7 +3,7 @@
 A report scans whole tables for a handful of attributes (a ProjectionExpression). Read
 through the model, every item still becomes a full model instance: PynamoDB sets the
 default of, and looks in the item for, every attribute the model declares (the member
-has about forty), and each read of a value afterwards goes through a descriptor. A
+has nearly fifty), and each read of a value afterwards goes through a descriptor. A
 projection reads the same pages with PynamoDB's pagination and makes each item a plain
 record (a named tuple) of the projected attributes only, each decoded by the model's
 own attribute definition: its name in the table, type and default. The Scan's
@@ -39,6 +39,9 @@ class Projection:
         special = [name for name in fields if not _plain(attributes[name])]
         if special:
             raise TypeError(f"{model.__name__}: cannot project {', '.join(special)}")
+        if model._get_discriminator_attribute() is not None:
+            # Model.scan filters on the class's discriminator; a projection would not
+            raise TypeError(f"{model.__name__}: cannot project a model with a discriminator")
         self.model = model
         self.record = namedtuple(f"{model.__name__}Projection", fields)
         self._attributes = [(attributes[name].attr_name, attributes[name]) for name in fields]
