@@ -21,13 +21,13 @@ def add_months(moment: datetime, months: int, tz: tzinfo = UTC) -> datetime:
     """
     # The rules ask for the same few moments over and over (a member's monthly review
     # calendar from its anchor, each order's window exit): remembered. Keyed also on the
-    # zone and fold: two datetimes of one zone compare equal on their wall clock alone,
-    # even an hour apart in a repeated (DST) hour.
-    return _add_months(moment, moment.tzinfo, moment.fold, months, tz)
+    # fold: two datetimes of one zone compare equal on their wall clock alone, even an
+    # hour apart in a repeated (DST) hour.
+    return _add_months(moment, moment.fold, months, tz)
 
 
 @lru_cache(maxsize=16384)
-def _add_months(moment: datetime, _zone, _fold: int, months: int, tz: tzinfo) -> datetime:
+def _add_months(moment: datetime, _fold: int, months: int, tz: tzinfo) -> datetime:
     require_aware(moment)
     local = moment.astimezone(tz)
     index = local.year * 12 + (local.month - 1) + months
