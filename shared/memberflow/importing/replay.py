@@ -83,7 +83,7 @@ class _Plain:
         return cls(accounts.facts_of(member), TierState.of(member), handed)
 
     def next_review(self, programme: Programme, now: datetime) -> datetime | None:
-        # accounts.refresh_review's moment, without filing it (derive files the last one)
+        # accounts.refresh_review's moment, without filing it (derive files it at go-live)
         return accounts.review_moment(self.facts, self.tier, self.handed, programme, now)
 
     def changes_at(self, programme: Programme, moment: datetime) -> bool:
@@ -98,12 +98,14 @@ class _Plain:
         )
 
 
-def _replay_until(member: Member, until: datetime, programme: Programme) -> list[LedgerEntry]:
-    """Every review due in ``(cursor, until]`` at its own moment. The review index is left
-    as it was: the caller files it after its next event."""
+def _replay_until(
+    member: Member, plain: _Plain, due: datetime | None, until: datetime, programme: Programme
+) -> list[LedgerEntry]:
+    """Every review in ``[due, until]`` at its own moment, from ``plain`` (the member's
+    state) and ``due`` (its first pending change, as it would be filed). The review index
+    is not filed here: derive files it once, at go-live."""
     entries: list[LedgerEntry] = []
-    plain = _Plain.of(member, programme)
-    cursor = member.review_at or until
+    cursor = due or until
     moment = plain.next_review(programme, cursor)  # always next_review(cursor) of plain
     for _ in range(MAX_REVIEWS):
         if moment is None or moment > until:
@@ -152,9 +154,9 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     member.source_updated_at = customer.signed_up_at
     member.version = 1
     orders, entries = [], []
-    member.review_at = first
+    plain, due = _Plain.of(member, programme), first
     for past in customer.orders:
-        entries += _replay_until(member, past.paid_at, programme)
+        entries += _replay_until(member, plain, due, past.paid_at, programme)
         key = order_key(customer.platform, customer.shop, past.order_id)
         order = Order(
             order_key=key,
@@ -173,9 +175,10 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
         entries += accounts.pay(member, order, programme, past.paid_at)
         member.pending_handoff = None  # history: no journey (module docstring)
         member.handoff_due_at = None
-        accounts.refresh_review(member, programme, past.paid_at)
+        plain = _Plain.of(member, programme)
+        due = plain.next_review(programme, past.paid_at)
         orders.append(order)
-    entries += _replay_until(member, now, programme)
+    entries += _replay_until(member, plain, due, now, programme)
     member.pending_handoff = None
     member.handoff_due_at = None
     # The birthday now, so that history's birthdays were no review moments; one whose
