@@ -26,7 +26,7 @@ def add_months(moment: datetime, months: int, tz: tzinfo = UTC) -> datetime:
     return _add_months(moment, moment.fold, months, tz)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _add_months(moment: datetime, _fold: int, months: int, tz: tzinfo) -> datetime:
     require_aware(moment)
     local = moment.astimezone(tz)
