@@ -69,7 +69,7 @@ def _review_at(member: Member, moment: datetime, programme: Programme) -> list[L
 
 
 @dataclass(frozen=True)
-class _Plain:
+class _PlainState:
     """The member's state as the rules read it, built once per change of the member (not
     once per replayed moment): between two changes the replay only asks of it."""
 
@@ -78,7 +78,7 @@ class _Plain:
     handed: handoffs.HandoffState
 
     @classmethod
-    def of(cls, member: Member, programme: Programme) -> _Plain:
+    def of(cls, member: Member, programme: Programme) -> _PlainState:
         handed = handoffs.HandoffState.of(member, programme)
         return cls(accounts.facts_of(member), TierState.of(member), handed)
 
@@ -99,7 +99,7 @@ class _Plain:
 
 
 def _replay_until(
-    member: Member, plain: _Plain, due: datetime | None, until: datetime, programme: Programme
+    member: Member, plain: _PlainState, due: datetime | None, until: datetime, programme: Programme
 ) -> list[LedgerEntry]:
     """Every review in ``[due, until]`` at its own moment, from ``plain`` (the member's
     state) and ``due`` (its first pending change, as it would be filed). The review index
@@ -112,7 +112,7 @@ def _replay_until(
             return entries
         if plain.changes_at(programme, moment):
             entries += _review_at(member, moment, programme)
-            plain = _Plain.of(member, programme)
+            plain = _PlainState.of(member, programme)
             after = plain.next_review(programme, moment)
         else:  # nothing changed: as of the cursor, the answer is the moment itself
             after = moment if moment == cursor else plain.next_review(programme, moment)
@@ -154,7 +154,7 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     member.source_updated_at = customer.signed_up_at
     member.version = 1
     orders, entries = [], []
-    plain, due = _Plain.of(member, programme), first
+    plain, due = _PlainState.of(member, programme), first
     for past in customer.orders:
         entries += _replay_until(member, plain, due, past.paid_at, programme)
         key = order_key(customer.platform, customer.shop, past.order_id)
@@ -175,7 +175,7 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
         entries += accounts.pay(member, order, programme, past.paid_at)
         member.pending_handoff = None  # history: no journey (module docstring)
         member.handoff_due_at = None
-        plain = _Plain.of(member, programme)
+        plain = _PlainState.of(member, programme)
         due = plain.next_review(programme, past.paid_at)
         orders.append(order)
     entries += _replay_until(member, plain, due, now, programme)
