@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, points, stages
+from memberflow.loyalty import accounts, handoffs, points, stages
+from memberflow.loyalty.handoffs import not_activated_due
 from memberflow.loyalty.service import order_key
+from memberflow.loyalty.tier_reviews import TierState, review_tier
 from memberflow.members.identity import email_hash, new_member_id, normalise_email
 from memberflow.members.service import email_link, new_member
 from memberflow.store.models import Consent, ExternalIdentity, LedgerEntry, Member, Order
@@ -66,19 +68,63 @@ def _review_at(member: Member, moment: datetime, programme: Programme) -> list[L
     return entries
 
 
-def _replay_until(member: Member, until: datetime, programme: Programme) -> list[LedgerEntry]:
-    """Every review due in ``(cursor, until]`` at its own moment."""
+@dataclass(frozen=True)
+class _PlainState:
+    """The member's state as the rules read it, built once per change of the member (not
+    once per replayed moment): between two changes the replay only asks of it."""
+
+    facts: stages.MemberFacts
+    tier: TierState
+    handed: handoffs.HandoffState
+
+    @classmethod
+    def of(cls, member: Member, programme: Programme) -> _PlainState:
+        handed = handoffs.HandoffState.of(member, programme)
+        return cls(accounts.facts_of(member), TierState.of(member), handed)
+
+    def next_review(self, programme: Programme, now: datetime) -> datetime | None:
+        # accounts.refresh_review's moment, without filing it (derive files it at go-live)
+        return accounts.review_moment(self.facts, self.tier, self.handed, programme, now)
+
+    def changes_at(self, programme: Programme, moment: datetime) -> bool:
+        """Whether :func:`_review_at` at ``moment`` would change the member at all (each
+        of its steps, as of this state): most replayed moments are the days a points-expiry
+        reminder stays due, on which nothing else happens."""
+        return (
+            stages.evaluate_stage(self.facts, programme, moment).changed
+            or any(due <= moment for due in not_activated_due(self.handed, programme).values())
+            or review_tier(self.tier, programme, moment) is not None
+            or bool(points.expire_due(self.handed.lots, moment))
+        )
+
+
+def _replay_until(
+    member: Member, plain: _PlainState, due: datetime | None, until: datetime, programme: Programme
+) -> list[LedgerEntry]:
+    """Every review in ``[due, until]`` at its own moment, from ``plain`` (the member's
+    state) and ``due`` (its first pending change, as it would be filed). The review index
+    is not filed here: derive files it once, at go-live."""
     entries: list[LedgerEntry] = []
-    cursor = member.review_at or until
+    cursor = due or until
+    moment = plain.next_review(programme, cursor)  # always next_review(cursor) of plain
     for _ in range(MAX_REVIEWS):
-        moment = accounts.refresh_review(member, programme, cursor)
         if moment is None or moment > until:
             return entries
-        entries += _review_at(member, moment, programme)
-        after = accounts.refresh_review(member, programme, moment)
+        if plain.changes_at(programme, moment):
+            entries += _review_at(member, moment, programme)
+            plain = _PlainState.of(member, programme)
+            after = plain.next_review(programme, moment)
+        else:  # nothing changed: as of the cursor, the answer is the moment itself
+            after = moment if moment == cursor else plain.next_review(programme, moment)
         # A moment that stays due after its review (nothing left to change then) must
-        # not stall the replay: move on a day.
-        cursor = moment + timedelta(days=1) if after is not None and after <= moment else moment
+        # not stall the replay: move on a day. Otherwise ``after`` is the next moment
+        # (the review as of ``moment`` is the one just made).
+        if after is not None and after <= moment:
+            cursor = moment + timedelta(days=1)
+            after = plain.next_review(programme, cursor)
+        else:
+            cursor = moment
+        moment = after
     raise RuntimeError(f"member {member.member_id}: review replay did not converge")
 
 
@@ -108,9 +154,9 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     member.source_updated_at = customer.signed_up_at
     member.version = 1
     orders, entries = [], []
-    member.review_at = first
+    plain, due = _PlainState.of(member, programme), first
     for past in customer.orders:
-        entries += _replay_until(member, past.paid_at, programme)
+        entries += _replay_until(member, plain, due, past.paid_at, programme)
         key = order_key(customer.platform, customer.shop, past.order_id)
         order = Order(
             order_key=key,
@@ -129,9 +175,10 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
         entries += accounts.pay(member, order, programme, past.paid_at)
         member.pending_handoff = None  # history: no journey (module docstring)
         member.handoff_due_at = None
-        accounts.refresh_review(member, programme, past.paid_at)
+        plain = _PlainState.of(member, programme)
+        due = plain.next_review(programme, past.paid_at)
         orders.append(order)
-    entries += _replay_until(member, now, programme)
+    entries += _replay_until(member, plain, due, now, programme)
     member.pending_handoff = None
     member.handoff_due_at = None
     # The birthday now, so that history's birthdays were no review moments; one whose

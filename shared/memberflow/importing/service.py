@@ -16,7 +16,7 @@ from memberflow.members.identity import email_hash
 from memberflow.store import imports as store
 
 # Customers per batch: one Lambda invocation derives and writes them well inside its
-# timeout (about 5 ms of rules and 5 DynamoDB items a customer), and the API imports a
+# timeout (about 3 ms of rules and 5 DynamoDB items a customer), and the API imports a
 # file of at most this many inline.
 BATCH_CUSTOMERS = 250
 # ...and at most this much of the file (about 2,500 past orders): a batch of customers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 
 def require_aware(moment: datetime, name: str = "datetime") -> datetime:
@@ -18,6 +19,15 @@ def add_months(moment: datetime, months: int, tz: tzinfo = UTC) -> datetime:
     The day of month is clamped to the target month (Jan 31 + 1 month = Feb 28, or 29 in
     a leap year); the local time of day is kept.
     """
+    # The rules ask for the same few moments over and over (a member's monthly review
+    # calendar from its anchor, each order's window exit): remembered. Keyed also on the
+    # fold: two datetimes of one zone compare equal on their wall clock alone, even an
+    # hour apart in a repeated (DST) hour.
+    return _add_months(moment, moment.fold, months, tz)
+
+
+@lru_cache(maxsize=4096)
+def _add_months(moment: datetime, _fold: int, months: int, tz: tzinfo) -> datetime:
     require_aware(moment)
     local = moment.astimezone(tz)
     index = local.year * 12 + (local.month - 1) + months

@@ -394,9 +394,21 @@ def not_activated_due(member: Member, programme: Programme) -> dict[str, datetim
 def refresh_review(member: Member, programme: Programme, now: datetime) -> datetime | None:
     """Set ``review_at``/``review_key``: the earliest pending change (``None``: sparse)."""
     handed = handoffs.HandoffState.of(member, programme)
-    moment = review.next_review(
-        stages.next_stage_review(facts_of(member), programme, now),
-        next_tier_review(TierState.of(member), programme, now),
+    moment = review_moment(facts_of(member), TierState.of(member), handed, programme, now)
+    member.review_at = moment
+    member.review_key = review.review_key(moment, member.member_id)
+    # by_review_shard is keyed on (review_shard, review_at): sparse through review_at
+    member.review_shard = review.shard_key(member.member_id)
+    return moment
+
+
+def review_moment(
+    facts: stages.MemberFacts, tier: TierState, handed: handoffs.HandoffState, programme, now
+) -> datetime | None:
+    """The earliest pending change of a member's plain state (what refresh_review files)."""
+    return review.next_review(
+        stages.next_stage_review(facts, programme, now),
+        next_tier_review(tier, programme, now),
         points.next_expiry(handed.lots),
         handoffs.activation_due_at(handed, programme),
         # a reminder already due is filed now, so a sweep within its look-back finds it
@@ -404,8 +416,3 @@ def refresh_review(member: Member, programme: Programme, now: datetime) -> datet
         *(max(m, now) for m in handoffs.date_due(handed, programme, now).values()),
         handed.pending.due_at if handed.pending.journeys else None,
     )
-    member.review_at = moment
-    member.review_key = review.review_key(moment, member.member_id)
-    # by_review_shard is keyed on (review_shard, review_at): sparse through review_at
-    member.review_shard = review.shard_key(member.member_id)
-    return moment

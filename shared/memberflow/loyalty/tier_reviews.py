@@ -59,10 +59,15 @@ def rolling(member: TierState, programme: Programme, now: datetime) -> Decimal:
 # ------------------------------------------------------------------ tier reviews
 def review_moments_until(member: TierState, programme: Programme, now: datetime) -> datetime | None:
     """The last periodic tier review at or before ``now`` (``None`` before the first)."""
-    every = programme.tiers["review_every_months"]
+    every, tz = programme.tiers["review_every_months"], programme.timezone
     anchor, last, k = member.anchor, None, 1
+    # The calendar only goes forward: start from its last review in a month before now's.
+    start, end = anchor.astimezone(tz), now.astimezone(tz)
+    before = ((end.year - start.year) * 12 + end.month - start.month - 1) // every
+    if before > 1:
+        last, k = add_months(anchor, every * before, tz), before + 1
     while True:
-        moment = add_months(anchor, every * k, programme.timezone)
+        moment = add_months(anchor, every * k, tz)
         if moment > now:
             return last
         last, k = moment, k + 1

@@ -1,0 +1,69 @@
+"""The calendar the tier reviews and points expiry stand on: ``add_months`` remembers its
+answers, and ``review_moments_until`` starts near ``now``; both answer as computed anew."""
+
+from __future__ import annotations
+
+import calendar
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memberflow.config import load_programme
+from memberflow.config.programme import default_document
+from memberflow.loyalty._time import add_months
+from memberflow.loyalty.tier_reviews import TierState, review_moments_until
+
+NEW_YORK = ZoneInfo("America/New_York")
+ZONES = ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe", "UTC"]
+moments = st.datetimes(
+    min_value=datetime(2020, 1, 1),
+    max_value=datetime(2032, 12, 31),
+    timezones=st.sampled_from([UTC, NEW_YORK, ZoneInfo("Asia/Shanghai")]),
+)
+
+
+def anew(moment: datetime, months: int, tz) -> datetime:
+    local = moment.astimezone(tz)
+    year, month0 = divmod(local.year * 12 + local.month - 1 + months, 12)
+    day = min(local.day, calendar.monthrange(year, month0 + 1)[1])
+    return local.replace(year=year, month=month0 + 1, day=day, fold=0).astimezone(UTC)
+
+
+def test_add_months_tells_apart_the_two_passes_of_a_repeated_hour():
+    # 1 November 2026, 01:30 in New York happens twice (EDT, then EST): one zone's two
+    # datetimes compare equal on the wall clock, yet are an hour apart.
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)
+    second = first.replace(fold=1)
+    assert first == second
+    assert add_months(first, 1) == datetime(2026, 12, 1, 5, 30, tzinfo=UTC)
+    assert add_months(second, 1) == datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=moments, months=st.integers(-24, 24), zone=st.sampled_from(ZONES))
+def test_add_months_answers_as_computed_anew(moment, months, zone):
+    tz = ZoneInfo(zone)
+    for _ in range(2):  # asked again: remembered
+        assert add_months(moment, months, tz) == anew(moment, months, tz)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    anchor=moments,
+    ahead=st.integers(-40 * 86400, 2000 * 86400),
+    every=st.sampled_from([1, 2, 3, 6, 12]),
+    zone=st.sampled_from(ZONES),
+)
+def test_the_last_tier_review_is_the_calendars_last_one_by_now(anchor, ahead, every, zone):
+    doc = default_document()
+    doc["programme"]["timezone"] = zone
+    doc["tiers"]["review_every_months"] = every
+    programme = load_programme(json.dumps(doc))
+    now = anchor + timedelta(seconds=ahead)
+    reviews = [anew(anchor, every * k, ZoneInfo(zone)) for k in range(1, 2000 // 28 + 2)]
+    due = [moment for moment in reviews if moment <= now]
+    found = review_moments_until(TierState(tier="base", anchor=anchor), programme, now)
+    assert found == (due[-1] if due else None)
