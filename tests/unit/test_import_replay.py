@@ -21,7 +21,7 @@ import pytest
 from memberflow.config import load_programme
 from memberflow.config.programme import default_document
 from memberflow.importing import derive, replay, validate_file
-from memberflow.loyalty import accounts, points, stages
+from memberflow.loyalty import accounts, lots, points, stages
 from memberflow.loyalty.service import order_key
 from memberflow.members.identity import email_hash, normalise_email
 from memberflow.members.service import email_link, new_member
@@ -42,7 +42,7 @@ def _reference_review_at(member, moment, programme):
         if due <= moment:
             member.handoffs = [*(member.handoffs or []), f"{journey}#{replay.IMPORT_REASON}"]
     accounts.review_tier(member, programme, moment)
-    for lot_id, amount in accounts.expire(member, moment):
+    for lot_id, amount in lots.expire(member, moment):
         entries.append(accounts.ledger_entry(member, "expiry", lot_id, -amount, moment))
     return entries
 
@@ -119,7 +119,7 @@ def _reference_derive(customer, programme, now):
     accounts.record_dates_over(member, programme, now)
     if customer.opening_points:
         expiry = points.expires_at(now, programme)
-        accounts.credit(member, customer.opening_points, expiry)
+        lots.credit(member, customer.opening_points, expiry)
         entries.append(
             accounts.ledger_entry(
                 member, "bonus", replay.OPENING_SOURCE, customer.opening_points, now, expiry

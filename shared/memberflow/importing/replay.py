@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from memberflow.config import Programme
-from memberflow.loyalty import accounts, handoffs, points, stages
+from memberflow.loyalty import accounts, handoffs, lots, points, stages
 from memberflow.loyalty.handoffs import not_activated_due
 from memberflow.loyalty.service import order_key
 from memberflow.loyalty.tier_reviews import TierState, review_tier
@@ -63,7 +63,7 @@ def _review_at(member: Member, moment: datetime, programme: Programme) -> list[L
         if due <= moment:
             member.handoffs = [*(member.handoffs or []), f"{journey}#{IMPORT_REASON}"]
     accounts.review_tier(member, programme, moment)
-    for lot_id, amount in accounts.expire(member, moment):
+    for lot_id, amount in lots.expire(member, moment):
         entries.append(accounts.ledger_entry(member, "expiry", lot_id, -amount, moment))
     return entries
 
@@ -189,7 +189,7 @@ def derive(customer: Customer, programme: Programme, now: datetime) -> Derived:
     accounts.record_dates_over(member, programme, now)
     if customer.opening_points:
         expiry = points.expires_at(now, programme)
-        accounts.credit(member, customer.opening_points, expiry)
+        lots.credit(member, customer.opening_points, expiry)
         entries.append(
             accounts.ledger_entry(
                 member, "bonus", OPENING_SOURCE, customer.opening_points, now, expiry

@@ -20,7 +20,7 @@ from datetime import datetime
 from memberflow.config import Programme, triggers
 from memberflow.journeys import incentives
 from memberflow.journeys.machine import journey_machine_arn
-from memberflow.loyalty import accounts, points
+from memberflow.loyalty import accounts, lots, points
 from memberflow.loyalty import service as loyalty
 from memberflow.members import birthdays
 from memberflow.members.identity import email_hash, identity_key, new_member_id, normalise_email
@@ -82,7 +82,7 @@ def _bonus(member: Member, kind: str, programme: Programme, now: datetime) -> Le
     if amount <= 0:
         return None
     expires = points.expires_at(now, programme)
-    accounts.credit(member, amount, expires)
+    lots.credit(member, amount, expires)
     return accounts.ledger_entry(member, "bonus", kind, amount, now, expires)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from memberflow.config.programme import Programme
-from memberflow.loyalty import accounts, points
+from memberflow.loyalty import accounts, lots, points
 from memberflow.store import Member, claims
 
 KIND = "gift"  # the ledger entry's kind
@@ -49,12 +49,12 @@ def plan(
     expires = points.expires_at(now, programme)
 
     def give(current: Member) -> None:
-        accounts.credit(current, amount, expires)
+        lots.credit(current, amount, expires)
         accounts.refresh_review(current, programme, now)
 
     def take_back(current: Member) -> None:
         # from the gift's own lot first; points spent meanwhile become a debt
-        accounts.debit(current, amount, accounts.lot_id_for(expires))
+        lots.debit(current, amount, lots.lot_id_for(expires))
         accounts.refresh_review(current, programme, now)
 
     entry = accounts.ledger_entry(

@@ -22,10 +22,10 @@ from decimal import Decimal
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import handoffs, points, review, stages, tier_reviews, tiers
+from memberflow.loyalty import handoffs, lots, points, review, stages, tier_reviews, tiers
 from memberflow.loyalty.tier_reviews import TierState, next_tier_review, rolling
 from memberflow.members.service import change_stage
-from memberflow.store.models import LedgerEntry, Member, Order, PointsLot, WindowPurchase
+from memberflow.store.models import LedgerEntry, Member, Order, WindowPurchase
 
 ORDER_TIMES_KEPT = 50  # the stage rules need the recent order gaps only
 HANDOFFS_KEPT = 20
@@ -63,100 +63,6 @@ def apply_stage(member: Member, decision: stages.StageDecision, now: datetime) -
     member.active_since = after.active_since
     member.won_back = after.won_back
     return change_stage(member, decision.stage, decision.reason, now)
-
-
-# ------------------------------------------------------------------ points lots
-def lot_id_for(expires_at: datetime) -> str:
-    return utc(expires_at).date().isoformat()
-
-
-def _lots(member: Member) -> list[points.Lot]:
-    return list(points.lots_of(member))
-
-
-def _store_lots(member: Member, lots: list[points.Lot]) -> None:
-    member.points_lots = [
-        PointsLot(lot_id=lot.lot_id, expires_at=lot.expires_at, remaining=lot.remaining)
-        for lot in sorted(lots, key=lambda lot: (lot.expires_at, lot.lot_id))
-        if lot.remaining > 0
-    ]
-
-
-def credit(member: Member, amount: int, expires_at: datetime) -> None:
-    """Add ``amount`` points expiring at ``expires_at``; a debt is paid off first."""
-    if amount <= 0:
-        return
-    debt = int(member.points_debt or 0)
-    pay = min(debt, amount)
-    member.points_debt = debt - pay
-    member.points_balance = int(member.points_balance or 0) + amount
-    keep = amount - pay
-    if keep <= 0:
-        return
-    lot_id = lot_id_for(expires_at)
-    lots = _lots(member)
-    for i, lot in enumerate(lots):
-        if lot.lot_id == lot_id:
-            # Credits expiring the same day share a lot; the later expiry wins (the
-            # member keeps the points a few hours longer, never less).
-            later = max(lot.expires_at, expires_at)
-            lots[i] = points.Lot(lot_id, lot.earned_at, later, lot.remaining + keep)
-            break
-    else:
-        lots.append(points.Lot(lot_id, expires_at, expires_at, keep))
-    _store_lots(member, lots)
-
-
-def debit(member: Member, amount: int, own_lot: str | None = None) -> None:
-    """Take back ``amount`` points: from ``own_lot`` first, then the oldest lots; the
-    shortfall (points already redeemed) becomes a debt."""
-    if amount <= 0:
-        return
-    lots = _lots(member)
-    left = amount
-    if own_lot is not None:
-        for i, lot in enumerate(lots):
-            if lot.lot_id == own_lot and lot.remaining > 0:
-                take = min(lot.remaining, left)
-                lots[i] = points.Lot(
-                    lot.lot_id, lot.earned_at, lot.expires_at, lot.remaining - take
-                )
-                left -= take
-    held = points.balance(lots)
-    take = min(held, left)
-    if take:
-        _, lots = points.consume_fifo(lots, take)
-    member.points_debt = int(member.points_debt or 0) + (left - take)
-    member.points_balance = int(member.points_balance or 0) - amount
-    _store_lots(member, lots)
-
-
-def redeem(member: Member, amount: int, now: datetime) -> None:
-    """Spend ``amount`` from the lots that expire first (never expired ones).
-
-    Raises :class:`~memberflow.loyalty.points.InsufficientPoints` and changes nothing
-    when the unexpired lots (net of any debt) hold less.
-    """
-    lots = _lots(member)
-    debt = int(member.points_debt or 0)
-    available = points.balance(lots, now) - debt
-    if amount > available:
-        raise points.InsufficientPoints(amount, max(available, 0))
-    _, remaining = points.consume_fifo(lots, amount, now)
-    member.points_balance = int(member.points_balance or 0) - amount
-    _store_lots(member, remaining)
-
-
-def expire(member: Member, now: datetime) -> list[tuple[str, int]]:
-    """Remove the lots whose expiry has come; ``[(lot_id, points), ...]``."""
-    lots = _lots(member)
-    due = points.expire_due(lots, now)
-    if not due:
-        return []
-    gone = {lot_id for lot_id, _ in due}
-    member.points_balance = int(member.points_balance or 0) - sum(n for _, n in due)
-    _store_lots(member, [lot for lot in lots if lot.lot_id not in gone])
-    return due
 
 
 def ledger_entry(
@@ -240,7 +146,7 @@ def pay(member: Member, order: Order, programme: Programme, now: datetime) -> li
     entries = []
     if earned > 0:
         expiry = points.expires_at(order.paid_at, programme)
-        credit(member, earned, expiry)
+        lots.credit(member, earned, expiry)
         entries.append(ledger_entry(member, "earn", order.order_key, earned, now, expiry))
     member.lifetime_spend = Decimal(member.lifetime_spend or 0) + order.total
     _count_order(member, order)
@@ -296,8 +202,8 @@ def refund_order(
     order.refund_ids = [*(order.refund_ids or []), refund_id]
     entries = []
     if reversed_points > 0:
-        own = lot_id_for(points.expires_at(order.paid_at, programme))
-        debit(member, reversed_points, own)
+        own = lots.lot_id_for(points.expires_at(order.paid_at, programme))
+        lots.debit(member, reversed_points, own)
         source = f"{order.order_key}#{refund_id}"
         entries.append(ledger_entry(member, "reversal", source, -reversed_points, now))
     member.lifetime_spend = max(Decimal(member.lifetime_spend or 0) - amount, ZERO)
@@ -319,8 +225,8 @@ def cancel(member: Member, order: Order, programme: Programme, now: datetime) ->
             entries = refund_order(member, order, "cancel", left, programme, now)
         still_owed = int(order.points_earned or 0) - int(order.points_reversed or 0)
         if still_owed > 0:  # a free order (total 0) that earned points
-            own = lot_id_for(points.expires_at(order.paid_at, programme))
-            debit(member, still_owed, own)
+            own = lots.lot_id_for(points.expires_at(order.paid_at, programme))
+            lots.debit(member, still_owed, own)
             order.points_reversed = int(order.points_earned or 0)
             entries.append(
                 ledger_entry(member, "reversal", f"{order.order_key}#cancel", -still_owed, now)

@@ -36,7 +36,7 @@ from decimal import Decimal
 
 from memberflow.clock import iso
 from memberflow.config.programme import Programme
-from memberflow.loyalty import accounts, service
+from memberflow.loyalty import accounts, lots, service
 from memberflow.loyalty import points as rules
 from memberflow.shops import DiscountCode, DiscountShop, ShopRefused, codes
 from memberflow.store import ledger
@@ -160,7 +160,7 @@ def _take(member_id, points_wanted, reference, programme, now, target) -> tuple[
                 )
             return service.Change(result=(done, int(current.points_balance or 0), True))
         before = list(current.points_lots or [])
-        accounts.redeem(current, points_wanted, now)
+        lots.redeem(current, points_wanted, now)
         entry = accounts.ledger_entry(current, REDEMPTION, reference, -points_wanted, now)
         valid_days = programme.points["redemption"].get("code_valid_days", DEFAULT_CODE_VALID_DAYS)
         entry.payout_status = PENDING
@@ -198,7 +198,7 @@ def _give_back(member_id: str, reference: str, programme: Programme, now: dateti
         if entry.payout_status != PENDING:
             return None  # paid by a concurrent request, or reversed already
         for _lot_id, expires_at, took in json.loads(entry.payout)["taken"]:
-            accounts.credit(current, int(took), datetime.fromisoformat(expires_at))
+            lots.credit(current, int(took), datetime.fromisoformat(expires_at))
         accounts.refresh_review(current, programme, now)
         entry.points = 0
         entry.payout_status = REVERSED

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from memberflow.clock import iso
 from memberflow.config.programme import Programme
-from memberflow.loyalty import accounts
+from memberflow.loyalty import accounts, lots
 from memberflow.loyalty import points as rules
 from memberflow.loyalty.points import InsufficientPoints
 from memberflow.store import ledger
@@ -286,7 +286,7 @@ def redeem(
                     "replayed": True,
                 }
             )
-        accounts.redeem(current, points_wanted, now)
+        lots.redeem(current, points_wanted, now)
         entry = accounts.ledger_entry(current, "redemption", reference, -points_wanted, now)
         accounts.refresh_review(current, programme, now)
         view = redemption_view(entry, int(current.points_balance), programme)
@@ -311,7 +311,7 @@ def post_credit(
     def plan(current: Member, _order) -> Change:
         if ledger.entry(member_id, f"{kind}#{source}") is not None:
             return Change(result=None)
-        accounts.credit(current, amount, expires_at)
+        lots.credit(current, amount, expires_at)
         if programme is not None:
             accounts.refresh_review(current, programme, now)
         elif current.review_at is None or expires_at < current.review_at:

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from memberflow.config import triggers
 from memberflow.config.programme import Programme
-from memberflow.loyalty import accounts, handoffs, review, stages
+from memberflow.loyalty import accounts, handoffs, lots, review, stages
 from memberflow.loyalty.service import Change, run
 from memberflow.store.models import Member
 
@@ -145,7 +145,7 @@ def apply_review(
         accounts.write_pending(current, pending)
     if accounts.review_tier(current, programme, now):
         outcome["tier"] = current.tier
-    for lot_id, amount in accounts.expire(current, now):
+    for lot_id, amount in lots.expire(current, now):
         # The member version makes the key unique even if a late, long-past order
         # re-creates a lot for a day already expired; the version condition on the
         # member is what makes the expiry happen once.

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from memberflow.webhooks import _util as u
+from memberflow.webhooks import shopify_metafields as metafields
 from memberflow.webhooks._schema import validate
 from memberflow.webhooks.errors import WebhookError
 from memberflow.webhooks.events import (
@@ -117,7 +118,7 @@ def _customer(
     """A CustomerUpserted from a customer object (a customers/* body, or the ``customer``
     embedded in an order, where ``billing`` and the order's email fill the gaps)."""
     billing = billing or {}
-    birthday = _birthday(doc, base, ctx.received_at)
+    birthday = metafields.birthday(doc, base, ctx.received_at)
     address_field = (
         f"{base}.default_address" if doc.get("default_address") else "body.billing_address"
     )
@@ -147,38 +148,7 @@ def _customer(
         created_at=created,
         profile_completed=_profile_completed(first, last, mail, address),
         birthday=birthday,
-        birthday_cleared=birthday is None and _says_no_birthday(doc),
-    )
-
-
-# The standard customer metafield definition "Birth date" (type date). Shopify puts a
-# customer's metafields in customers/create and customers/update payloads only for the
-# namespaces the webhook subscription names (metafieldNamespaces: ["facts"], or
-# metafields: [{namespace: "facts", key: "birth_date"}]): without that, the payload has
-# no metafields and the stored birthday stays; facts without a birth date remove it
-# (docs/platforms/shopify.md).
-BIRTH_DATE = ("facts", "birth_date")
-
-
-def _birthday(doc: dict, base: str, at: datetime) -> str | None:
-    for i, field in enumerate(doc.get("metafields") or ()):
-        if isinstance(field, dict) and (field.get("namespace"), field.get("key")) == BIRTH_DATE:
-            return u.birthday(field.get("value"), f"{base}.metafields[{i}].value", at)
-    return None
-
-
-def _says_no_birthday(doc: dict) -> bool:
-    """The payload carries the ``facts`` namespace's metafields (the subscription names
-    it) and no birth date among them, or an empty one: the customer has none (the stored
-    birthday is removed). No ``facts`` metafield at all says nothing (it stays)."""
-    facts = [
-        field
-        for field in doc.get("metafields") or ()
-        if isinstance(field, dict) and field.get("namespace") == BIRTH_DATE[0]
-    ]
-    return bool(facts) and not any(
-        field.get("key") == BIRTH_DATE[1] and field.get("value") not in (None, "")
-        for field in facts
+        birthday_cleared=birthday is None and metafields.says_no_birthday(doc),
     )
 
 
