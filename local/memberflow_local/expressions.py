@@ -281,6 +281,9 @@ def install() -> None:
     from memberflow_local import traversal
 
     traversal.install(lambda: _on["enabled"])
+    from memberflow_local import item_limits
+
+    item_limits.install(lambda: _on["enabled"])
     _originals["validators_deepcopy"] = validators.deepcopy
     validators.deepcopy = _switched(tree_copy, validators.deepcopy)
 
