@@ -28,6 +28,9 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import json
+import threading
+
+from memberflow_local import traversal
 
 # Distinct expressions (with their values) kept; past this the cache starts again.
 CACHE_MAX = 20_000
@@ -61,13 +64,16 @@ def tree_copy(value, memo=None):
             plan = _Plan.of(value, Node)
             _remember(_plans, id(value), plan)
         if plan.specs is not None:
-            return plan.copy()
+            clones = plan.copy_all()
+            _last_copy.plan, _last_copy.clones = plan, clones
+            return clones[0]
     if memo is None:
         memo = {}
     return _tree_copy(value, memo, Node)
 
 
 _plans: dict[int, _Plan] = {}
+_last_copy = threading.local()  # the plan and nodes of this thread's last tree copy
 
 
 class _Plan:
@@ -76,10 +82,33 @@ class _Plan:
     strings), ``parent`` and ``type``; a tree holding anything else gets no plan
     (``specs`` None) and is copied by the general walk."""
 
-    __slots__ = ("root", "specs")
+    __slots__ = ("_classes", "needed_by", "root", "specs")
 
     def __init__(self, root, specs):
         self.root, self.specs = root, specs
+        self._classes = None
+        self.needed_by: dict = {}  # for traversal.Walks
+
+    def classes(self):
+        """Per node, the node classes in its subtree (through ``children``, as moto's
+        walk goes); None if a node's child comes before it in the plan's order."""
+        if self._classes is None:
+            under: list = [None] * len(self.specs)
+            for j in range(len(self.specs) - 1, -1, -1):
+                kind, fields = self.specs[j]
+                found = {kind}
+                for key, how, field in fields:
+                    if key != "children" or how != 2:
+                        continue
+                    for item in field:
+                        if type(item) is int:
+                            if item <= j:
+                                self._classes = False
+                                return None
+                            found |= under[item]
+                under[j] = frozenset(found)
+            self._classes = tuple(under)
+        return self._classes or None
 
     @classmethod
     def of(cls, root, Node) -> _Plan:
@@ -122,6 +151,10 @@ class _Plan:
         return cls(root, tuple(specs))
 
     def copy(self):
+        return self.copy_all()[0]
+
+    def copy_all(self) -> list:
+        """The copy's nodes, in the plan's order (the root first)."""
         new = object.__new__
         clones = [new(kind) for kind, _ in self.specs]
         for clone, (_, fields) in zip(clones, self.specs, strict=True):
@@ -133,7 +166,7 @@ class _Plan:
                     state[key] = [clones[item] if type(item) is int else item[0] for item in field]
                 else:
                     state[key] = field
-        return clones[0]
+        return clones
 
 
 _ATOMS = (str, int, float, bool, type(None))
@@ -183,6 +216,18 @@ def _static_processors():
     return (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
 
 
+def _walks(validator):
+    """The validator's tree as a plan's copy (traversal.Walks), if it is one."""
+    copied = getattr(validator, "_memberflow_copy", None)
+    if copied is None:
+        return None
+    plan, clones = copied
+    classes = plan.classes()
+    if classes is None or clones[0] is not validator.node_to_validate:
+        return None
+    return traversal.Walks(classes, clones, plan.needed_by)
+
+
 def _validate_once(original, static):
     def validate(self, expression=None):
         processors = self.processors
@@ -198,13 +243,14 @@ def _validate_once(original, static):
             tuple(self.table.table_key_attrs),
         )
         node = self.node_to_validate
-        if _passed_static.get(key) is not expression:
-            for processor in processors[:3]:
+        with traversal.walking(_walks(self)):
+            if _passed_static.get(key) is not expression:
+                for processor in processors[:3]:
+                    node = processor.traverse(node)
+                # The parse tree is kept by the UpdateExpression cache: its id stays its own.
+                _remember(_passed_static, key, expression)
+            for processor in processors[3:]:
                 node = processor.traverse(node)
-            # The parse tree is kept by the UpdateExpression cache: its id stays its own.
-            _remember(_passed_static, key, expression)
-        for processor in processors[3:]:
-            node = processor.traverse(node)
         return node
 
     return validate
@@ -278,8 +324,6 @@ def install() -> None:
     _originals["condition_parse"] = parser.parse
     parser.parse = conditions.cached_parse(parser.parse, lambda: _on["enabled"])
 
-    from memberflow_local import traversal
-
     traversal.install(lambda: _on["enabled"])
     from memberflow_local import item_limits
 
@@ -292,8 +336,13 @@ def install() -> None:
     checked = _validate_once(original_validate, _static_processors())
 
     def __init__(self, expression, *args, **kwargs):  # keeps the tree validated
+        _last_copy.plan = _last_copy.clones = None
         original_init(self, expression, *args, **kwargs)
         self._memberflow_expression = expression
+        clones = _last_copy.clones
+        if clones is not None and clones[0] is self.node_to_validate:
+            self._memberflow_copy = (_last_copy.plan, clones)
+        _last_copy.plan = _last_copy.clones = None
 
     def validate(self):
         return checked(self, getattr(self, "_memberflow_expression", None))

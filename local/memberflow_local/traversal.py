@@ -9,6 +9,17 @@ UpdateItem at the demo's size. Here the same walk, in the same order, with the m
 once per walk and the class checks remembered per node class. Processors that override
 the walk itself, ``process`` or ``nodes_to_be_processed`` keep moto's.
 
+One validation's walks also skip what cannot matter (:class:`Walks`): the tree is a
+copy of a cached parse tree, so the node classes under each of its nodes are known from
+the copy's plan (``expressions._Plan``); a processor that keeps moto's no-op
+``pre_processing_of_child`` does nothing in a subtree holding no class of its map, and
+the walk does not enter it (the function pass and the missing-path pass of a plain
+``SET #a = :a, ...`` visit only the root). The classes a processor's result brings in
+(a value, a missing path) are added to every subtree's; a processor's result taken from
+anywhere but below the node it replaces, a node whose ``parent`` is not the node holding
+it, or a processor walked by moto's own code stop the skipping for the rest of that
+validation.
+
 Switched with the other expression seams (``expressions.motos_own_expressions()``);
 parity: the expression tests of ``tests/integration/test_local_fast_paths.py`` and
 ``test_local_conditions.py`` answer the same both ways, errors included.
@@ -16,7 +27,65 @@ parity: the expression tests of ``tests/integration/test_local_fast_paths.py`` a
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
+
+_current = threading.local()  # the running validation's Walks, if any
+
+
+class Walks:
+    """One UpdateExpression validation's tree: for each node of its plan, whether a
+    processor can have anything to do under it."""
+
+    __slots__ = ("classes", "clones", "extra", "index", "needed_by", "untracked")
+
+    def __init__(self, classes, clones, needed_by: dict):
+        self.classes = classes  # per plan node: the node classes of its subtree
+        self.clones = clones  # kept alive, so no other node can take one of their ids
+        self.index = {id(clone): j for j, clone in enumerate(clones)}
+        self.needed_by = needed_by  # the plan's: processor map classes -> per node
+        self.extra: set[type] = set()  # classes processors brought into the tree
+        self.untracked = False
+
+    def needed(self, keys: tuple):
+        """Per plan node, whether its subtree can hold a node of ``keys``; None: walk all."""
+        if self.untracked or any(issubclass(kind, keys) for kind in self.extra):
+            return None
+        found = self.needed_by.get(keys)
+        if found is None:
+            found = tuple(any(issubclass(kind, keys) for kind in under) for under in self.classes)
+            self.needed_by[keys] = found
+        return found
+
+    def returned(self, old, new, Node) -> None:
+        """A processor replaced ``old`` by ``new``: note what ``new`` brings in."""
+        if new is old:
+            return
+        if id(new) in self.index:  # a node of the tree, moved up: must come from below
+            above = new.parent
+            while above is not None and above is not old:
+                above = above.parent
+            if above is None:
+                self.untracked = True
+            return
+        pending = [new]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, Node):
+                self.extra.add(type(node))
+                pending.extend(node.children or ())
+
+
+@contextlib.contextmanager
+def walking(walks):
+    """Run one validation's processors with its :class:`Walks` (None: walk everything)."""
+    before = getattr(_current, "walks", None)
+    _current.walks = walks
+    try:
+        yield
+    finally:
+        _current.walks = before
 
 
 def install(enabled) -> None:
@@ -30,6 +99,7 @@ def install(enabled) -> None:
         DepthFirstTraverser.process,
         DepthFirstTraverser.nodes_to_be_processed,
     )
+    no_pre = DepthFirstTraverser.pre_processing_of_child
     is_node: dict[type, bool] = {}
     matched: dict[tuple, object] = {}  # (processor class, node class) -> map key or None
 
@@ -42,14 +112,24 @@ def install(enabled) -> None:
     @functools.wraps(original)
     def traverse_node_recursively(self, node, child_id=-1):
         cls = type(self)
+        walks = getattr(_current, "walks", None)
         if not enabled() or (
             cls.traverse_node_recursively,
             cls.process,
             cls.nodes_to_be_processed,
         ) != (traverse_node_recursively, *own[1:]):
+            if walks is not None:
+                walks.untracked = True
             return original(self, node, child_id)
         processing = self._processing_map()  # the same bound methods for the whole walk
         pre = self.pre_processing_of_child
+        needed = None
+        if walks is not None:
+            if id(node) not in walks.index:  # not this validation's tree
+                walks.untracked = True
+                walks = None
+            elif cls.pre_processing_of_child is no_pre:
+                needed = walks.needed(tuple(processing))
 
         def key_for(kind: type):
             found = matched.get((cls, kind), matched)
@@ -58,7 +138,20 @@ def install(enabled) -> None:
                 matched[(cls, kind)] = found
             return found
 
-        def walk(node, child_id):
+        def processed(node, key, parent, child_id, holder):
+            if walks is not None:
+                if parent is not holder:
+                    walks.untracked = True  # moto writes the result where parent says
+                result = processing[key](node)
+                walks.returned(node, result, Node)
+            else:
+                result = processing[key](node)
+            result.parent = parent
+            if parent:
+                parent.children[child_id] = result
+            return result
+
+        def walk(node, child_id, holder):  # moto's walk
             kind = type(node)
             if not node_class(kind):
                 return node
@@ -67,16 +160,34 @@ def install(enabled) -> None:
             if children is not None:
                 for i, child in enumerate(children):
                     pre(node, i)
-                    walk(child, i)
+                    walk(child, i, node)
             key = key_for(kind)
             if key is not None:
-                node = processing[key](node)
-                node.parent = parent
-                if parent:
-                    parent.children[child_id] = node
+                node = processed(node, key, parent, child_id, holder)
             return node
 
-        return walk(node, child_id)
+        def walk_needed(node, child_id, holder):
+            # Only plan nodes whose subtree can hold a handled class are entered; any
+            # other node was brought in by a processor, and its classes (``extra``)
+            # hold none of them. ``pre`` is moto's no-op here.
+            parent = node.parent
+            children = node.children
+            if children is not None:
+                for i, child in enumerate(children):
+                    j = index_get(id(child))
+                    if j is not None and needed[j]:
+                        walk_needed(child, i, node)
+            key = key_for(type(node))
+            if key is not None:
+                node = processed(node, key, parent, child_id, holder)
+            return node
+
+        if needed is None:
+            return walk(node, child_id, node.parent)
+        index_get = walks.index.get
+        if not needed[index_get(id(node))]:
+            return node  # nothing in the tree this processor handles
+        return walk_needed(node, child_id, node.parent)
 
     DepthFirstTraverser._memberflow_walk = original
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
