@@ -58,7 +58,7 @@ class Walks:
             self.needed_by[keys] = found
         return found
 
-    def returned(self, old, new, Node) -> None:
+    def returned(self, old, new, node_class) -> None:
         """A processor replaced ``old`` by ``new``: note what ``new`` brings in."""
         if new is old:
             return
@@ -72,8 +72,9 @@ class Walks:
         pending = [new]
         while pending:
             node = pending.pop()
-            if isinstance(node, Node):
-                self.extra.add(type(node))
+            kind = type(node)
+            if node_class(kind):
+                self.extra.add(kind)
                 pending.extend(node.children or ())
 
 
@@ -88,6 +89,22 @@ def walking(walks):
         _current.walks = before
 
 
+def _pre_acts_on() -> dict:
+    """Processors whose ``pre_processing_of_child`` does something only for a child of
+    certain node classes (moto 5.2.5, checked by test_local_update_walks.py): the
+    resolving pass switches path resolution off for an action's first child (the path
+    written) and on for the others."""
+    from moto.dynamodb.parsing import validators as v
+
+    actions = (
+        v.UpdateExpressionSetAction,
+        v.UpdateExpressionRemoveAction,
+        v.UpdateExpressionDeleteAction,
+        v.UpdateExpressionAddAction,
+    )
+    return {v.ExpressionAttributeResolvingProcessor.pre_processing_of_child: actions}
+
+
 def install(enabled) -> None:
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
 
@@ -99,9 +116,10 @@ def install(enabled) -> None:
         DepthFirstTraverser.process,
         DepthFirstTraverser.nodes_to_be_processed,
     )
-    no_pre = DepthFirstTraverser.pre_processing_of_child
+    pre_acts_on = {DepthFirstTraverser.pre_processing_of_child: (), **_pre_acts_on()}
     is_node: dict[type, bool] = {}
     matched: dict[tuple, object] = {}  # (processor class, node class) -> map key or None
+    acting: dict[tuple, bool] = {}  # (pre's parent classes, node class) -> pre acts
 
     def node_class(kind: type) -> bool:
         found = is_node.get(kind)
@@ -123,13 +141,14 @@ def install(enabled) -> None:
             return original(self, node, child_id)
         processing = self._processing_map()  # the same bound methods for the whole walk
         pre = self.pre_processing_of_child
+        acts_on = pre_acts_on.get(cls.pre_processing_of_child)
         needed = None
         if walks is not None:
             if id(node) not in walks.index:  # not this validation's tree
                 walks.untracked = True
                 walks = None
-            elif cls.pre_processing_of_child is no_pre:
-                needed = walks.needed(tuple(processing))
+            elif acts_on is not None:
+                needed = walks.needed((*processing, *acts_on))
 
         def key_for(kind: type):
             found = matched.get((cls, kind), matched)
@@ -138,18 +157,11 @@ def install(enabled) -> None:
                 matched[(cls, kind)] = found
             return found
 
-        def processed(node, key, parent, child_id, holder):
-            if walks is not None:
-                if parent is not holder:
-                    walks.untracked = True  # moto writes the result where parent says
-                result = processing[key](node)
-                walks.returned(node, result, Node)
-            else:
-                result = processing[key](node)
-            result.parent = parent
-            if parent:
-                parent.children[child_id] = result
-            return result
+        def pre_acts(kind: type) -> bool:
+            found = acting.get((acts_on, kind))
+            if found is None:
+                found = acting[(acts_on, kind)] = issubclass(kind, acts_on)
+            return found
 
         def walk(node, child_id, holder):  # moto's walk
             kind = type(node)
@@ -163,30 +175,55 @@ def install(enabled) -> None:
                     walk(child, i, node)
             key = key_for(kind)
             if key is not None:
-                node = processed(node, key, parent, child_id, holder)
+                if walks is not None:
+                    if parent is not holder:
+                        walks.untracked = True  # moto writes the result where parent says
+                    result = processing[key](node)
+                    walks.returned(node, result, node_class)
+                    node = result
+                else:
+                    node = processing[key](node)
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
             return node
 
         def walk_needed(node, child_id, holder):
-            # Only plan nodes whose subtree can hold a handled class are entered; any
-            # other node was brought in by a processor, and its classes (``extra``)
-            # hold none of them. ``pre`` is moto's no-op here.
+            # Only plan nodes whose subtree holds a class the processor handles or one
+            # its pre_processing_of_child acts for are entered; every other node was
+            # brought in by a processor, and its classes (``extra``) are neither.
+            kind = type(node)
             parent = node.parent
             children = node.children
             if children is not None:
-                for i, child in enumerate(children):
-                    j = index_get(id(child))
-                    if j is not None and needed[j]:
-                        walk_needed(child, i, node)
-            key = key_for(type(node))
+                if acts_on and pre_acts(kind):
+                    for i, child in enumerate(children):
+                        pre(node, i)
+                        j = index_get(id(child))
+                        if j is not None and needed[j]:
+                            walk_needed(child, i, node)
+                else:
+                    for i, child in enumerate(children):
+                        j = index_get(id(child))
+                        if j is not None and needed[j]:
+                            walk_needed(child, i, node)
+            key = key_for(kind)
             if key is not None:
-                node = processed(node, key, parent, child_id, holder)
+                if parent is not holder:
+                    walks.untracked = True  # moto writes the result where parent says
+                result = processing[key](node)
+                walks.returned(node, result, node_class)
+                node = result
+                node.parent = parent
+                if parent:
+                    parent.children[child_id] = node
             return node
 
         if needed is None:
             return walk(node, child_id, node.parent)
         index_get = walks.index.get
         if not needed[index_get(id(node))]:
-            return node  # nothing in the tree this processor handles
+            return node  # nothing in the tree this processor handles or acts for
         return walk_needed(node, child_id, node.parent)
 
     DepthFirstTraverser._memberflow_walk = original

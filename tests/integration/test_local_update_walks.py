@@ -155,3 +155,19 @@ def test_functions_value_paths_and_every_refusal_walk_as_motos_own(stack):
         answer.get("Error", {}).get("Message") for _, answer in ours[: len(requests)]
     ]
     assert ours[len(requests) :] == ours[: len(requests)]  # again, from the caches
+
+
+def test_the_resolving_pass_acts_only_for_an_actions_children():
+    """traversal._pre_acts_on relies on it: the walk enters a subtree for the resolving
+    pass only where it handles a node or its pre_processing_of_child acts."""
+    import inspect
+
+    from moto.dynamodb.parsing.validators import ExpressionAttributeResolvingProcessor
+
+    source = inspect.getsource(ExpressionAttributeResolvingProcessor.pre_processing_of_child)
+    body = source[source.index('"""', source.index('"""') + 3) + 3 :].split()
+    assert " ".join(body) == (
+        "if isinstance( parent_node, ( UpdateExpressionSetAction, UpdateExpressionRemoveAction,"
+        " UpdateExpressionDeleteAction, UpdateExpressionAddAction, ), ): if child_id == 0:"
+        " self.resolving = False else: self.resolving = True"
+    )
