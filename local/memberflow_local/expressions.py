@@ -29,6 +29,7 @@ import contextlib
 import copy as _copy
 import json
 import threading
+from types import SimpleNamespace
 
 from memberflow_local import traversal
 
@@ -37,6 +38,7 @@ CACHE_MAX = 20_000
 _on = {"enabled": True}
 _key_conditions: dict[tuple, tuple] = {}
 _projections: dict[tuple, tuple] = {}
+_update_views: dict[str, _ParsedUpdate] = {}
 _originals: dict[str, object] = {}
 
 
@@ -256,6 +258,40 @@ def _validate_once(original, static):
     return validate
 
 
+# ------------------------------------------------ the response handler's clause scans
+class _ParsedUpdate:
+    """What moto's response handler reads of a parsed UpdateExpression (the names and
+    values it uses, through ``find_clauses``), found once per expression text: the
+    parse tree is the parse cache's, which nothing changes (validation works on a copy)."""
+
+    __slots__ = ("found", "tree")
+
+    def __init__(self, tree):
+        self.tree, self.found = tree, {}
+
+    def find_clauses(self, clause_types):
+        key = tuple(clause_types)
+        hit = self.found.get(key)
+        if hit is None:
+            hit = self.found[key] = tuple(self.tree.find_clauses(clause_types))
+        return list(hit)
+
+
+def _update_parser(parser):
+    """``UpdateExpressionParser`` as moto's response handler sees it."""
+
+    def make(expression_str):
+        if not _on["enabled"]:
+            return parser.make(expression_str)
+        hit = _update_views.get(expression_str)
+        if hit is None:
+            hit = _ParsedUpdate(parser.make(expression_str))  # a bad one raises each time
+            _remember(_update_views, expression_str, hit)
+        return hit
+
+    return SimpleNamespace(make=make)
+
+
 # ------------------------------------------------------- key conditions, projections
 def _cached_key_condition(original):
     def parse_expression(
@@ -349,6 +385,9 @@ def install() -> None:
 
     update.__init__, update.validate = __init__, validate
 
+    _originals["update_parser"] = responses.UpdateExpressionParser
+    responses.UpdateExpressionParser = _update_parser(responses.UpdateExpressionParser)
+
     _originals["parse_expression"] = responses.parse_expression
     responses.parse_expression = _cached_key_condition(responses.parse_expression)
 
@@ -381,7 +420,7 @@ def motos_own_expressions():
 
 
 def clear() -> None:
-    for cache in (_key_conditions, _projections, _passed_static, _plans):
+    for cache in (_key_conditions, _projections, _passed_static, _plans, _update_views):
         cache.clear()
     from memberflow_local import conditions
 
