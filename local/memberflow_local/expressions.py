@@ -14,8 +14,13 @@ every node through ``__reduce_ex__``: a sixth of the demo's DynamoDB time).
    the copy of the parse tree is made by a copier that knows moto's tree nodes (a node
    is its ``__dict__``: children, parent, values), with the same sharing as
    ``copy.deepcopy``; any other object is deep-copied as before. (The parse itself is
-   cached in dynamodb.py, ``UpdateExpressionParser.make``.)
-3. KeyConditionExpression (``parse_expression`` as imported by ``moto.dynamodb.responses``)
+   cached in dynamodb.py, ``UpdateExpressionParser.make``.) The copy's plan also tells
+   the processors' walks which subtrees can matter to them (``traversal.Walks``), and
+   UpdateItem's item-size check keeps a running total (``item_limits.py``).
+3. The response handler's scans of an UpdateExpression for the name and value
+   placeholders it uses (``UpdateExpressionParser`` as imported by
+   ``moto.dynamodb.responses``): once per expression text.
+4. KeyConditionExpression (``parse_expression`` as imported by ``moto.dynamodb.responses``)
    and ProjectionExpression (``ProjectionExpressionParser.parse``): pure functions of
    their inputs; each caller gets its own copy of the (small) result.
 

@@ -155,3 +155,28 @@ def test_update_item_size_refusals_match_motos_own_per_set_sums(stack):
     assert "c" in ours[9][1]["Attributes"]  # exactly at the limit after the replacement
     assert "z1" in ours[17][1]["Item"] and "z2" not in ours[17][1]["Item"]
     assert "a1" not in ours[32][1]["Item"] and "a1" not in ours[33][1]["Item"]  # cancelled
+
+
+def test_the_moto_code_item_limits_repeats_is_still_there():
+    """item_limits.py repeats UpdateExpressionExecutor.execute's dispatch and compares
+    against LimitedSizeDict's limit; a moto upgrade that changes either fails here."""
+    import inspect
+
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+
+    from memberflow_local import item_limits
+
+    mine = getattr(LimitedSizeDict, "_memberflow_setitem", LimitedSizeDict.__setitem__)
+    check = inspect.getsource(mine)  # moto's own, installed or not
+    assert f"(current_item_size + new_item_size) > {item_limits.LIMIT}" in check
+    assert "for item in (list(self.keys()) + list(self.values()))" in check
+    theirs = getattr(
+        UpdateExpressionExecutor, "_memberflow_execute", UpdateExpressionExecutor.execute
+    )
+    execute = " ".join(inspect.getsource(theirs).split())
+    assert (
+        "node_executor = self.get_specific_execution(node) if node_executor is None:"
+        " for n in node.children: self.execute(n) else:"
+        " node_executor(node, self.expression_attribute_names).execute(self.item)"
+    ) in execute
