@@ -98,23 +98,26 @@ class _Plan:
 
     def classes(self):
         """Per node, the node classes in its subtree (through ``children``, as moto's
-        walk goes); None if a node's child comes before it in the plan's order."""
+        walk goes) and its node children as (position, node); None unless every node's
+        children come after it in the plan's order and name it as their ``parent``."""
         if self._classes is None:
-            under: list = [None] * len(self.specs)
-            for j in range(len(self.specs) - 1, -1, -1):
+            count = len(self.specs)
+            under: list = [None] * count
+            kids: list = [()] * count
+            for j in range(count - 1, -1, -1):
                 kind, fields = self.specs[j]
                 found = {kind}
                 for key, how, field in fields:
                     if key != "children" or how != 2:
                         continue
-                    for item in field:
-                        if type(item) is int:
-                            if item <= j:
-                                self._classes = False
-                                return None
-                            found |= under[item]
+                    kids[j] = tuple((i, k) for i, k in enumerate(field) if type(k) is int)
+                    for _, k in kids[j]:
+                        if k <= j or ("parent", 1, j) not in self.specs[k][1]:
+                            self._classes = False
+                            return None
+                        found |= under[k]
                 under[j] = frozenset(found)
-            self._classes = tuple(under)
+            self._classes = (tuple(under), tuple(kids))
         return self._classes or None
 
     @classmethod
@@ -225,14 +228,14 @@ def _static_processors():
 
 def _walks(validator):
     """The validator's tree as a plan's copy (traversal.Walks), if it is one."""
-    copied = getattr(validator, "_memberflow_copy", None)
+    copied = validator.__dict__.pop("_memberflow_copy", None)  # one validation per copy
     if copied is None:
         return None
     plan, clones = copied
-    classes = plan.classes()
-    if classes is None or clones[0] is not validator.node_to_validate:
+    shape = plan.classes()
+    if shape is None or clones[0] is not validator.node_to_validate:
         return None
-    return traversal.Walks(classes, clones, plan.needed_by)
+    return traversal.Walks(*shape, clones, plan.needed_by)
 
 
 def _validate_once(original, static):

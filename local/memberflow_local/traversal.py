@@ -38,24 +38,27 @@ class Walks:
     """One UpdateExpression validation's tree: for each node of its plan, whether a
     processor can have anything to do under it."""
 
-    __slots__ = ("classes", "clones", "extra", "index", "needed_by", "untracked")
+    __slots__ = ("classes", "clones", "extra", "index", "kids", "needed_by", "untracked")
 
-    def __init__(self, classes, clones, needed_by: dict):
+    def __init__(self, classes, kids, clones, needed_by: dict):
         self.classes = classes  # per plan node: the node classes of its subtree
+        self.kids = kids  # per plan node: its node children as (position, plan node)
         self.clones = clones  # kept alive, so no other node can take one of their ids
         self.index = {id(clone): j for j, clone in enumerate(clones)}
-        self.needed_by = needed_by  # the plan's: processor map classes -> per node
+        self.needed_by = needed_by  # the plan's: classes -> (needed, enter) per node
         self.extra: set[type] = set()  # classes processors brought into the tree
         self.untracked = False
 
     def needed(self, keys: tuple):
-        """Per plan node, whether its subtree can hold a node of ``keys``; None: walk all."""
+        """Per plan node, whether its subtree can hold a node of ``keys``, and which of
+        its children do; None: walk everything."""
         if self.untracked or any(issubclass(kind, keys) for kind in self.extra):
             return None
         found = self.needed_by.get(keys)
         if found is None:
-            found = tuple(any(issubclass(kind, keys) for kind in under) for under in self.classes)
-            self.needed_by[keys] = found
+            needed = tuple(any(issubclass(kind, keys) for kind in under) for under in self.classes)
+            enter = tuple(tuple((i, k) for i, k in kids if needed[k]) for kids in self.kids)
+            found = self.needed_by[keys] = (needed, enter)
         return found
 
     def returned(self, old, new, node_class) -> None:
@@ -188,10 +191,11 @@ def install(enabled) -> None:
                     parent.children[child_id] = node
             return node
 
-        def walk_needed(node, child_id, holder):
+        def walk_needed(node, j, child_id, holder):
             # Only plan nodes whose subtree holds a class the processor handles or one
-            # its pre_processing_of_child acts for are entered; every other node was
-            # brought in by a processor, and its classes (``extra``) are neither.
+            # its pre_processing_of_child acts for are entered. A child that replaced
+            # one of the plan's was brought in by a processor (its classes, ``extra``,
+            # are neither) or moved up from below the one it replaced.
             kind = type(node)
             parent = node.parent
             children = node.children
@@ -199,14 +203,17 @@ def install(enabled) -> None:
                 if acts_on and pre_acts(kind):
                     for i, child in enumerate(children):
                         pre(node, i)
-                        j = index_get(id(child))
-                        if j is not None and needed[j]:
-                            walk_needed(child, i, node)
+                        k = index_get(id(child))
+                        if k is not None and needed[k]:
+                            walk_needed(child, k, i, node)
                 else:
-                    for i, child in enumerate(children):
-                        j = index_get(id(child))
-                        if j is not None and needed[j]:
-                            walk_needed(child, i, node)
+                    for i, k in enter[j]:
+                        child = children[i]
+                        if child is not clones[k]:  # replaced
+                            k = index_get(id(child))
+                            if k is None or not needed[k]:
+                                continue
+                        walk_needed(child, k, i, node)
             key = key_for(kind)
             if key is not None:
                 if parent is not holder:
@@ -221,10 +228,12 @@ def install(enabled) -> None:
 
         if needed is None:
             return walk(node, child_id, node.parent)
-        index_get = walks.index.get
-        if not needed[index_get(id(node))]:
+        needed, enter = needed
+        index_get, clones = walks.index.get, walks.clones
+        j = index_get(id(node))
+        if not needed[j]:
             return node  # nothing in the tree this processor handles or acts for
-        return walk_needed(node, child_id, node.parent)
+        return walk_needed(node, j, child_id, node.parent)
 
     DepthFirstTraverser._memberflow_walk = original
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
