@@ -89,12 +89,12 @@ class _Plan:
     strings), ``parent`` and ``type``; a tree holding anything else gets no plan
     (``specs`` None) and is copied by the general walk."""
 
-    __slots__ = ("_classes", "needed_by", "root", "specs")
+    __slots__ = ("_classes", "root", "shapes", "specs")
 
     def __init__(self, root, specs):
         self.root, self.specs = root, specs
         self._classes = None
-        self.needed_by: dict = {}  # for traversal.Walks
+        self.shapes: dict = {}  # per processor class, for traversal.Walks
 
     def classes(self):
         """Per node, the node classes in its subtree (through ``children``, as moto's
@@ -235,7 +235,7 @@ def _walks(validator):
     shape = plan.classes()
     if shape is None or clones[0] is not validator.node_to_validate:
         return None
-    return traversal.Walks(*shape, clones, plan.needed_by)
+    return traversal.Walks(*shape, clones, plan.shapes)
 
 
 def _validate_once(original, static):

@@ -38,28 +38,50 @@ class Walks:
     """One UpdateExpression validation's tree: for each node of its plan, whether a
     processor can have anything to do under it."""
 
-    __slots__ = ("classes", "clones", "extra", "index", "kids", "needed_by", "untracked")
+    __slots__ = ("classes", "clones", "extra", "index", "kids", "kinds", "shapes", "untracked")
 
-    def __init__(self, classes, kids, clones, needed_by: dict):
+    def __init__(self, classes, kids, clones, shapes: dict):
         self.classes = classes  # per plan node: the node classes of its subtree
         self.kids = kids  # per plan node: its node children as (position, plan node)
         self.clones = clones  # kept alive, so no other node can take one of their ids
         self.index = {id(clone): j for j, clone in enumerate(clones)}
-        self.needed_by = needed_by  # the plan's: classes -> (needed, enter) per node
+        self.shapes = shapes  # the plan's: per processor class, what its walk enters
         self.extra: set[type] = set()  # classes processors brought into the tree
         self.untracked = False
 
-    def needed(self, keys: tuple):
-        """Per plan node, whether its subtree can hold a node of ``keys``, and which of
-        its children do; None: walk everything."""
-        if self.untracked or any(issubclass(kind, keys) for kind in self.extra):
+    def shape(self, cls, processing: dict, acts_on: tuple):
+        """For a processor's walk: per plan node whether to enter it, which children
+        to enter, the map key that handles it, whether its pre-processing acts;
+        None: walk everything."""
+        if self.untracked:
             return None
-        found = self.needed_by.get(keys)
+        found = self.shapes.get(cls)
         if found is None:
-            needed = tuple(any(issubclass(kind, keys) for kind in under) for under in self.classes)
-            enter = tuple(tuple((i, k) for i, k in kids if needed[k]) for kids in self.kids)
-            found = self.needed_by[keys] = (needed, enter)
-        return found
+            keys = tuple(processing)
+            every = keys + acts_on
+            kinds = [type(clone) for clone in self.clones]  # the plan's node classes
+            needed = tuple(any(issubclass(kind, every) for kind in under) for under in self.classes)
+            found = self.shapes[cls] = (
+                keys,
+                every,
+                needed,
+                tuple(tuple((i, k) for i, k in kids if needed[k]) for kids in self.kids),
+                tuple(next((key for key in keys if issubclass(kind, key)), None) for kind in kinds),
+                tuple(bool(acts_on) and issubclass(kind, acts_on) for kind in kinds),
+            )
+        keys = found[0]
+        if len(keys) != len(processing):
+            return None
+        for key in keys:  # moto's maps are fixed per class: checked, not assumed
+            if key not in processing:
+                return None
+        return None if self._brought(found[1]) else found
+
+    def _brought(self, keys: tuple) -> bool:
+        for kind in self.extra:
+            if issubclass(kind, keys):
+                return True
+        return False
 
     def returned(self, old, new, node_class) -> None:
         """A processor replaced ``old`` by ``new``: note what ``new`` brings in."""
@@ -72,13 +94,13 @@ class Walks:
             if above is None:
                 self.untracked = True
             return
-        pending = [new]
-        while pending:
-            node = pending.pop()
-            kind = type(node)
-            if node_class(kind):
-                self.extra.add(kind)
-                pending.extend(node.children or ())
+        kind = type(new)
+        if not node_class(kind):
+            return
+        self.extra.add(kind)
+        for child in new.children or ():  # a value's DynamoType: no node below
+            if node_class(type(child)):
+                self.returned(None, child, node_class)
 
 
 @contextlib.contextmanager
@@ -122,7 +144,6 @@ def install(enabled) -> None:
     pre_acts_on = {DepthFirstTraverser.pre_processing_of_child: (), **_pre_acts_on()}
     is_node: dict[type, bool] = {}
     matched: dict[tuple, object] = {}  # (processor class, node class) -> map key or None
-    acting: dict[tuple, bool] = {}  # (pre's parent classes, node class) -> pre acts
 
     def node_class(kind: type) -> bool:
         found = is_node.get(kind)
@@ -143,30 +164,31 @@ def install(enabled) -> None:
                 walks.untracked = True
             return original(self, node, child_id)
         processing = self._processing_map()  # the same bound methods for the whole walk
-        pre = self.pre_processing_of_child
-        acts_on = pre_acts_on.get(cls.pre_processing_of_child)
-        needed = None
         if walks is not None:
-            if id(node) not in walks.index:  # not this validation's tree
+            j = walks.index.get(id(node))
+            acts_on = pre_acts_on.get(cls.pre_processing_of_child)
+            if j is None:  # not this validation's tree
                 walks.untracked = True
-                walks = None
             elif acts_on is not None:
-                needed = walks.needed((*processing, *acts_on))
+                shape = walks.shape(cls, processing, acts_on)
+                if shape is not None:
+                    if not shape[2][j]:
+                        return node  # nothing in the tree this processor handles or acts for
+                    return _walk_needed(self, processing, walks, shape, node, j, child_id)
+        return _walk(self, cls, processing, walks, node, child_id)
 
-        def key_for(kind: type):
+    def _walk(self, cls, processing, walks, node, child_id):
+        """moto's walk (with the processors' results tracked for ``walks``)."""
+        pre = self.pre_processing_of_child
+
+        def key_for(kind: type, cls=cls, processing=processing):
             found = matched.get((cls, kind), matched)
             if found is matched:  # first matching class in the map's order, as process()
                 found = next((k for k in processing if issubclass(kind, k)), None)
                 matched[(cls, kind)] = found
             return found
 
-        def pre_acts(kind: type) -> bool:
-            found = acting.get((acts_on, kind))
-            if found is None:
-                found = acting[(acts_on, kind)] = issubclass(kind, acts_on)
-            return found
-
-        def walk(node, child_id, holder):  # moto's walk
+        def walk(node, child_id, holder):
             kind = type(node)
             if not node_class(kind):
                 return node
@@ -191,21 +213,39 @@ def install(enabled) -> None:
                     parent.children[child_id] = node
             return node
 
-        def walk_needed(node, j, child_id, holder):
-            # Only plan nodes whose subtree holds a class the processor handles or one
-            # its pre_processing_of_child acts for are entered. A child that replaced
-            # one of the plan's was brought in by a processor (its classes, ``extra``,
-            # are neither) or moved up from below the one it replaced.
-            kind = type(node)
+        return walk(node, child_id, node.parent)
+
+    def _walk_needed(self, processing, walks, shape, node, j, child_id):
+        """The walk entering only plan nodes whose subtree holds a class the processor
+        handles or one its pre_processing_of_child acts for. A child that replaced one
+        of the plan's was brought in by a processor (its classes, ``extra``, are
+        neither) or moved up from below the one it replaced."""
+
+        def walk(
+            node,
+            j,
+            child_id,
+            holder,
+            needed=shape[2],
+            enter=shape[3],
+            handled=shape[4],
+            acts=shape[5],
+            processing=processing,
+            walks=walks,
+            pre=self.pre_processing_of_child,
+            index_get=walks.index.get,
+            clones=walks.clones,
+        ):
             parent = node.parent
             children = node.children
             if children is not None:
-                if acts_on and pre_acts(kind):
-                    for i, child in enumerate(children):
+                if acts[j]:
+                    for i in range(len(children)):
                         pre(node, i)
+                        child = children[i]
                         k = index_get(id(child))
                         if k is not None and needed[k]:
-                            walk_needed(child, k, i, node)
+                            walk(child, k, i, node)
                 else:
                     for i, k in enter[j]:
                         child = children[i]
@@ -213,8 +253,8 @@ def install(enabled) -> None:
                             k = index_get(id(child))
                             if k is None or not needed[k]:
                                 continue
-                        walk_needed(child, k, i, node)
-            key = key_for(kind)
+                        walk(child, k, i, node)
+            key = handled[j]
             if key is not None:
                 if parent is not holder:
                     walks.untracked = True  # moto writes the result where parent says
@@ -226,14 +266,7 @@ def install(enabled) -> None:
                     parent.children[child_id] = node
             return node
 
-        if needed is None:
-            return walk(node, child_id, node.parent)
-        needed, enter = needed
-        index_get, clones = walks.index.get, walks.clones
-        j = index_get(id(node))
-        if not needed[j]:
-            return node  # nothing in the tree this processor handles or acts for
-        return walk_needed(node, j, child_id, node.parent)
+        return walk(node, j, child_id, node.parent)
 
     DepthFirstTraverser._memberflow_walk = original
     DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively

@@ -148,7 +148,7 @@ def test_functions_value_paths_and_every_refusal_walk_as_motos_own(stack):
     requests = _more_updates(table)
     ours = _outcomes(client, requests + requests)
     # the walks skipped by what the parse trees' copy plans hold (traversal.Walks)
-    assert any(plan.needed_by for plan in expressions._plans.values())
+    assert any(plan.shapes for plan in expressions._plans.values())
     client.delete_item(TableName=table, Key=key)
     with expressions.motos_own_expressions():
         theirs = _outcomes(client, requests + requests)
