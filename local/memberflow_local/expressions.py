@@ -14,8 +14,13 @@ every node through ``__reduce_ex__``: a sixth of the demo's DynamoDB time).
    the copy of the parse tree is made by a copier that knows moto's tree nodes (a node
    is its ``__dict__``: children, parent, values), with the same sharing as
    ``copy.deepcopy``; any other object is deep-copied as before. (The parse itself is
-   cached in dynamodb.py, ``UpdateExpressionParser.make``.)
-3. KeyConditionExpression (``parse_expression`` as imported by ``moto.dynamodb.responses``)
+   cached in dynamodb.py, ``UpdateExpressionParser.make``.) The copy's plan also tells
+   the processors' walks which subtrees can matter to them (``traversal.Walks``), and
+   UpdateItem's item-size check keeps a running total (``item_limits.py``).
+3. The response handler's scans of an UpdateExpression for the name and value
+   placeholders it uses (``UpdateExpressionParser`` as imported by
+   ``moto.dynamodb.responses``): once per expression text.
+4. KeyConditionExpression (``parse_expression`` as imported by ``moto.dynamodb.responses``)
    and ProjectionExpression (``ProjectionExpressionParser.parse``): pure functions of
    their inputs; each caller gets its own copy of the (small) result.
 
@@ -28,12 +33,17 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import json
+import threading
+from types import SimpleNamespace
+
+from memberflow_local import traversal
 
 # Distinct expressions (with their values) kept; past this the cache starts again.
 CACHE_MAX = 20_000
 _on = {"enabled": True}
 _key_conditions: dict[tuple, tuple] = {}
 _projections: dict[tuple, tuple] = {}
+_update_views: dict[str, _ParsedUpdate] = {}
 _originals: dict[str, object] = {}
 
 
@@ -61,13 +71,16 @@ def tree_copy(value, memo=None):
             plan = _Plan.of(value, Node)
             _remember(_plans, id(value), plan)
         if plan.specs is not None:
-            return plan.copy()
+            clones = plan.copy_all()
+            _last_copy.plan, _last_copy.clones = plan, clones
+            return clones[0]
     if memo is None:
         memo = {}
     return _tree_copy(value, memo, Node)
 
 
 _plans: dict[int, _Plan] = {}
+_last_copy = threading.local()  # the plan and nodes of this thread's last tree copy
 
 
 class _Plan:
@@ -76,10 +89,36 @@ class _Plan:
     strings), ``parent`` and ``type``; a tree holding anything else gets no plan
     (``specs`` None) and is copied by the general walk."""
 
-    __slots__ = ("root", "specs")
+    __slots__ = ("_classes", "root", "shapes", "specs")
 
     def __init__(self, root, specs):
         self.root, self.specs = root, specs
+        self._classes = None
+        self.shapes: dict = {}  # per processor class, for traversal.Walks
+
+    def classes(self):
+        """Per node, the node classes in its subtree (through ``children``, as moto's
+        walk goes) and its node children as (position, node); None unless every node's
+        children come after it in the plan's order and name it as their ``parent``."""
+        if self._classes is None:
+            count = len(self.specs)
+            under: list = [None] * count
+            kids: list = [()] * count
+            for j in range(count - 1, -1, -1):
+                kind, fields = self.specs[j]
+                found = {kind}
+                for key, how, field in fields:
+                    if key != "children" or how != 2:
+                        continue
+                    kids[j] = tuple((i, k) for i, k in enumerate(field) if type(k) is int)
+                    for _, k in kids[j]:
+                        if k <= j or ("parent", 1, j) not in self.specs[k][1]:
+                            self._classes = False
+                            return None
+                        found |= under[k]
+                under[j] = frozenset(found)
+            self._classes = (tuple(under), tuple(kids))
+        return self._classes or None
 
     @classmethod
     def of(cls, root, Node) -> _Plan:
@@ -122,6 +161,10 @@ class _Plan:
         return cls(root, tuple(specs))
 
     def copy(self):
+        return self.copy_all()[0]
+
+    def copy_all(self) -> list:
+        """The copy's nodes, in the plan's order (the root first)."""
         new = object.__new__
         clones = [new(kind) for kind, _ in self.specs]
         for clone, (_, fields) in zip(clones, self.specs, strict=True):
@@ -133,7 +176,7 @@ class _Plan:
                     state[key] = [clones[item] if type(item) is int else item[0] for item in field]
                 else:
                     state[key] = field
-        return clones[0]
+        return clones
 
 
 _ATOMS = (str, int, float, bool, type(None))
@@ -183,6 +226,18 @@ def _static_processors():
     return (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
 
 
+def _walks(validator):
+    """The validator's tree as a plan's copy (traversal.Walks), if it is one."""
+    copied = validator.__dict__.pop("_memberflow_copy", None)  # one validation per copy
+    if copied is None:
+        return None
+    plan, clones = copied
+    shape = plan.classes()
+    if shape is None or clones[0] is not validator.node_to_validate:
+        return None
+    return traversal.Walks(*shape, clones, plan.shapes)
+
+
 def _validate_once(original, static):
     def validate(self, expression=None):
         processors = self.processors
@@ -198,16 +253,51 @@ def _validate_once(original, static):
             tuple(self.table.table_key_attrs),
         )
         node = self.node_to_validate
-        if _passed_static.get(key) is not expression:
-            for processor in processors[:3]:
+        with traversal.walking(_walks(self)):
+            if _passed_static.get(key) is not expression:
+                for processor in processors[:3]:
+                    node = processor.traverse(node)
+                # The parse tree is kept by the UpdateExpression cache: its id stays its own.
+                _remember(_passed_static, key, expression)
+            for processor in processors[3:]:
                 node = processor.traverse(node)
-            # The parse tree is kept by the UpdateExpression cache: its id stays its own.
-            _remember(_passed_static, key, expression)
-        for processor in processors[3:]:
-            node = processor.traverse(node)
         return node
 
     return validate
+
+
+# ------------------------------------------------ the response handler's clause scans
+class _ParsedUpdate:
+    """What moto's response handler reads of a parsed UpdateExpression (the names and
+    values it uses, through ``find_clauses``), found once per expression text: the
+    parse tree is the parse cache's, which nothing changes (validation works on a copy)."""
+
+    __slots__ = ("found", "tree")
+
+    def __init__(self, tree):
+        self.tree, self.found = tree, {}
+
+    def find_clauses(self, clause_types):
+        key = tuple(clause_types)
+        hit = self.found.get(key)
+        if hit is None:
+            hit = self.found[key] = tuple(self.tree.find_clauses(clause_types))
+        return list(hit)
+
+
+def _update_parser(parser):
+    """``UpdateExpressionParser`` as moto's response handler sees it."""
+
+    def make(expression_str):
+        if not _on["enabled"]:
+            return parser.make(expression_str)
+        hit = _update_views.get(expression_str)
+        if hit is None:
+            hit = _ParsedUpdate(parser.make(expression_str))  # a bad one raises each time
+            _remember(_update_views, expression_str, hit)
+        return hit
+
+    return SimpleNamespace(make=make)
 
 
 # ------------------------------------------------------- key conditions, projections
@@ -278,9 +368,10 @@ def install() -> None:
     _originals["condition_parse"] = parser.parse
     parser.parse = conditions.cached_parse(parser.parse, lambda: _on["enabled"])
 
-    from memberflow_local import traversal
-
     traversal.install(lambda: _on["enabled"])
+    from memberflow_local import item_limits
+
+    item_limits.install(lambda: _on["enabled"])
     _originals["validators_deepcopy"] = validators.deepcopy
     validators.deepcopy = _switched(tree_copy, validators.deepcopy)
 
@@ -289,13 +380,21 @@ def install() -> None:
     checked = _validate_once(original_validate, _static_processors())
 
     def __init__(self, expression, *args, **kwargs):  # keeps the tree validated
+        _last_copy.plan = _last_copy.clones = None
         original_init(self, expression, *args, **kwargs)
         self._memberflow_expression = expression
+        clones = _last_copy.clones
+        if clones is not None and clones[0] is self.node_to_validate:
+            self._memberflow_copy = (_last_copy.plan, clones)
+        _last_copy.plan = _last_copy.clones = None
 
     def validate(self):
         return checked(self, getattr(self, "_memberflow_expression", None))
 
     update.__init__, update.validate = __init__, validate
+
+    _originals["update_parser"] = responses.UpdateExpressionParser
+    responses.UpdateExpressionParser = _update_parser(responses.UpdateExpressionParser)
 
     _originals["parse_expression"] = responses.parse_expression
     responses.parse_expression = _cached_key_condition(responses.parse_expression)
@@ -329,7 +428,7 @@ def motos_own_expressions():
 
 
 def clear() -> None:
-    for cache in (_key_conditions, _projections, _passed_static, _plans):
+    for cache in (_key_conditions, _projections, _passed_static, _plans, _update_views):
         cache.clear()
     from memberflow_local import conditions
 
