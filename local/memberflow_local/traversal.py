@@ -11,7 +11,7 @@ the walk itself, ``process`` or ``nodes_to_be_processed`` keep moto's.
 
 One validation's walks also skip what cannot matter (:class:`Walks`): the tree is a
 copy of a cached parse tree, so the node classes under each of its nodes are known from
-the copy's plan (``expressions._Plan``); a processor that keeps moto's no-op
+the copy's plan (``tree_copies._Plan``); a processor that keeps moto's no-op
 ``pre_processing_of_child`` does nothing in a subtree holding no class of its map, and
 the walk does not enter it (the function pass and the missing-path pass of a plain
 ``SET #a = :a, ...`` visit only the root). The classes a processor's result brings in

@@ -4,7 +4,7 @@ action, function and refusal answers the same both ways."""
 
 from __future__ import annotations
 
-from memberflow_local import expressions
+from memberflow_local import expressions, tree_copies
 from tests.integration.test_local_fast_paths import _outcomes
 
 
@@ -148,7 +148,7 @@ def test_functions_value_paths_and_every_refusal_walk_as_motos_own(stack):
     requests = _more_updates(table)
     ours = _outcomes(client, requests + requests)
     # the walks skipped by what the parse trees' copy plans hold (traversal.Walks)
-    assert any(plan.shapes for plan in expressions._plans.values())
+    assert any(plan.shapes for plan in tree_copies.plans.values())
     client.delete_item(TableName=table, Key=key)
     with expressions.motos_own_expressions():
         theirs = _outcomes(client, requests + requests)
