@@ -21,7 +21,7 @@ reads:
    and once per item during a Scan or Query (which holds the backend's write lock, so no item
    changes between moto's two reads of its size).
 4. A Scan page starts by sorting the whole table: the sorted list is kept per table
-   until an item is put or deleted.
+   until an item is put or deleted, and each item's sort key is kept on it.
 5. A new item (every PutItem, every Put of a transaction) is checked against the 400 KB
    item limit once, not once per attribute: moto's ``LimitedSizeDict`` re-sums the whole
    item at every attribute it sets, so building a member item summed it fifty times.
@@ -55,6 +55,7 @@ _on = {"enabled": True}
 _reading = threading.local()  # while a Scan runs: copies skipped? which table, from where
 _SIZE = "_memberflow_size"  # an item's size, kept on it until it changes
 _PROJECTED = "_memberflow_projected"  # {projected names: projected item}, until it changes
+_ORDER = "_memberflow_order"  # an item's place in its table's key order
 _KEPT_PROJECTIONS = 4  # distinct projections kept per item (a snapshot reads one per table)
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
 # moto's classes and the backend's lock, bound once by install(): the functions below run
@@ -323,8 +324,13 @@ def _in_key_order(table) -> list:
             items.append(hash_set)
 
     def key(item):
-        hash_value = item.hash_key.cast_value
-        return (hash_value, item.range_key.cast_value) if item.range_key else hash_value
+        # kept on the item: its keys never change (moto refuses to update a key attribute)
+        found = item.__dict__.get(_ORDER)
+        if found is None:
+            hash_value = item.hash_key.cast_value
+            found = (hash_value, item.range_key.cast_value) if item.range_key else hash_value
+            item.__dict__[_ORDER] = found
+        return found
 
     return sorted(items, key=key)
 
