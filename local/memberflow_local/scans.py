@@ -244,7 +244,7 @@ def _to_dict(obj, original, DynamoType):
     if kind is _moto.ProjectedAttrs:  # a kept projection: its wire dicts, made once
         wire = obj.wire
         if wire is None:
-            wire = obj.wire = {k: _to_dict(v, original, DynamoType) for k, v in obj.items()}
+            wire = obj.wire = {k: _kept_wire(v, original, DynamoType) for k, v in obj.items()}
         return wire
     if kind is DynamoType:
         value_type, value = obj.type, obj.value
@@ -264,6 +264,28 @@ def _to_dict(obj, original, DynamoType):
     if isinstance(obj, dict) and not hasattr(obj, "to_json"):
         return {k: _to_dict(v, original, DynamoType) for k, v in obj.items()}
     return original(obj)  # timestamps, objects with to_json
+
+
+_leaves: dict[tuple, dict] = {}  # (type, value) -> its wire dict, shared by kept answers
+
+
+def _kept_wire(value, original, DynamoType):
+    """``_to_dict`` of a kept value; strings, numbers and booleans repeat (kinds, stages,
+    statuses, points), so kept answers share one read-only wire dict for each."""
+    if type(value) is DynamoType:
+        value_type, inner = value.type, value.value
+        if value_type == "L":
+            return {"L": [_kept_wire(v, original, DynamoType) for v in inner]}
+        if value_type == "M":
+            return {"M": {k: _kept_wire(v, original, DynamoType) for k, v in inner.items()}}
+        if type(inner) is (str if value_type in ("S", "N") else bool):
+            leaf = _leaves.get((value_type, inner))
+            if leaf is None:
+                if len(_leaves) >= 200_000:
+                    _leaves.clear()
+                leaf = _leaves[value_type, inner] = {value_type: inner}
+            return leaf
+    return _to_dict(value, original, DynamoType)
 
 
 def forget_size(item) -> None:
