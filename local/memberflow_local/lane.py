@@ -238,6 +238,17 @@ def _wire_parser_class():
                     return parsed
             return super()._parse_shape(shape, node)
 
+        def _handle_map(self, shape, value):
+            # An item (name -> AttributeValue): botocore parses each name through its
+            # string handler, which keeps it as it is; so does this, without the calls.
+            if shape.value.name != "AttributeValue" or shape.key.type_name != "string":
+                return super()._handle_map(shape, value)
+            parsed = {}
+            for name, node in value.items():
+                found = attribute_value(node) if type(node) is dict else None
+                parsed[name] = found if found is not None else self._parse_shape(shape.value, node)
+            return parsed
+
     return WireParser
 
 

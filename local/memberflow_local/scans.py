@@ -21,7 +21,7 @@ reads:
    and once per item during a Scan or Query (which holds the backend's write lock, so no item
    changes between moto's two reads of its size).
 4. A Scan page starts by sorting the whole table: the sorted list is kept per table
-   until an item is put or deleted.
+   until an item is put or deleted, and each item's sort key is kept on it.
 5. A new item (every PutItem, every Put of a transaction) is checked against the 400 KB
    item limit once, not once per attribute: moto's ``LimitedSizeDict`` re-sums the whole
    item at every attribute it sets, so building a member item summed it fifty times.
@@ -31,6 +31,16 @@ reads:
 7. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
    dispatch and memo: the same tree, fresh objects.
+8. A projected Scan's answer for an item is kept on the stored item, per projection
+   (the projected attribute values and their wire dicts), until the item changes: the
+   weekly KPI snapshot re-reads tables whose items are nearly all unchanged (ledger,
+   orders and messages are append-only). Items change in place only through moto's
+   ``UpdateExpressionExecutor.execute`` and ``Item.update_with_attribute_updates``
+   (UpdateItem, on its own or in a transaction), which drop it; PutItem and DeleteItem
+   replace the item. The kept answer is used only while moto's ``DynamoHandler.scan``
+   turns the Scan into its answer (it reads the projected items only to convert them to
+   wire dicts, which the lane or the JSON serialiser copy out), so no caller is ever
+   handed an object the next Scan reuses.
 """
 
 from __future__ import annotations
@@ -44,6 +54,9 @@ from types import SimpleNamespace
 _on = {"enabled": True}
 _reading = threading.local()  # while a Scan runs: copies skipped? which table, from where
 _SIZE = "_memberflow_size"  # an item's size, kept on it until it changes
+_PROJECTED = "_memberflow_projected"  # {projected names: projected item}, until it changes
+_ORDER = "_memberflow_order"  # an item's place in its table's key order
+_KEPT_PROJECTIONS = 4  # distinct projections kept per item (a snapshot reads one per table)
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
 # moto's classes and the backend's lock, bound once by install(): the functions below run
 # for every item and attribute value, so they do not import on each call.
@@ -74,8 +87,15 @@ def install() -> None:
     original_project = Item.project
     original_scan = table_module.Table.scan
 
+    class ProjectedAttrs(LimitedSizeDict):
+        """A kept projection of a stored item; ``wire``: its wire dicts, once made."""
+
+        __slots__ = ("wire",)
+
     @functools.wraps(original_project)
     def project(self, projection_expressions):
+        if projection_expressions is getattr(_reading, "projection", None):
+            return _kept_projection(self, _reading.names, projection_expressions)
         if not _on["enabled"] or not all(_top_level(path) for path in projection_expressions):
             return original_project(self, projection_expressions)
         return _project_top_level(self, projection_expressions)
@@ -88,11 +108,19 @@ def install() -> None:
         with write_lock():  # no write between the two size reads of an item
             _reading.uncopied, _reading.table = uncopied, self
             _reading.start = exclusive_start_key if not index_name else None
+            if (
+                uncopied
+                and getattr(_reading, "answering", False)
+                and all(_top_level(path) for path in projection)
+            ):
+                # the stored items themselves are projected: their kept answers serve
+                _reading.projection = projection
+                _reading.names = tuple(name for (name,) in projection)
             try:
                 return original_scan(self, filters, limit, exclusive_start_key, *args, **kwargs)
             finally:
                 _reading.uncopied, _reading.table = False, None
-                _reading.start = None
+                _reading.start = _reading.projection = None
 
     original_item_size, original_value_size = Item.size, DynamoType.size
 
@@ -139,6 +167,47 @@ def install() -> None:
         # fails here exactly when one of its per-attribute checks would have)
         self.attrs[last_key] = DynamoType(last_value)
 
+    from moto.dynamodb import responses
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+
+    original_answer_scan = responses.DynamoHandler.scan
+
+    @functools.wraps(original_answer_scan)
+    def answer_scan(self):
+        # moto's handler reads the projected items only to convert them to wire dicts
+        # (``dynamo_to_dict``), which the lane's parser or the JSON serialiser copy out:
+        # kept projections may serve it (never a caller of ``Table.scan`` itself)
+        before = getattr(_reading, "answering", False)
+        _reading.answering = True
+        try:
+            return original_answer_scan(self)
+        finally:
+            _reading.answering = before
+
+    original_execute = UpdateExpressionExecutor.execute
+    original_attribute_updates = Item.update_with_attribute_updates
+
+    @functools.wraps(original_execute)
+    def execute(self, node=None):
+        try:
+            return original_execute(self, node)
+        finally:
+            forget_size(self.item)  # changed in place (UpdateItem, transactions)
+
+    @functools.wraps(original_attribute_updates)
+    def update_with_attribute_updates(self, attribute_updates):
+        try:
+            return original_attribute_updates(self, attribute_updates)
+        finally:
+            forget_size(self)  # changed in place (legacy AttributeUpdates)
+
+    _moto.ProjectedAttrs = ProjectedAttrs
+    responses.DynamoHandler._memberflow_scan = original_answer_scan
+    responses.DynamoHandler.scan = answer_scan
+    UpdateExpressionExecutor._memberflow_execute = original_execute
+    UpdateExpressionExecutor.execute = execute
+    Item._memberflow_update_with_attribute_updates = original_attribute_updates
+    Item.update_with_attribute_updates = update_with_attribute_updates
     Item._memberflow_init = original_init
     Item.__init__ = __init__
     Item._memberflow_project = original_project
@@ -148,9 +217,6 @@ def install() -> None:
     table_module.Table._memberflow_scan = original_scan
     table_module.Table.scan = scan
     table_module.copy = SimpleNamespace(copy=_copy.copy, deepcopy=_table_deepcopy)
-
-    from moto.dynamodb import responses
-
     original_to_dict = responses.dynamo_to_dict
 
     @functools.wraps(original_to_dict)
@@ -175,6 +241,11 @@ def to_dict(obj):
 
 def _to_dict(obj, original, DynamoType):
     kind = type(obj)
+    if kind is _moto.ProjectedAttrs:  # a kept projection: its wire dicts, made once
+        wire = obj.wire
+        if wire is None:
+            wire = obj.wire = {k: _kept_wire(v, original, DynamoType) for k, v in obj.items()}
+        return wire
     if kind is DynamoType:
         value_type, value = obj.type, obj.value
         if value_type == "L":
@@ -195,10 +266,33 @@ def _to_dict(obj, original, DynamoType):
     return original(obj)  # timestamps, objects with to_json
 
 
+_leaves: dict[tuple, dict] = {}  # (type, value) -> its wire dict, shared by kept answers
+
+
+def _kept_wire(value, original, DynamoType):
+    """``_to_dict`` of a kept value; strings, numbers and booleans repeat (kinds, stages,
+    statuses, points), so kept answers share one read-only wire dict for each."""
+    if type(value) is DynamoType:
+        value_type, inner = value.type, value.value
+        if value_type == "L":
+            return {"L": [_kept_wire(v, original, DynamoType) for v in inner]}
+        if value_type == "M":
+            return {"M": {k: _kept_wire(v, original, DynamoType) for k, v in inner.items()}}
+        if type(inner) is (str if value_type in ("S", "N") else bool):
+            leaf = _leaves.get((value_type, inner))
+            if leaf is None:
+                if len(_leaves) >= 200_000:
+                    _leaves.clear()
+                leaf = _leaves[value_type, inner] = {value_type: inner}
+            return leaf
+    return _to_dict(value, original, DynamoType)
+
+
 def forget_size(item) -> None:
-    """An item changed in place: its size is summed again when next read."""
+    """An item changed in place: its size and projections are made again when next read."""
     if item is not None:
         item.__dict__.pop(_SIZE, None)
+        item.__dict__.pop(_PROJECTED, None)
 
 
 def _sorted_once(Table) -> None:
@@ -252,8 +346,13 @@ def _in_key_order(table) -> list:
             items.append(hash_set)
 
     def key(item):
-        hash_value = item.hash_key.cast_value
-        return (hash_value, item.range_key.cast_value) if item.range_key else hash_value
+        # kept on the item: its keys never change (moto refuses to update a key attribute)
+        found = item.__dict__.get(_ORDER)
+        if found is None:
+            hash_value = item.hash_key.cast_value
+            found = (hash_value, item.range_key.cast_value) if item.range_key else hash_value
+            item.__dict__[_ORDER] = found
+        return found
 
     return sorted(items, key=key)
 
@@ -275,10 +374,25 @@ def _top_level(path) -> bool:
     return len(path) == 1 and not _LIST_INDEX.match(path[0])
 
 
-def _project_top_level(item, paths):
+def _kept_projection(item, names: tuple, paths):
+    """The stored item's projection to ``names``, made once until the item changes."""
+    kept = item.__dict__.get(_PROJECTED)
+    if kept is None:
+        kept = item.__dict__[_PROJECTED] = {}
+    projected = kept.get(names)
+    if projected is None:
+        if len(kept) >= _KEPT_PROJECTIONS:
+            kept.clear()
+        projected = kept[names] = _project_top_level(item, paths, _moto.ProjectedAttrs)
+        projected.attrs.wire = None
+    return projected
+
+
+def _project_top_level(item, paths, attrs_class=None):
     projected = _moto.Item.__new__(_moto.Item)
     projected.hash_key, projected.range_key = item.hash_key, item.range_key
-    attrs = _moto.LimitedSizeDict.__new__(_moto.LimitedSizeDict)
+    attrs_class = attrs_class or _moto.LimitedSizeDict
+    attrs = attrs_class.__new__(attrs_class)
     dict.__init__(attrs)
     for (name,) in paths:
         attribute = item.attrs.get(name)
