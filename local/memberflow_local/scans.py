@@ -21,7 +21,8 @@ reads:
    and once per item during a Scan or Query (which holds the backend's write lock, so no item
    changes between moto's two reads of its size).
 4. A Scan page starts by sorting the whole table: the sorted list is kept per table
-   until an item is put or deleted, and each item's sort key is kept on it.
+   until an item is put or deleted, and each item's sort key is kept on it
+   (``scan_order.py``).
 5. A new item (every PutItem, every Put of a transaction) is checked against the 400 KB
    item limit once, not once per attribute: moto's ``LimitedSizeDict`` re-sums the whole
    item at every attribute it sets, so building a member item summed it fifty times.
@@ -30,7 +31,7 @@ reads:
    the same dicts; binaries, timestamps and other objects still go to moto's own.
 7. Every other copy of an item (``copy.deepcopy`` in ``models/table.py``) goes through
    a direct recursive copy of moto's attribute tree instead of the ``copy`` module's
-   dispatch and memo: the same tree, fresh objects.
+   dispatch and memo: the same tree, fresh objects (sizes and copies: ``item_values.py``).
 8. A projected Scan's answer for an item is kept on the stored item, per projection
    (the projected attribute values and their wire dicts), until the item changes: the
    weekly KPI snapshot re-reads tables whose items are nearly all unchanged (ledger,
@@ -51,11 +52,13 @@ import re
 import threading
 from types import SimpleNamespace
 
+from memberflow_local import scan_order
+from memberflow_local.item_values import bytesize, copy_item, value_size
+
 _on = {"enabled": True}
 _reading = threading.local()  # while a Scan runs: copies skipped? which table, from where
 _SIZE = "_memberflow_size"  # an item's size, kept on it until it changes
 _PROJECTED = "_memberflow_projected"  # {projected names: projected item}, until it changes
-_ORDER = "_memberflow_order"  # an item's place in its table's key order
 _KEPT_PROJECTIONS = 4  # distinct projections kept per item (a snapshot reads one per table)
 _LIST_INDEX = re.compile(r".+\[\d+\]$")
 # moto's classes and the backend's lock, bound once by install(): the functions below run
@@ -134,7 +137,7 @@ def install() -> None:
         # which drops it (forget_size, called by index_reads.IndexKeys.reindexed).
         size = self.__dict__.get(_SIZE)
         if size is None:
-            size = sum(_bytesize(key) + value_size(value) for key, value in self.attrs.items())
+            size = sum(bytesize(key) + value_size(value) for key, value in self.attrs.items())
             self.__dict__[_SIZE] = size
         return size
 
@@ -151,7 +154,7 @@ def install() -> None:
 
     table_module.Table._memberflow_query = original_query
     table_module.Table.query = query
-    _sorted_once(table_module.Table)
+    scan_order.sorted_once(table_module.Table, _on, _reading)
     original_init = Item.__init__
 
     @functools.wraps(original_init)
@@ -295,81 +298,6 @@ def forget_size(item) -> None:
         item.__dict__.pop(_PROJECTED, None)
 
 
-def _sorted_once(Table) -> None:
-    """A Scan page starts by sorting every item of the table (moto's ``all_items``), so
-    a ten-page Scan sorts the table ten times. The sorted list is kept per table until
-    an item is put or deleted (an update changes an item in place, never its keys or
-    its place in the order). It is sorted on the keys' plain values (``cast_value``,
-    what ``DynamoType.__lt__`` compares), not through ``DynamoType`` comparisons.
-
-    A page after the first starts at its ExclusiveStartKey: moto walks the table from
-    its first item, comparing each with the key (every page costs the whole table); the
-    start is found here by bisection with moto's own comparison, and moto walks from
-    there."""
-    original_all_items = Table.all_items
-    original_put, original_delete = Table.put_item, Table.delete_item
-
-    @functools.wraps(original_all_items)
-    def all_items(self):
-        if not _on["enabled"] or getattr(_reading, "table", None) is not self:
-            return original_all_items(self)
-        generation = getattr(self, "_memberflow_generation", 0)
-        kept = getattr(self, "_memberflow_sorted", None)
-        if kept is None or kept[0] != generation:
-            kept = self._memberflow_sorted = (generation, _in_key_order(self))
-        start = getattr(_reading, "start", None)
-        if start is None:
-            return kept[1]
-        return kept[1][_first_after(self, kept[1], start) :]
-
-    @functools.wraps(original_put)
-    def put_item(self, *args, **kwargs):
-        self._memberflow_generation = getattr(self, "_memberflow_generation", 0) + 1
-        return original_put(self, *args, **kwargs)
-
-    @functools.wraps(original_delete)
-    def delete_item(self, *args, **kwargs):
-        self._memberflow_generation = getattr(self, "_memberflow_generation", 0) + 1
-        return original_delete(self, *args, **kwargs)
-
-    Table._memberflow_sorted_originals = (original_all_items, original_put, original_delete)
-    Table.all_items, Table.put_item, Table.delete_item = all_items, put_item, delete_item
-
-
-def _in_key_order(table) -> list:
-    """moto's ``all_items``: every item, by (hash key, range key)."""
-    items = []
-    for hash_set in table.items.values():
-        if table.range_key_attr:
-            items.extend(hash_set.values())
-        else:
-            items.append(hash_set)
-
-    def key(item):
-        # kept on the item: its keys never change (moto refuses to update a key attribute)
-        found = item.__dict__.get(_ORDER)
-        if found is None:
-            hash_value = item.hash_key.cast_value
-            found = (hash_value, item.range_key.cast_value) if item.range_key else hash_value
-            item.__dict__[_ORDER] = found
-        return found
-
-    return sorted(items, key=key)
-
-
-def _first_after(table, items: list, start: dict) -> int:
-    """The first item moto would not skip as "before or at" the ExclusiveStartKey."""
-    keys = [table.hash_key_attr], [table.range_key_attr]
-    low, high = 0, len(items)
-    while low < high:
-        middle = (low + high) // 2
-        if table._item_comes_before_dct(items[middle], start, *keys, True):
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
 def _top_level(path) -> bool:
     return len(path) == 1 and not _LIST_INDEX.match(path[0])
 
@@ -440,30 +368,6 @@ def _round_trip(value):
 _numbers: dict[str, str] = {}  # a number's text -> what moto's projection makes of it
 
 
-def _bytesize(text) -> int:
-    return len(text if isinstance(text, bytes) else text.encode("utf-8"))
-
-
-def value_size(value) -> int:
-    """moto's ``DynamoType.size`` of an attribute value: numbers by their text, sets,
-    lists and maps by their members (map keys included), booleans and NULL 1 byte,
-    strings and binaries by their bytes."""
-    kind, inner = value.type, value.value
-    if kind == "N":
-        return len(str(inner))
-    if kind in ("SS", "NS", "BS"):
-        if kind == "NS":
-            return sum(len(str(v)) for v in inner)
-        return sum(1 if isinstance(v, bool) else _bytesize(v) for v in inner)
-    if kind == "L":
-        return sum(value_size(v) for v in inner)
-    if kind == "M":
-        return sum(_bytesize(k) + value_size(v) for k, v in inner.items())
-    if isinstance(inner, bool):
-        return 1
-    return _bytesize(inner)
-
-
 def _table_deepcopy(value, memo=None):
     Item = _moto.Item
     if not _on["enabled"]:
@@ -473,38 +377,6 @@ def _table_deepcopy(value, memo=None):
     if type(value) is list and all(type(v) is Item for v in value):
         return [copy_item(v) for v in value]
     return _copy.deepcopy(value, memo)
-
-
-def copy_item(item):
-    """A fresh copy of a moto ``Item`` (what its ``__deepcopy__`` builds, directly)."""
-    Item, LimitedSizeDict = _moto.Item, _moto.LimitedSizeDict
-    clone = Item.__new__(Item)
-    clone.hash_key = _copy_value(item.hash_key)
-    clone.range_key = None if item.range_key is None else _copy_value(item.range_key)
-    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-    dict.__init__(attrs)
-    for key, value in item.attrs.items():
-        dict.__setitem__(attrs, key, _copy_value(value))  # no size re-check, as moto's copy
-    clone.attrs = attrs
-    return clone
-
-
-def _copy_value(value):
-    kind = type(value)
-    if not hasattr(value, "type"):  # not an attribute value: as moto's copy would
-        return _copy.deepcopy(value)
-    clone = kind.__new__(kind)
-    clone.type = value.type
-    inner = value.value
-    if value.type == "L":
-        clone.value = [_copy_value(v) for v in inner]
-    elif value.type == "M":
-        clone.value = {k: _copy_value(v) for k, v in inner.items()}
-    elif value.type in ("SS", "NS", "BS"):
-        clone.value = list(inner)
-    else:
-        clone.value = inner
-    return clone
 
 
 def motos_own_scans():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
-from memberflow_local import scans
+from memberflow_local import item_values, scan_order, scans
 from memberflow_local.stack import ACCOUNT, REGION
 
 
@@ -155,7 +155,7 @@ def test_an_item_copy_is_moto_s_deep_copy(stack):  # the stack installs the seam
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
     item = Item(DynamoType({"S": "m1"}), DynamoType({"S": "earn#0000"}), _items(1)[0])
-    ours, theirs = scans.copy_item(item), copy.deepcopy(item)
+    ours, theirs = item_values.copy_item(item), copy.deepcopy(item)
     assert ours.to_json() == theirs.to_json() == item.to_json()
     assert ours.hash_key == item.hash_key and ours.hash_key is not item.hash_key
     ours.attrs["history"].value[0].value["to"].value = "edited"
@@ -320,7 +320,7 @@ def test_numeric_keys_sort_and_page_as_motos_own(stack):
 
     table = dynamodb_backends[ACCOUNT][REGION].get_table("numbered")
     original_all_items = type(table)._memberflow_sorted_originals[0]
-    assert scans._in_key_order(table) == original_all_items(table)
+    assert scan_order.in_key_order(table) == original_all_items(table)
     ours = [pages(limit) for limit in (1, 7, 1000)]
     with scans.motos_own_scans():
         theirs = [pages(limit) for limit in (1, 7, 1000)]

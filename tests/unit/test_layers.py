@@ -73,3 +73,14 @@ def test_imports_run_down_the_layers_only():
         if imported in RANK and RANK[imported] < RANK[own]
     )
     assert upward == []
+
+
+def test_no_module_is_over_400_lines():
+    """A module past 400 lines holds more than one idea: split it where the ideas part."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for folder in ("shared", "functions", "local", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}
