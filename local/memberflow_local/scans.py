@@ -207,7 +207,7 @@ def install() -> None:
     _moto.ProjectedAttrs = ProjectedAttrs
     responses.DynamoHandler._memberflow_scan = original_answer_scan
     responses.DynamoHandler.scan = answer_scan
-    UpdateExpressionExecutor._memberflow_execute = original_execute
+    UpdateExpressionExecutor._memberflow_scans_execute = original_execute
     UpdateExpressionExecutor.execute = execute
     Item._memberflow_update_with_attribute_updates = original_attribute_updates
     Item.update_with_attribute_updates = update_with_attribute_updates
@@ -270,18 +270,20 @@ def _to_dict(obj, original, DynamoType):
 
 
 _leaves: dict[tuple, dict] = {}  # (type, value) -> its wire dict, shared by kept answers
+_SHARED_LEAF_MAX = 64  # longer strings rarely repeat: kept once, with their item
 
 
 def _kept_wire(value, original, DynamoType):
     """``_to_dict`` of a kept value; strings, numbers and booleans repeat (kinds, stages,
-    statuses, points), so kept answers share one read-only wire dict for each."""
+    statuses, points), so kept answers share one read-only wire dict for each short one."""
     if type(value) is DynamoType:
         value_type, inner = value.type, value.value
         if value_type == "L":
             return {"L": [_kept_wire(v, original, DynamoType) for v in inner]}
         if value_type == "M":
             return {"M": {k: _kept_wire(v, original, DynamoType) for k, v in inner.items()}}
-        if type(inner) is (str if value_type in ("S", "N") else bool):
+        short_text = type(inner) is str and len(inner) <= _SHARED_LEAF_MAX
+        if short_text if value_type in ("S", "N") else type(inner) is bool:
             leaf = _leaves.get((value_type, inner))
             if leaf is None:
                 if len(_leaves) >= 200_000:
@@ -311,8 +313,9 @@ def _kept_projection(item, names: tuple, paths):
     if projected is None:
         if len(kept) >= _KEPT_PROJECTIONS:
             kept.clear()
-        projected = kept[names] = _project_top_level(item, paths, _moto.ProjectedAttrs)
+        projected = _project_top_level(item, paths, _moto.ProjectedAttrs)
         projected.attrs.wire = None
+        kept[names] = projected  # complete before anyone can read it
     return projected
 
 

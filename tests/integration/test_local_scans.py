@@ -754,3 +754,40 @@ def test_a_caller_editing_a_scan_answer_leaves_the_next_scan_alone(stack):
     with scans.motos_own_scans():
         assert ours == client.scan(TableName="kept", **request)["Items"]
     assert _projected_pages(client, "kept") == expected
+
+
+def test_kept_projections_are_dropped_by_moto_s_in_place_writers_themselves(stack):
+    """The kept answer is dropped by moto's own in-place writers (the update executor and
+    legacy AttributeUpdates), whoever calls them: not only by the backend's UpdateItem."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    from memberflow_local.tables import _backend
+
+    client = stack.client("dynamodb")
+    _create_table(client, "inplace", ("member_id", "S"), ("entry_key", "S"))
+    for item in _items(4):
+        client.put_item(TableName="inplace", Item=item)
+    _projected_pages(client, "inplace")  # kept
+    table = _backend(ACCOUNT, REGION).get_table("inplace")
+    first = table.get_item(DynamoType(_key(1)["member_id"]), DynamoType(_key(1)["entry_key"]))
+    second = table.get_item(DynamoType(_key(2)["member_id"]), DynamoType(_key(2)["entry_key"]))
+    first.update_with_attribute_updates({"kind": {"Action": "PUT", "Value": {"S": "legacy"}}})
+    tree = UpdateExpressionParser.make("SET kind = :k")
+    values = {":k": {"S": "executor"}}
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    validated = UpdateExpressionValidator(
+        tree,
+        expression_attribute_names={},
+        expression_attribute_values=values,
+        item=second,
+        table=table,
+    ).validate()
+    UpdateExpressionExecutor(validated, second, {}).execute()
+    ours = _projected_pages(client, "inplace")
+    with scans.motos_own_scans():
+        assert ours == _projected_pages(client, "inplace")
+    kinds = repr(ours)  # binaries and sets: not JSON
+    assert "'legacy'" in kinds and "'executor'" in kinds
