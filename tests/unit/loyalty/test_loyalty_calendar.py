@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +113,36 @@ def test_the_last_tier_review_in_every_zone_is_the_one_walked_from_the_start():
                     if found != _walked_from_the_start(anchor, every, tz, now):
                         wrong.append((zone, every, anchor, now, found))
     assert wrong == []
+
+
+def test_a_whole_month_count_given_as_a_float_is_taken_as_that_integer():
+    """JSON Schema's integer admits 12.0: the programme takes it as 12 (an int, which
+    the calendar computes with); 12.5 is refused, naming the field."""
+    from memberflow.config import ConfigError
+
+    doc = default_document()
+    doc["points"]["expiry_months"] = 12.0
+    doc["tiers"]["review_every_months"] = 1.0
+    doc["stages"]["lapsed"]["days_without_order"] = 180.0
+    programme = load_programme(json.dumps(doc))
+    for value in (
+        programme.points["expiry_months"],
+        programme.tiers["review_every_months"],
+        programme.stages["lapsed"]["days_without_order"],
+    ):
+        assert type(value) is int
+    assert (programme.points["expiry_months"], programme.tiers["review_every_months"]) == (12, 1)
+    assert programme.fingerprint == load_programme(None).fingerprint
+
+    doc["tiers"]["window_months"] = 12.5
+    with pytest.raises(ConfigError) as refused:
+        load_programme(json.dumps(doc))
+    assert refused.value.field == "$.tiers.window_months"
+
+
+def test_add_months_refuses_a_float_count_whether_or_not_the_integer_was_asked_first():
+    moment = datetime(2026, 1, 31, tzinfo=UTC)
+    assert add_months(moment, 12) == datetime(2027, 1, 31, tzinfo=UTC)
+    for months in (12.0, 13.0):  # 12 is remembered, 13 is not: the same answer
+        with pytest.raises(TypeError):
+            add_months(moment, months)
