@@ -436,3 +436,52 @@ def test_an_erased_member_keeps_no_hand_off_record(stack):
     member = Member.get("due0", consistent_read=True)
     assert result["members_read"] == 1 and member.pending_handoff is None
     assert not member.handoffs  # an at-risk hand-off, refused or not, left no dated record
+
+
+def _sweep_due_days(member_id: str, until: datetime, programme) -> list[datetime]:
+    """catch_up, bounded (a member filed at a review it already had would loop): the
+    moments the member was filed at, one sweep each."""
+    from memberflow.loyalty.review import review_day
+
+    filed = []
+    for _ in range(20):
+        member = Member.get(member_id)
+        if member.review_at is None or member.review_at > until:
+            break
+        filed.append(member.review_at)
+        day = review_day(member.review_at)
+        at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=2)
+        sweep.run_sweep(programme=programme, now=at, journeys=Journeys())
+    return filed
+
+
+def test_a_review_that_resets_and_lifts_the_tier_again_is_not_filed_again(stack):
+    """A year after a 29 February order the reset falls on 28 February, a review day
+    (20:00 Shanghai) whose window still holds the order until midnight: a sweep that
+    evening resets the tier and lifts it again at once. It files the member at the next
+    review (28 March), not at the one it just applied."""
+    programme = app_context().programme
+    joined = datetime(2024, 1, 28, 12, tzinfo=UTC)  # reviews on the 28th, 20:00 Shanghai
+    make_member("leap", programme=programme, joined_at=joined)
+    bought = datetime(2024, 2, 29, 2, tzinfo=UTC)
+    apply("leap", paid("l1", 6000, bought), programme=programme, now=bought)
+    assert Member.get("leap").tier == "silver"
+    review = datetime(2025, 2, 28, 12, tzinfo=UTC)
+    # the stage moves before; the points expire on 28 February 02:00 UTC, this sweep's
+    _sweep_due_days("leap", review - timedelta(days=1), programme)
+    assert Member.get("leap").review_at <= review
+
+    sweep.run_sweep(programme=programme, now=review + timedelta(hours=1), journeys=Journeys())
+    member = Member.get("leap")
+    assert (member.tier, member.tier_reviewed_at) == ("silver", review)
+    assert member.review_at == datetime(2025, 3, 28, 12, tzinfo=UTC)
+    again = sweep.run_sweep(
+        programme=programme, now=review + timedelta(hours=2), journeys=Journeys()
+    )
+    assert again["members_read"] == 0
+
+    filed = _sweep_due_days("leap", NOW, programme)
+    assert filed == sorted(set(filed)) and filed[0] > review
+    member = Member.get("leap")
+    assert (member.tier, member.stage) == ("base", "lapsed")
+    assert member.tier_reviewed_at == datetime(2025, 3, 28, 12, tzinfo=UTC)

@@ -189,6 +189,25 @@ def rare_lines(seed: int, count: int) -> list[dict]:
         if rng.random() < 0.3:
             line["phone"] = "+86 138 0000 0000"
         lines.append(line)
+    # a year after a 29 February order, the reset falls on 28 February, a review day
+    # whose window still holds the order: the tier is reset and lifted again at once
+    lines.append(
+        {
+            "platform": "shopify",
+            "shop": "rare.myshopify.com",
+            "customer_id": f"r{seed}-leap",
+            "email": f"rare{seed}-leap@example.com",
+            "signed_up_at": "2024-01-28T12:00:00+00:00",
+            "orders": [
+                {
+                    "order_id": f"r{seed}-leap-0",
+                    "paid_at": "2024-02-29T02:00:00+00:00",
+                    "total": "6000",
+                    "currency": "CNY",
+                }
+            ],
+        }
+    )
     return lines
 
 

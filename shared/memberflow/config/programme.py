@@ -207,9 +207,49 @@ class Programme:
         return self.doc["tiers"]["ladder"][0]
 
 
+# JSON Schema's "integer" admits 12.0: strict here, so a count (of months, days, ...) is
+# an int where the rules compute with it; a whole 12.0 is taken as 12 (_whole_numbers).
+_STRICT = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
+def _type_errors(errors) -> Any:
+    for error in errors:
+        yield error
+        yield from _type_errors(error.context or ())  # the branches of oneOf / anyOf
+
+
+def _whole_numbers(doc: Any) -> None:
+    """Write a whole number given as a float (12.0) where the schema asks for an integer
+    as that integer, in place; anything else is left for validation to refuse."""
+    for _ in range(3):  # a branch (if/oneOf) may only apply once a number is whole
+        found = False
+        for error in _type_errors(_STRICT(_schema()).iter_errors(doc)):
+            wanted = error.validator_value if error.validator == "type" else ()
+            value = error.instance
+            if (
+                "integer" in ([wanted] if isinstance(wanted, str) else wanted)
+                and isinstance(value, float)
+                and value.is_integer()
+                and error.absolute_path
+            ):
+                *parents, last = error.absolute_path
+                target = doc
+                for part in parents:
+                    target = target[part]
+                target[last], found = int(value), True
+        if not found:
+            return
+
+
 def validate_document(doc: Any) -> Programme:
     """Validate a parsed document; raise :class:`ConfigError` naming the field."""
-    validator = jsonschema.Draft202012Validator(_schema())
+    _whole_numbers(doc)
+    validator = _STRICT(_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)

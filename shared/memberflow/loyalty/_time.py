@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import operator
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
@@ -23,10 +24,12 @@ def add_months(moment: datetime, months: int, tz: tzinfo = UTC) -> datetime:
     # calendar from its anchor, each order's window exit): remembered. Keyed also on the
     # fold: two datetimes of one zone compare equal on their wall clock alone, even an
     # hour apart in a repeated (DST) hour.
-    return _add_months(moment, moment.fold, months, tz)
+    # A whole count only (12.0 is refused as 12.5 is, cached or not); the programme's
+    # validation gives the month counts as ints. Typed: 12 and 12.0 are not one key.
+    return _add_months(moment, moment.fold, operator.index(months), tz)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096, typed=True)
 def _add_months(moment: datetime, _fold: int, months: int, tz: tzinfo) -> datetime:
     require_aware(moment)
     local = moment.astimezone(tz)

@@ -66,6 +66,8 @@ def review_moments_until(member: TierState, programme: Programme, now: datetime)
     before = ((end.year - start.year) * 12 + end.month - start.month - 1) // every
     if before > 1:
         last, k = add_months(anchor, every * before, tz), before + 1
+        if last > now:  # its wall time fell on a skipped day (Pacific/Enderbury,
+            last, k = None, 1  # 31 December 1994), pushed past now: walk from the start
     while True:
         moment = add_months(anchor, every * k, tz)
         if moment > now:
@@ -121,9 +123,13 @@ def next_tier_review(member: TierState, programme: Programme, now: datetime) -> 
     moment = tier_change_moment(member, programme, now)
     if moment is None:
         return None
+    # At or after the drop, and strictly after the last review: a review that resets the
+    # tier and lifts it again at once (the window still holds a purchase) leaves a drop
+    # moment at or before it, and must not be filed for that review again.
+    just_before = moment - timedelta(microseconds=1)
     since = member.reviewed_at
-    floor = max(moment, since) if since else moment
-    return tiers.next_tier_review(member.anchor, programme, floor - timedelta(microseconds=1))
+    floor = max(just_before, since) if since else just_before
+    return tiers.next_tier_review(member.anchor, programme, floor)
 
 
 def review_tier(member: TierState, programme: Programme, now: datetime) -> TierReview | None:

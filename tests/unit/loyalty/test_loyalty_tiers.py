@@ -178,3 +178,33 @@ def test_the_periodic_review_on_plain_tier_state(programme):
     assert review.reviewed_at == datetime(2026, 2, 10, 4, tzinfo=UTC)
     reviewed = replace(gold, reviewed_at=review.reviewed_at)
     assert review_tier(reviewed, programme, datetime(2026, 2, 20, tzinfo=UTC)) is None
+
+
+def test_a_review_that_resets_and_lifts_the_tier_again_files_the_next_one_after_it(programme):
+    """Reset falls on 28 February 2025 (a year after a 29 February order), yet the window
+    (28 Feb 2024, 28 Feb 2025] still holds that order: the review resets the tier and the
+    window lifts it back at once. The next review is the one after (28 March), never that
+    same review again (the sweep would keep filing the member at it; the import's replay
+    would not converge)."""
+    from dataclasses import replace
+
+    from memberflow.loyalty.tier_reviews import TierState, next_tier_review, review_tier
+
+    joined = datetime(2024, 1, 28, 12, tzinfo=UTC)  # reviews on the 28th, 20:00 Shanghai
+    bought = datetime(2024, 2, 29, 2, tzinfo=UTC)
+    silver = TierState(
+        tier="silver",
+        anchor=joined,
+        window=((bought, Decimal(6000)),),
+        order_times=(bought,),
+        last_order_at=bought,
+    )
+    at = datetime(2025, 2, 28, 12, tzinfo=UTC)
+    review = review_tier(silver, programme, at)
+    assert (review.reviewed_at, review.tier) == (at, "silver")
+    reviewed = replace(silver, reviewed_at=review.reviewed_at)
+    following = next_tier_review(reviewed, programme, at)
+    assert following == datetime(2025, 3, 28, 12, tzinfo=UTC)
+    # that one resets the tier for good: the order has left the window by then
+    last = review_tier(reviewed, programme, following)
+    assert (last.tier, last.reason) == ("base", "no_purchase_12m")
