@@ -14,7 +14,8 @@ paths (parity tests and ``bench/local_stack.py`` compare the two in one process)
   (``conditions.py``, ``traversal.py``, switched with ``expressions.py``);
 - Task, Map and program evaluation without a thread each (``asl.py``);
 - execution names checked through an index (``executions.py``);
-- the garbage collector's start-up freeze (``stack._collect_less``).
+- the garbage collector's start-up freeze (``stack._collect_less``);
+- SES SendEmail and SNS Publish through moto's handler in process (``provider_lane.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from memberflow_local import (
     index_reads,
     item_json,
     lane,
+    provider_lane,
     scans,
     stack,
 )
@@ -52,6 +54,7 @@ def motos_own_paths():
             asl.motos_own_states(),
             executions.motos_own_name_check(),
             item_json.motos_own_item_json(),
+            provider_lane.motos_own_provider_calls(),
         ):
             yield
     finally:

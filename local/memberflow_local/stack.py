@@ -169,6 +169,9 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
         self._mock.start()
         dynamodb.install()
         lane.enable_fast_lane()
+        from memberflow_local import provider_lane  # SES SendEmail, SNS Publish in process
+
+        provider_lane.enable()
         placeholders.install()
         ssm.install()
         iam.install()
@@ -212,6 +215,9 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
                     os.environ[key] = value
             runtime.reset()
             lane.disable_fast_lane()
+            from memberflow_local import provider_lane
+
+            provider_lane.disable()
             iam.deactivate()
             tables.index_lag.clear()
             asl.reset()
