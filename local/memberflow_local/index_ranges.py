@@ -92,7 +92,7 @@ class Ordered:
         """Files an item's range key value; returns what ``remove`` needs."""
         kind, value = sort_value(found)
         serial = next(_serials)
-        entry = (serial if kind is UNSORTED else value, serial, key)
+        entry = (serial if kind == UNSORTED else value, serial, key)
         entries = self.by_hash.setdefault(hash_value, {}).setdefault(kind, [])
         if not entries or entries[-1][:2] < entry[:2]:
             entries.append(entry)
@@ -123,7 +123,7 @@ class Ordered:
             return None
         ((kind, entries),) = kinds.items()
         wanted = [sort_value(value) for value in values]
-        if kind is UNSORTED or any(k != kind for k, _ in wanted):
+        if kind == UNSORTED or any(k != kind for k, _ in wanted):
             return None
         bounds = _bounds(entries, comparison, [value for _, value in wanted])
         return None if bounds is None else (entries, *bounds)
