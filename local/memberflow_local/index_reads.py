@@ -11,9 +11,10 @@ import contextlib
 import functools
 import os
 import threading
+from decimal import Decimal, InvalidOperation
 
-from memberflow_local import scans
-from memberflow_local.tables import _backend, _items_of, _lagged_items, _lock
+from memberflow_local import index_ranges, scans
+from memberflow_local.tables import _backend, _items_of, _lagged_items, _lock, index_lag
 
 # ---------------------------------------------------------------------- queries
 # moto's Table.query starts from ``all_items()``, which walks *and sorts* every item
@@ -41,6 +42,7 @@ def _index_queries(Table) -> None:
     def query(self, hash_key, *args, **kwargs):
         # moto's backend passes index_name as the 8th positional argument.
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        ranged = None
         if index_name is None and hash_key is not None:
             partition = self.items.get(hash_key)
             if partition is None:
@@ -50,8 +52,12 @@ def _index_queries(Table) -> None:
             else:
                 items = [partition]
         else:
-            items = _index_candidates(self, index_name, kwargs.get("hash_key_conditions"))
-        if key_ranges.enabled and len(args) > 2 and args[0] and not args[2]:
+            if key_ranges.enabled and index_keys.enabled and len(args) > 1 and args[0]:
+                ranged = index_keys.in_range(self, index_name, args, kwargs)
+            items = ranged
+            if items is None:
+                items = _index_candidates(self, index_name, kwargs.get("hash_key_conditions"))
+        if ranged is None and key_ranges.enabled and len(args) > 2 and args[0] and not args[2]:
             items = key_ranges.within(self, index_name, items, args[0], args[1], kwargs)
         _query_items.scope = (self, items)
         try:
@@ -81,8 +87,8 @@ def _index_queries(Table) -> None:
 
 def _index_candidates(table, index_name, hash_key_conditions):
     """The items an index query may return: those whose index hash key equals the
-    queried value (plain type-and-value comparison; moto re-checks what is left)."""
-    conditions = [(name, value.type, value.value) for name, value in hash_key_conditions or ()]
+    queried value (moto's equality: same type and cast value; moto re-checks the rest)."""
+    conditions = [(name, _index_value(value)) for name, value in hash_key_conditions or ()]
     is_global = index_name is not None and any(
         i.name == index_name for i in table.global_indexes or ()
     )
@@ -97,10 +103,8 @@ def _index_candidates(table, index_name, hash_key_conditions):
         item
         for item in candidates
         if all(
-            (found := item.attrs.get(name)) is not None
-            and found.type == kind
-            and found.value == value
-            for name, kind, value in conditions
+            (found := item.attrs.get(name)) is not None and _index_value(found) == value
+            for name, value in conditions
         )
     ]
 
@@ -137,11 +141,11 @@ class KeyRanges:
         attribute = self._attribute(table, index_name, kwargs)
         if attribute is None:
             return items  # moto refuses or handles this itself
-        return [
-            item
-            for item in items
-            if (found := item.attrs.get(attribute)) and found.compare(comparison, values)
+        matches = index_ranges.matcher(comparison, values)
+        narrowed = [
+            item for item in items if (found := item.attrs.get(attribute)) and matches(found)
         ]
+        return narrowed if index_ranges.room_for_any(narrowed) else items
 
 
 key_ranges = KeyRanges()
@@ -150,8 +154,9 @@ key_ranges = KeyRanges()
 # --------------------------------------------------------------- index key maps
 # An index query used to walk every item of the table (0.5 ms at 300 items, 5.6 ms at
 # 4,000). Each table keeps, per global secondary index, a map from index hash key to
-# the keys of the items holding it, built on the first query and kept up to date by
-# every write: ``Table.put_item`` / ``Table.delete_item`` (backend puts and deletes,
+# the keys of the items holding it (and, for an index with a range key, those keys in
+# range key order: ``index_ranges.py``), built on the first query and kept up to date
+# by every write: ``Table.put_item`` / ``Table.delete_item`` (backend puts and deletes,
 # transactions and their roll-back, batch writes) and ``DynamoDBBackend.update_item``
 # (moto updates an item in place). The map holds the *current* items: the index lag
 # (above) is applied to its answer as to a full walk.
@@ -159,10 +164,8 @@ _INDEX_KEYS = "_memberflow_index_keys"
 
 
 def _index_value(found):
-    """A hashable form of an index key value, equal where DynamoDB's are equal."""
+    """A hashable form of an index key value, equal where moto's are (type, cast value)."""
     if found.type == "N":
-        from decimal import Decimal, InvalidOperation
-
         try:
             return ("N", Decimal(found.value))
         except (InvalidOperation, TypeError):
@@ -171,21 +174,37 @@ def _index_value(found):
     return (found.type, value if isinstance(value, str | bytes) else repr(value))
 
 
+class IndexMap:
+    """One index: {hash value: {item key: None}}, {item key: (hash value, filed range)}
+    and, with a range key, its values in order (``index_ranges.Ordered``)."""
+
+    __slots__ = ("attribute", "range_attribute", "by_value", "of_item", "ordered")
+
+    def __init__(self, attribute, range_attribute):
+        self.attribute, self.range_attribute = attribute, range_attribute
+        self.by_value, self.of_item = {}, {}
+        self.ordered = index_ranges.Ordered() if range_attribute else None
+
+
 class IndexKeys:
     def __init__(self):
         self.enabled = True
 
-    def _maps(self, table):
-        """{index: (attribute, {value: {item key: None}}, {item key: value})}, built once."""
+    def _maps(self, table) -> dict[str, IndexMap]:
+        """{index name: its map}, built once."""
         indexes = {}
         for index in table.global_indexes or ():
             hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
             if len(hashes) == 1:
-                indexes[index.name] = hashes[0]
+                indexes[index.name] = (hashes[0], ranges[0] if len(ranges) == 1 else None)
         maps = table.__dict__.get(_INDEX_KEYS)
         # Built again when the table's indexes change (UpdateTable).
-        if maps is None or {name: entry[0] for name, entry in maps.items()} != indexes:
-            maps = {name: (attribute, {}, {}) for name, attribute in indexes.items()}
+        if (
+            maps is None
+            or {name: (m.attribute, m.range_attribute) for name, m in maps.items()} != indexes
+        ):
+            maps = {name: IndexMap(*attributes) for name, attributes in indexes.items()}
             for item in _items_of(table):
                 self._place(maps, item.hash_key, item.range_key, item)
             table.__dict__[_INDEX_KEYS] = maps
@@ -194,19 +213,26 @@ class IndexKeys:
     @staticmethod
     def _place(maps, hash_key, range_key, item) -> None:
         key = (hash_key, range_key)
-        for attribute, by_value, of_item in maps.values():
-            old = of_item.pop(key, None)
+        for index in maps.values():
+            old = index.of_item.pop(key, None)
             if old is not None:
-                holders = by_value.get(old)
+                value, filed = old
+                holders = index.by_value.get(value)
                 if holders is not None:
                     holders.pop(key, None)
                     if not holders:
-                        del by_value[old]
-            found = item.attrs.get(attribute) if item is not None else None
+                        del index.by_value[value]
+                if filed is not None:
+                    index.ordered.remove(filed)
+            found = item.attrs.get(index.attribute) if item is not None else None
             if found is not None:
-                value = _index_value(found)
-                of_item[key] = value
-                by_value.setdefault(value, {})[key] = None
+                value, filed = _index_value(found), None
+                if index.ordered is not None:
+                    ranged = item.attrs.get(index.range_attribute)
+                    if ranged is not None:  # without it the item is not in the index
+                        filed = index.ordered.add(value, ranged, key)
+                index.of_item[key] = (value, filed)
+                index.by_value.setdefault(value, {})[key] = None
 
     def refresh(self, table, hash_key, range_key) -> None:
         """Re-read one item's index keys after a write (no-op until a map exists)."""
@@ -217,18 +243,57 @@ class IndexKeys:
     def items_with(self, table, index_name, conditions):
         """The current items holding the queried index hash key, or None (walk)."""
         with _lock:
-            entry = self._maps(table).get(index_name)
-            if entry is None:
+            index = self._maps(table).get(index_name)
+            if index is None:
                 return None
-            attribute, by_value, _ = entry
-            wanted = [c for c in conditions if c[0] == attribute]
+            wanted = [value for name, value in conditions if name == index.attribute]
             if not wanted:
                 return None
-            from moto.dynamodb.models.dynamo_type import DynamoType
-
-            _, kind, value = wanted[0]
-            holders = by_value.get(_index_value(DynamoType({kind: value})), ())
+            holders = index.by_value.get(wanted[0], ())
             return [item for key in holders if (item := _stored(table, *key)) is not None]
+
+    def in_range(self, table, index_name, args, kwargs):
+        """The items an index query's key condition selects, as the index shows them now
+        (the index lag applied), found by bisection; None: walk. With a Limit, also the
+        nearest item on each side of the range: moto ends a page with a LastEvaluatedKey
+        when any item, in the range or not, follows its last."""
+        comparison, values, limit = args[0], args[1], args[2] if len(args) > 2 else None
+        conditions = kwargs.get("hash_key_conditions") or ()
+        ranges = kwargs.get("range_key_conditions") or ()
+        with _lock:
+            index = self._maps(table).get(index_name)
+            if index is None or index.ordered is None or len(conditions) != 1:
+                return None
+            if conditions[0][0] != index.attribute or len(ranges) > 1:
+                return None
+            if ranges and ranges[0][0] != index.range_attribute:
+                return None
+            value = _index_value(conditions[0][1])
+            chosen = index.ordered.select(value, comparison, values)
+            if chosen is None:
+                return None
+            entries, lo, hi = chosen
+            view = _index_view(table)
+            keys = [entry[2] for entry in entries[lo:hi]]
+            if view:
+                keys = [key for key in keys if key not in view]
+            if limit is not None:
+                for side in (range(hi, len(entries)), range(lo - 1, -1, -1)):
+                    for at in side:
+                        if not view or entries[at][2] not in view:
+                            keys.append(entries[at][2])
+                            break
+            items = [item for key in keys if (item := _stored(table, *key)) is not None]
+            if view:
+                matches = index_ranges.matcher(comparison, values)
+                for image in view.values():
+                    found = image.attrs.get(index.attribute) if image is not None else None
+                    if found is not None and _index_value(found) == value:
+                        if limit is not None or index_ranges.may_match(
+                            image, index.range_attribute, matches
+                        ):
+                            items.append(image)
+            return items if index_ranges.room_for_any(items) else None
 
     @contextlib.contextmanager
     def reindexed(self, backend, args, kwargs):
@@ -249,6 +314,11 @@ class IndexKeys:
 
 
 index_keys = IndexKeys()
+
+
+def _index_view(table) -> dict:
+    """{item key: image} of the items whose writes the table's GSIs do not show yet."""
+    return (index_lag.index_view(table) if index_lag.now is not None else None) or {}
 
 
 def _stored(table, hash_key, range_key):
