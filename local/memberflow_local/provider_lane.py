@@ -19,8 +19,13 @@ IAM's answer here too, so no ordering of handlers lets a denied call through.
 
 Not taken (moto's own path answers): moto's own request authentication switched on
 (``INITIAL_NO_AUTH_ACTION_COUNT``), its request recorder, a service passed through or
-not allowed by ``mock_aws``'s config, an endpoint URL moto does not serve. The lane
-does not retry: moto answers neither operation with a retryable error.
+not allowed by ``mock_aws``'s config, an endpoint URL moto does not serve, a client
+without credentials (botocore refuses to sign: NoCredentialsError), a parameter that is
+not text (a client without parameter validation, such as moto's Step Functions SDK
+clients: ``urlencode`` and werkzeug read lists, maps and bytes their own way). The lane
+does not retry: moto answers neither operation with a retryable error. As with the
+DynamoDB lane, hooks a caller registers on botocore's later events (``before-sign``,
+``before-send``, ``needs-retry``, ``response-received``) do not run for a lane call.
 
 Seams (moto 5.2.5): ``moto.core.parse.PROTOCOL_PARSERS["query"]``,
 ``moto.core.utils.get_service_model``, ``BaseResponse.serialized`` /
@@ -117,20 +122,29 @@ def _takes(service: str, url: str) -> bool:
     )
 
 
-def _form(body: dict) -> dict[str, str]:
-    """botocore's query body as moto's form parser reads it back: text for every value
-    (``urlencode`` writes ``str(value)``); a string UTF-8 cannot encode fails here as it
-    fails in botocore's ``urlencode``."""
-    form = {}
-    for key, value in body.items():
-        if isinstance(value, bytes | bytearray):
-            value = bytes(value).decode("utf-8", "replace")
-        elif not isinstance(value, str):
-            value = str(value)
-        else:
-            value.encode("utf-8")
-        form[key] = value
-    return form
+def _form(body: dict) -> dict[str, str] | None:
+    """botocore's query body as moto's form parser reads it back, when every value is
+    text (a string UTF-8 cannot encode fails here as it fails in botocore's
+    ``urlencode``); None for anything else (lists, dicts, bytes from a client without
+    parameter validation, such as moto's own Step Functions SDK clients): ``urlencode``
+    and werkzeug treat those in ways moto's own path gives exactly."""
+    for value in body.values():
+        if not isinstance(value, str):
+            return None
+        value.encode("utf-8")
+    return body
+
+
+def _signs(request_signer) -> bool:
+    """botocore would sign this request (or knows it unsigned): without credentials it
+    raises NoCredentialsError before anything is sent, so the lane must not answer."""
+    from botocore import UNSIGNED
+
+    if request_signer is None:
+        return False
+    if getattr(request_signer, "signature_version", None) is UNSIGNED:
+        return True
+    return getattr(request_signer, "_credentials", None) is not None
 
 
 def _access_key(request_signer) -> str:
@@ -156,7 +170,7 @@ def _account(headers, access_key: str) -> str:
     return get_account_id_from(access_key)
 
 
-def _handler(service: str, operation: str, params: dict, request_signer):
+def _handler(service: str, operation: str, params: dict, form: dict, request_signer):
     """moto's handler, set up as ``BaseResponse.setup_class`` sets it for this request."""
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.utils import utcnow
@@ -168,7 +182,6 @@ def _handler(service: str, operation: str, params: dict, request_signer):
     cls = _handler_class(service, operation)
     handler = cls()
     url = params["url"]
-    form = _form(params["body"])
     headers = Headers(params["headers"])
     headers["Content-Type"] = _FORM
     handler.uri = url
@@ -250,13 +263,16 @@ def provider_lane(model, params, context, request_signer=None, **_kwargs):
     denied = iam.answer(model=model, context=context)
     if denied is not None:  # IAM's verdict, whichever handler runs first
         return denied
-    if not _takes(service, params.get("url", "")):
+    if not _takes(service, params.get("url", "")) or not _signs(request_signer):
+        return None
+    form = _form(params["body"])
+    if form is None:
         return None
     from botocore.awsrequest import AWSResponse
     from botocore.endpoint import convert_to_response_dict
     from botocore.parsers import create_parser
 
-    handler = _handler(service, model.name, params, request_signer)
+    handler = _handler(service, model.name, params, form, request_signer)
     status, headers, body = _respond(handler, entry[2])
     http = AWSResponse(params["url"], status, headers, None)
     http._content = body.encode("utf-8") if isinstance(body, str) else body

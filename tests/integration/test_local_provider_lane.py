@@ -231,3 +231,52 @@ def test_the_provider_lane_seams_are_in_place():
     for cls in (EmailResponse, SNSResponse):
         handler = cls()
         assert handler.automated_parameter_parsing, cls
+
+
+def _unusual_requests(stack):
+    """Calls the lane leaves to moto's own path: parameters that are not text (a client
+    without parameter validation, as moto's Step Functions SDK clients are) and a client
+    without credentials (botocore refuses to sign)."""
+    import boto3
+    from botocore.config import Config
+
+    loose = boto3.client("sns", region_name=REGION, config=Config(parameter_validation=False))
+    ses = boto3.client("ses", region_name=REGION, config=Config(parameter_validation=False))
+    sender = stack.client("ses").list_identities()["Identities"][0]
+    anonymous = boto3.client("sns", region_name=REGION)
+    anonymous._request_signer._credentials = None
+    phone = "+447700900123"
+    return [
+        (loose.publish, {"PhoneNumber": phone, "Message": ["a", "b"]}),
+        (loose.publish, {"PhoneNumber": phone, "Message": {"x": 1}}),
+        (loose.publish, {"PhoneNumber": phone, "Message": b"\xff\xfeok"}),
+        (
+            ses.send_email,
+            {
+                "Source": sender,
+                "Destination": {"ToAddresses": ["ada@example.com"]},
+                "Message": {"Subject": {"Data": ["s1", "s2"]}, "Body": {"Text": {"Data": "b"}}},
+            },
+        ),
+        (anonymous.publish, {"PhoneNumber": phone, "Message": "hi"}),
+    ]
+
+
+def test_parameters_that_are_not_text_and_unsigned_clients_get_motos_own_answer(stack):
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    def run():
+        start = (
+            len(ses_backends[ACCOUNT][REGION].sent_messages),
+            len(sns_backends[ACCOUNT][REGION].sms_messages),
+        )
+        outcomes = [_outcome(call, **params) for call, params in _unusual_requests(stack)]
+        return outcomes, _recorded(start)
+
+    lane = run()
+    with provider_lane.motos_own_provider_calls():
+        moto = run()
+    assert lane == moto
+    outcomes, _ = lane
+    assert outcomes[-1] == ("raised", "NoCredentialsError", "Unable to locate credentials")
