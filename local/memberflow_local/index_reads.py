@@ -43,6 +43,11 @@ def _index_queries(Table) -> None:
         # moto's backend passes index_name as the 8th positional argument.
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         ranged = None
+        # Legacy QueryFilter conditions (moto's **filter_kwargs) let moto keep items from
+        # outside the key range, and count every candidate it reads: no narrowing then.
+        narrow = key_ranges.enabled and not any(
+            kwargs.get(name) for name in kwargs if name not in index_ranges.QUERY_ARGUMENTS
+        )
         if index_name is None and hash_key is not None:
             partition = self.items.get(hash_key)
             if partition is None:
@@ -52,12 +57,12 @@ def _index_queries(Table) -> None:
             else:
                 items = [partition]
         else:
-            if key_ranges.enabled and index_keys.enabled and len(args) > 1 and args[0]:
+            if narrow and index_keys.enabled and len(args) > 1 and args[0]:
                 ranged = index_keys.in_range(self, index_name, args, kwargs)
             items = ranged
             if items is None:
                 items = _index_candidates(self, index_name, kwargs.get("hash_key_conditions"))
-        if ranged is None and key_ranges.enabled and len(args) > 2 and args[0] and not args[2]:
+        if ranged is None and narrow and len(args) > 2 and args[0] and not args[2]:
             items = key_ranges.within(self, index_name, items, args[0], args[1], kwargs)
         _query_items.scope = (self, items)
         try:
@@ -141,11 +146,17 @@ class KeyRanges:
         attribute = self._attribute(table, index_name, kwargs)
         if attribute is None:
             return items  # moto refuses or handles this itself
+        types = {value.type for value in values}
+        if any(
+            (found := item.attrs.get(attribute)) is not None and found.type not in types
+            for item in items
+        ):
+            return items  # a range value of another type: moto compares (and fails) itself
         matches = index_ranges.matcher(comparison, values)
         narrowed = [
             item for item in items if (found := item.attrs.get(attribute)) and matches(found)
         ]
-        return narrowed if index_ranges.room_for_any(narrowed) else items
+        return narrowed if index_ranges.room_for_any(table, narrowed) else items
 
 
 key_ranges = KeyRanges()
@@ -293,7 +304,7 @@ class IndexKeys:
                             image, index.range_attribute, matches
                         ):
                             items.append(image)
-            return items if index_ranges.room_for_any(items) else None
+            return items if index_ranges.room_for_any(table, items) else None
 
     @contextlib.contextmanager
     def reindexed(self, backend, args, kwargs):
@@ -310,7 +321,10 @@ class IndexKeys:
             yield
         finally:
             self.refresh(table, hash_key, range_key)
-            scans.forget_size(_stored(table, hash_key, range_key))
+            item = _stored(table, hash_key, range_key)
+            scans.forget_size(item)
+            if table.global_indexes:  # its GSI queries are narrowed
+                index_ranges.note_size(table, item)
 
 
 index_keys = IndexKeys()
