@@ -16,7 +16,17 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from memberflow_local import asl, dynamodb, iam, index_reads, lane, placeholders, ssm, tables
+from memberflow_local import (
+    asl,
+    dynamodb,
+    iam,
+    index_reads,
+    lane,
+    placeholders,
+    provider_lane,
+    ssm,
+    tables,
+)
 from memberflow_local import budget as invocation_budget
 from memberflow_local.account import ACCOUNT, REGION  # noqa: F401 (the stack's names)
 from memberflow_local.clock import VirtualClock, patch_moto
@@ -169,9 +179,7 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
         self._mock.start()
         dynamodb.install()
         lane.enable_fast_lane()
-        from memberflow_local import provider_lane  # SES SendEmail, SNS Publish in process
-
-        provider_lane.enable()
+        provider_lane.enable()  # SES SendEmail, SNS Publish in process
         placeholders.install()
         ssm.install()
         iam.install()
@@ -215,8 +223,6 @@ class LocalStack(TemplateResources, LambdaRuntime, ApiGateway):
                     os.environ[key] = value
             runtime.reset()
             lane.disable_fast_lane()
-            from memberflow_local import provider_lane
-
             provider_lane.disable()
             iam.deactivate()
             tables.index_lag.clear()
