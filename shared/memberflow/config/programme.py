@@ -223,34 +223,37 @@ def _type_errors(errors) -> Any:
         yield from _type_errors(error.context or ())  # the branches of oneOf / anyOf
 
 
-def _whole_numbers(doc: Any) -> None:
+def _whole_numbers(doc: Any, errors: list) -> bool:
     """Write a whole number given as a float (12.0) where the schema asks for an integer
-    as that integer, in place; anything else is left for validation to refuse."""
-    for _ in range(3):  # a branch (if/oneOf) may only apply once a number is whole
-        found = False
-        for error in _type_errors(_STRICT(_schema()).iter_errors(doc)):
-            wanted = error.validator_value if error.validator == "type" else ()
-            value = error.instance
-            if (
-                "integer" in ([wanted] if isinstance(wanted, str) else wanted)
-                and isinstance(value, float)
-                and value.is_integer()
-                and error.absolute_path
-            ):
-                *parents, last = error.absolute_path
-                target = doc
-                for part in parents:
-                    target = target[part]
-                target[last], found = int(value), True
-        if not found:
-            return
+    as that integer, in place; anything else is left for validation to refuse. True when
+    the document changed."""
+    found = False
+    for error in _type_errors(errors):
+        wanted = error.validator_value if error.validator == "type" else ()
+        value = error.instance
+        if (
+            "integer" in ([wanted] if isinstance(wanted, str) else wanted)
+            and isinstance(value, float)
+            and value.is_integer()
+            and error.absolute_path
+        ):
+            *parents, last = error.absolute_path
+            target = doc
+            for part in parents:
+                target = target[part]
+            target[last], found = int(value), True
+    return found
 
 
 def validate_document(doc: Any) -> Programme:
     """Validate a parsed document; raise :class:`ConfigError` naming the field."""
-    _whole_numbers(doc)
     validator = _STRICT(_schema())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), e.path))
+    errors = list(validator.iter_errors(doc))  # a valid document: this one pass
+    for _ in range(3):  # a branch (if/oneOf) may only apply once a number is whole
+        if not errors or not _whole_numbers(doc, errors):
+            break
+        errors = list(validator.iter_errors(doc))
+    errors.sort(key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(_path(best), f"{best.message} (rule: {best.validator})")
