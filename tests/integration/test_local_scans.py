@@ -97,20 +97,21 @@ def _requests(table: str) -> list[tuple[str, dict]]:
     ]
 
 
+def _all_pages(client, operation: str, params: dict) -> list:
+    """Every page of a Scan or Query, as botocore parsed it (metadata left out)."""
+    pages, start = [], None
+    while True:
+        request = dict(params, **({"ExclusiveStartKey": start} if start else {}))
+        page = client._make_api_call(operation, request)
+        page.pop("ResponseMetadata", None)
+        pages.append(page)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return pages
+
+
 def _answers(client, table: str) -> list:
-    answers = []
-    for operation, params in _requests(table):
-        pages, start = [], None
-        while True:
-            request = dict(params, **({"ExclusiveStartKey": start} if start else {}))
-            page = client._make_api_call(operation, request)
-            page.pop("ResponseMetadata", None)
-            pages.append(page)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
-        answers.append(pages)
-    return answers
+    return [_all_pages(client, operation, params) for operation, params in _requests(table)]
 
 
 def test_scans_and_queries_answer_exactly_as_motos_own_copies_and_projections(stack):
@@ -523,20 +524,10 @@ _KEPT = [
 def _projected_pages(client, table: str) -> list:
     answers = []
     for projection in _KEPT:
-        pages, start = [], None
-        while True:
-            request = {"TableName": table, "ProjectionExpression": projection}
-            if "#h" in projection:
-                request["ExpressionAttributeNames"] = {"#h": "history"}
-            if start:
-                request["ExclusiveStartKey"] = start
-            page = client._make_api_call("Scan", request)
-            page.pop("ResponseMetadata", None)
-            pages.append(page)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
-        answers.append(pages)
+        request = {"TableName": table, "ProjectionExpression": projection}
+        if "#h" in projection:
+            request["ExpressionAttributeNames"] = {"#h": "history"}
+        answers.append(_all_pages(client, "Scan", request))
     return answers
 
 
